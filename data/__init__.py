@@ -1,0 +1,1 @@
+"""Series sources, splits, windowing and baselines: everything that touches the raw series."""

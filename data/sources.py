@@ -1,0 +1,128 @@
+"""Series sources: the TF course's synthetic series and a column of a CSV file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from data.errors import UserError
+
+GAP_POLICIES = ("error", "interpolate", "drop")
+
+
+def synthetic_series(
+    length: int = 4 * 365 + 1,
+    baseline: float = 10.0,
+    slope: float = 0.05,
+    period: int = 365,
+    amplitude: float = 40.0,
+    noise_level: float = 5.0,
+    noise_seed: int = 42,
+) -> np.ndarray:
+    """The course's series: baseline + trend + yearly seasonality + Gaussian noise, shape `(length,)`.
+
+    The seasonal pattern is `cos(2*pi*s)` for `s < 0.4` and `exp(-3*s)` otherwise, where `s` is the
+    phase within the period, exactly as in the TensorFlow time-series course.
+    """
+    time = np.arange(length, dtype=np.float32)
+    season_time = ((time + 0) % period) / period
+    pattern = np.where(season_time < 0.4, np.cos(season_time * 2 * np.pi), 1 / np.exp(3 * season_time))
+    noise = np.random.RandomState(noise_seed).randn(length) * noise_level
+    series = baseline + slope * time + amplitude * pattern + noise
+    return series.astype(np.float32)
+
+
+def csv_series(path: str, column: str, time_column: str | None = None, gaps: str = "error") -> np.ndarray:
+    """Read one numeric column of a CSV file as a float32 series, shape `(n,)`.
+
+    With `time_column`, rows are sorted by time and missing timestamps on the series' regular step
+    count as gaps, like empty cells. `gaps` says what to do with them: `error`, `interpolate`
+    (linear in time) or `drop`.
+    """
+    import pandas as pd
+
+    if gaps not in GAP_POLICIES:
+        raise UserError(f"data.gaps={gaps!r} is not a gap policy: use one of {', '.join(GAP_POLICIES)}")
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise UserError(f"data.path={path!r}: no such file; point data.path at a CSV file")
+    try:
+        frame = pd.read_csv(file)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise UserError(f"data.path={path!r} cannot be read as CSV ({_first_line(err)}); fix the file") from None
+    for field, name in (("data.column", column), ("data.time_column", time_column)):
+        if name is not None and name not in frame.columns:
+            raise UserError(f"{field}={name!r} is not a column of {path}; columns are: {', '.join(map(str, frame.columns))}")
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna() & frame[column].notna()
+    if bad.any():
+        row = int(bad.idxmax())
+        raise UserError(
+            f"data.column={column!r} has a non-numeric value {frame[column][row]!r} at row {row + 2} of {path}; "
+            "fix or remove it"
+        )
+    if time_column is not None:
+        values = _regular_time_index(values, frame[time_column], path, time_column)
+    return _fill_gaps(values, gaps, column).to_numpy(dtype=np.float32)
+
+
+def _regular_time_index(values, times, path: str, time_column: str):
+    """Index `values` by parsed time on a regular grid, so missing timestamps show up as NaN."""
+    import pandas as pd
+
+    stamps = pd.to_datetime(times, errors="coerce")
+    if stamps.isna().any():
+        row = int(stamps.isna().idxmax())
+        raise UserError(f"data.time_column={time_column!r} has an unreadable time {times[row]!r} at row {row + 2} of {path}")
+    series = pd.Series(values.to_numpy(), index=pd.DatetimeIndex(stamps)).sort_index()
+    if series.index.has_duplicates:
+        raise UserError(f"data.time_column={time_column!r} has duplicate times in {path}; keep one row per time")
+    if len(series) < 3:
+        return series
+    step = series.index.to_series().diff().mode().iloc[0]
+    grid = pd.date_range(series.index[0], series.index[-1], freq=step)
+    return series.reindex(grid) if len(grid) > len(series) else series
+
+
+def _fill_gaps(values, gaps: str, column: str):
+    """Apply the gap policy to a pandas Series that marks gaps as NaN."""
+    missing = int(values.isna().sum())
+    if missing == 0:
+        return values
+    if gaps == "error":
+        raise UserError(
+            f"data.column={column!r} has {missing} gap(s) (empty values or missing times); "
+            "set data.gaps=interpolate or data.gaps=drop"
+        )
+    if gaps == "interpolate":
+        method = "time" if hasattr(values.index, "freq") and values.index.dtype.kind == "M" else "linear"
+        return values.interpolate(method=method, limit_direction="both")
+    return values.dropna()
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def load_series(cfg) -> np.ndarray:
+    """The series a data config names (`cfg.source`: synthetic | csv), checked to be finite and not constant."""
+    if cfg.source == "synthetic":
+        series = synthetic_series(
+            length=cfg.length,
+            baseline=cfg.baseline,
+            slope=cfg.slope,
+            period=cfg.period,
+            amplitude=cfg.amplitude,
+            noise_level=cfg.noise_level,
+            noise_seed=cfg.noise_seed,
+        )
+    elif cfg.source == "csv":
+        series = csv_series(cfg.path, cfg.column, cfg.time_column, cfg.gaps)
+    else:
+        raise UserError(f"data.source={cfg.source!r} is unknown: use data=synthetic or data=csv")
+    if not np.all(np.isfinite(series)):
+        raise UserError(f"data: the {cfg.name} series has non-finite values; fix the data or set data.gaps")
+    if len(series) == 0 or float(np.ptp(series)) == 0.0:
+        raise UserError(f"data: the {cfg.name} series is constant (or empty); there is nothing to forecast")
+    return series

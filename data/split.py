@@ -1,0 +1,79 @@
+"""Index ranges of one series: train `[:split_time]`, validation after it, and a held-out test tail.
+
+`split_time` is tunable, so the validation points differ between candidates. Trials are therefore
+scored on the validation points common to every candidate: from the largest candidate split time
+to the start of the test tail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from data.errors import UserError
+
+
+def resolve_split_time(value: float, search_length: int) -> int:
+    """An absolute split index from a space value: an int index, or a fraction in (0, 1) of the part before the test tail."""
+    if isinstance(value, bool):
+        raise UserError(f"space.split_time={value!r} must be an index (int >= 1) or a fraction in (0, 1)")
+    if isinstance(value, float) and 0 < value < 1:
+        return int(round(value * search_length))
+    if float(value).is_integer() and value >= 1:
+        return int(value)
+    raise UserError(f"space.split_time={value!r} must be an index (int >= 1) or a fraction in (0, 1)")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each part of the series lies, all as label indices into one array of `length` points.
+
+    Attributes:
+        length: number of points in the series.
+        test_start: first point of the held-out test tail (`length - test_size`).
+        score_start: first validation point every trial is scored on.
+        max_window: the largest window any candidate uses.
+        min_split: the smallest candidate split time.
+    """
+
+    length: int
+    test_start: int
+    score_start: int
+    max_window: int
+    min_split: int
+
+    @property
+    def test_size(self) -> int:
+        return self.length - self.test_start
+
+    @property
+    def score_points(self) -> int:
+        return self.test_start - self.score_start
+
+
+def plan_layout(length: int, test_size: int, split_times: Iterable[float], window_sizes: Iterable[int]) -> Layout:
+    """Check that every candidate split and window fits the series, and return the layout.
+
+    Raises `UserError` naming the field to change when the series is too short for the space.
+    """
+    if test_size < 0:
+        raise UserError(f"data.test_size={test_size} must be >= 0")
+    test_start = length - test_size
+    if test_start <= 0:
+        raise UserError(f"data.test_size={test_size} leaves no points to search on (series has {length}); lower data.test_size")
+    splits = sorted(resolve_split_time(v, test_start) for v in split_times)
+    windows = list(window_sizes)
+    max_window = max(windows)
+    if min(windows) < 1:
+        raise UserError(f"space.window_size must be >= 1 (got {min(windows)})")
+    if splits[-1] >= test_start:
+        raise UserError(
+            f"space.split_time={splits[-1]} is past the searchable part of the series ({test_start} points before the "
+            f"test tail of data.test_size={test_size}); lower space.split_time or data.test_size"
+        )
+    if max_window + 1 >= splits[0]:
+        raise UserError(
+            f"space.window_size={max_window} leaves too few training windows before space.split_time={splits[0]}; "
+            "lower window_size or raise split_time"
+        )
+    return Layout(length=length, test_start=test_start, score_start=splits[-1], max_window=max_window, min_split=splits[0])

@@ -1,0 +1,79 @@
+"""Windowed datasets with the course's `windowed_dataset` semantics, built from indices.
+
+The course builds windows with `window(w + 1, shift=1).flat_map(batch)`, which materialises every
+window as its own small dataset and measured 15-24x slower here. This module shuffles window
+*start indices* instead (`Dataset.range` holds no array) and gathers each batch of windows from
+the series in one op, so memory stays at the series itself and the pairs and their order are the
+same as the course's for the same shuffle seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def window_starts(label_start: int, label_stop: int, window_size: int) -> range:
+    """Start indices of the windows whose label falls in `[label_start, label_stop)`."""
+    return range(max(label_start, window_size) - window_size, label_stop - window_size)
+
+
+def window_view(series: np.ndarray, window_size: int, label_start: int, label_stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and labels for every label in `[label_start, label_stop)`, as `(x, y)`.
+
+    `x` is a read-only strided view of shape `(n, window_size)` (no copy of the series) and `y` has
+    shape `(n,)`; `x[i]` holds the `window_size` values just before `y[i]`.
+    """
+    label_start = max(label_start, window_size)
+    views = np.lib.stride_tricks.sliding_window_view(series, window_size)
+    return views[label_start - window_size : label_stop - window_size], series[label_start:label_stop]
+
+
+def windowed_dataset(
+    series: np.ndarray,
+    window_size: int,
+    batch_size: int,
+    shuffle_buffer: int,
+    label_start: int = 0,
+    label_stop: int | None = None,
+    seed: int | None = None,
+):
+    """A `tf.data.Dataset` of `(window, next_value)` batches, shapes `(b, window_size)` and `(b,)`.
+
+    Args:
+        series: float array of shape `(n,)`.
+        window_size: number of past values each example sees.
+        batch_size: examples per batch.
+        shuffle_buffer: size of the shuffle buffer; 0 or 1 keeps time order (for validation).
+        label_start: first label index (windows need `window_size` points before it).
+        label_stop: one past the last label index; defaults to the end of the series.
+        seed: shuffle seed, for a reproducible order.
+    """
+    import tensorflow as tf
+
+    label_stop = len(series) if label_stop is None else label_stop
+    starts = window_starts(label_start, label_stop, window_size)
+    values = tf.constant(np.asarray(series, dtype=np.float32))
+    offsets = tf.range(window_size + 1, dtype=tf.int64)
+
+    def gather(first):
+        windows = tf.gather(values, first[:, tf.newaxis] + offsets)
+        return windows[:, :-1], windows[:, -1]
+
+    dataset = tf.data.Dataset.range(starts.start, starts.stop)
+    if shuffle_buffer > 1:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed)
+    dataset = dataset.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def course_windowed_dataset(series: np.ndarray, window_size: int, batch_size: int, shuffle_buffer: int, seed: int | None = None):
+    """The course's original pipeline, kept as the reference for tests and benchmarks."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices(np.asarray(series, dtype=np.float32))
+    dataset = dataset.window(window_size + 1, shift=1, drop_remainder=True)
+    dataset = dataset.flat_map(lambda window: window.batch(window_size + 1))
+    if shuffle_buffer > 1:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed)
+    dataset = dataset.map(lambda window: (window[:-1], window[-1]))
+    return dataset.batch(batch_size).prefetch(1)

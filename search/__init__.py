@@ -1,0 +1,1 @@
+"""Hyperparameter search for windowed time-series models: Hydra config -> Keras Tuner -> MLflow."""

@@ -1,0 +1,75 @@
+"""`python -m search +space=<name>`: compose the config, run the search, print the summary.
+
+Kept thin: Hydra composes, `search.runner` does the work. Bad input ends with one line on stderr
+and exit code 2; an interrupt (Ctrl-C or SIGTERM) ends the runs as KILLED and exits 130.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF/XLA C++ start-up chatter (CUDA probes on CPU machines)
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+
+from data.errors import UserError  # noqa: E402
+from search.config import register_configs  # noqa: E402
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+
+register_configs()
+
+
+def available_spaces() -> list[str]:
+    return sorted(path.stem for path in (CONF_DIR / "space").glob("*.yaml"))
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=CONF_DIR.parent, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def main(cfg) -> None:
+    """Hydra entry point: one search per (multirun) job."""
+    if not cfg.space:
+        print(f"choose a search space: python -m search +space=<{'|'.join(available_spaces())}>", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    hydra_cfg = HydraConfig.get()
+    names = {"space": hydra_cfg.runtime.choices.get("space"), "data": cfg.data.name, "git_commit": _git_commit()}
+    from search.report import closing_table
+    from search.runner import run_search
+
+    try:
+        summary = run_search(cfg, Path(hydra_cfg.runtime.output_dir), Path.cwd(), names)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        print("interrupted: runs marked KILLED; add search.resume=true to the same command to continue", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    print(closing_table(summary))
+    if summary.get("error"):
+        print(f"error: {summary['error']}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Typed configuration (Hydra structured configs): a typo or a wrong type fails at composition,
+before TensorFlow is imported. The YAML files in `conf/` fill these schemas in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class DataCommon:
+    """Fields every data source has: how the series is split and windowed."""
+
+    name: str = MISSING
+    test_size: int = 0
+    season_length: int = 0
+    ma_window: int = 30
+    shuffle_buffer: int = 1000
+
+
+@dataclass
+class SyntheticData(DataCommon):
+    """The TF course's synthetic series (see `data.sources.synthetic_series`)."""
+
+    source: str = "synthetic"
+    length: int = 4 * 365 + 1
+    baseline: float = 10.0
+    slope: float = 0.05
+    period: int = 365
+    amplitude: float = 40.0
+    noise_level: float = 5.0
+    noise_seed: int = 42
+
+
+@dataclass
+class CsvData(DataCommon):
+    """One numeric column of a CSV file (see `data.sources.csv_series`)."""
+
+    source: str = "csv"
+    path: str = MISSING
+    column: str = MISSING
+    time_column: Optional[str] = None
+    gaps: str = "error"
+
+
+@dataclass
+class HyperparameterSpec:
+    """One entry of a search space. Setting `value` pins it, whatever its kind."""
+
+    kind: str = "fixed"
+    min: Any = None
+    max: Any = None
+    step: Any = None
+    log: bool = False
+    values: Optional[List[Any]] = None
+    value: Any = None
+    default: Any = None
+
+
+@dataclass
+class TunerConfig:
+    """Keras Tuner settings; `name` picks hyperband, random or bayesian."""
+
+    name: str = "hyperband"
+    max_epochs: int = 27
+    factor: int = 3
+    hyperband_iterations: int = 1
+    max_trials: int = 10
+    executions_per_trial: int = 1
+    patience: int = 5
+    max_consecutive_failed_trials: int = 3
+    max_retries_per_trial: int = 0
+
+
+@dataclass
+class TrackingConfig:
+    """Where MLflow writes. `uri: null` means `MLFLOW_TRACKING_URI`, else `sqlite:///<launch dir>/mlflow.db`."""
+
+    uri: Optional[str] = None
+    experiment: Optional[str] = None
+    artifact_location: Optional[str] = None
+    registered_model: Optional[str] = None
+    log_trial_models: bool = True
+
+
+@dataclass
+class SearchConfig:
+    """How this search runs: `resume` continues the tuner project and MLflow run in hydra.run.dir."""
+
+    resume: bool = False
+
+
+@dataclass
+class Config:
+    """The whole configuration; `space` comes from `+space=<name>` (a file in `conf/space/`)."""
+
+    seed: int = 42
+    data: Any = MISSING
+    tuner: TunerConfig = field(default_factory=TunerConfig)
+    space: Dict[str, HyperparameterSpec] = field(default_factory=dict)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+
+def register_configs() -> None:
+    """Put the schemas in Hydra's ConfigStore, where `conf/*.yaml` files name them in their defaults."""
+    store = ConfigStore.instance()
+    store.store(name="config_schema", node=Config)
+    store.store(group="data", name="synthetic_schema", node=SyntheticData)
+    store.store(group="data", name="csv_schema", node=CsvData)

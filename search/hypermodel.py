@@ -1,0 +1,74 @@
+"""The Keras Tuner HyperModel: builds a model from a trial's hyperparameters and fits it on the
+windows that trial's `window_size`, `split_time` and `batch_size` call for."""
+
+from __future__ import annotations
+
+import keras
+import keras_tuner
+import numpy as np
+
+from data.split import Layout, resolve_split_time
+from data.windows import window_view, windowed_dataset
+from models import BUILDER_ARGUMENTS, BUILDERS, compile_model
+from search.space import declare
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Fail the trial the moment the loss stops being finite, instead of training on."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            raise keras_tuner.errors.FailedTrialError(f"loss became {float(loss)} at batch {batch}: lower learning_rate")
+
+
+class WindowedHyperModel(keras_tuner.HyperModel):
+    """Builds and fits one candidate on one series.
+
+    Args:
+        series: float32 array of shape `(n,)`, the whole series (test tail included, never trained on).
+        layout: where train, scored validation points and the test tail lie (`data.split.plan_layout`).
+        specs: the validated search space.
+        shuffle_buffer: the training windows' shuffle buffer.
+        patience: epochs without val_mae improvement before a trial stops early (0: never).
+        seed: shuffle seed.
+    """
+
+    def __init__(self, series: np.ndarray, layout: Layout, specs: dict, shuffle_buffer: int, patience: int, seed: int):
+        super().__init__(name="windowed")
+        self.series, self.layout, self.specs = series, layout, specs
+        self.shuffle_buffer, self.patience, self.seed = shuffle_buffer, patience, seed
+
+    def split_time(self, values: dict) -> int:
+        return resolve_split_time(values["split_time"], self.layout.test_start)
+
+    def build(self, hp):
+        values = declare(hp, self.specs)
+        train = self.series[: self.split_time(values)]
+        architecture = {name: values[name] for name in BUILDER_ARGUMENTS[values["model"]] if name in values}
+        model = BUILDERS[values["model"]](
+            window_size=values["window_size"], mean=float(train.mean()), std=float(train.std()), **architecture
+        )
+        return compile_model(model, values["loss"], values["optimizer"], values["learning_rate"], values["momentum"])
+
+    def fit(self, hp, model, *args, callbacks=None, **kwargs):
+        """Train on windows of `[:split_time]`, validate on the points every trial is scored on."""
+        values = declare(hp, self.specs)
+        window, batch = values["window_size"], values["batch_size"]
+        train = windowed_dataset(
+            self.series[: self.split_time(values)], window, batch, self.shuffle_buffer, label_start=window, seed=self.seed
+        )
+        valid = windowed_dataset(
+            self.series, window, max(batch, 256), 0, label_start=self.layout.score_start, label_stop=self.layout.test_start
+        )
+        callbacks = list(callbacks or []) + [StopOnNaN()]
+        if self.patience:
+            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_mae", patience=self.patience))
+        kwargs.setdefault("verbose", 0)
+        kwargs["shuffle"] = False  # the dataset shuffles itself
+        return model.fit(train, *args, validation_data=valid, callbacks=callbacks, **kwargs)
+
+    def scored_windows(self, window_size: int, label_stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs and labels of the scored validation points (through `label_stop`, default the test start)."""
+        stop = self.layout.test_start if label_stop is None else label_stop
+        return window_view(self.series, window_size, self.layout.score_start, stop)

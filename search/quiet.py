@@ -1,0 +1,26 @@
+"""Precise silencing of known, harmless messages that would bury the one-line-per-trial progress."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, *fragments: str):
+        super().__init__()
+        self.fragments = fragments
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(fragment in message for fragment in self.fragments)
+
+
+def quiet_known_noise() -> None:
+    """Drop TF's retracing notice (each trial is a new model) and Keras' optimizer-restore notice.
+
+    Hyperband continues a trial from its predecessor's checkpoint; the checkpoint holds optimizer
+    slots the fresh optimizer has not built yet, which Keras reports but handles.
+    """
+    logging.getLogger("tensorflow").addFilter(_DropMessages("triggered tf.function retracing"))
+    warnings.filterwarnings("ignore", message=r"Skipping variable loading for optimizer", category=UserWarning)

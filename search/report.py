@@ -1,0 +1,60 @@
+"""What the user reads: one progress line per trial, the closing table, and `summary.json`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def progress_line(trial, names: list[str], best: float | None, seconds: float) -> str:
+    """`trial 0007 b1 r0 ep 3-9 window_size=30 ... val_mae=5.12 best=4.98 12.3s` (or FAILED with the reason)."""
+    values = trial.hyperparameters.values
+    parts = [f"trial {trial.trial_id}"]
+    if "tuner/bracket" in values:
+        parts.append(f"b{values['tuner/bracket']} r{values['tuner/round']} ep {values['tuner/initial_epoch']}-{values['tuner/epochs']}")
+    parts += [f"{name}={_short(values[name])}" for name in names if name in values]
+    status = getattr(trial.status, "value", trial.status)
+    if status == "COMPLETED":
+        parts.append(f"val_mae={trial.score:.4g}" if trial.score is not None else "val_mae=?")
+    else:
+        reason = (trial.message or "").strip().splitlines()
+        parts.append(f"{status}: {reason[-1][:120] if reason else ''}")
+    parts.append(f"best={best:.4g}" if best is not None else "best=-")
+    parts.append(f"{seconds:.1f}s")
+    return " ".join(parts)
+
+
+def write_summary(path: Path, summary: dict) -> None:
+    """Write `summary.json` atomically, so an interrupted write never leaves half a file."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, default=str))
+    tmp.replace(path)
+
+
+def closing_table(summary: dict) -> str:
+    """The short table printed when a search ends."""
+    rows = [("best val_mae", _fmt(summary.get("best_val_mae")))]
+    rows.append(("test_mae", _fmt(summary.get("test_mae"))))
+    for name, maes in summary.get("baselines", {}).items():
+        rows.append((f"baseline {name}", f"val {_fmt(maes.get('val_mae'))}  test {_fmt(maes.get('test_mae'))}"))
+    rows.append(("trials", f"{summary['trials']['completed']} completed, {summary['trials']['failed']} failed"))
+    rows += [(f"  {name}", _short(value)) for name, value in summary.get("best_hyperparameters", {}).items()]
+    rows.append(("scored on", summary.get("scored_on", "")))
+    rows.append(("MLflow run", f"{summary['mlflow_parent_run_id']} (experiment {summary['mlflow_experiment']})"))
+    if summary.get("registered_model"):
+        rows.append(("registered", f"{summary['registered_model']} v{summary['registered_version']} @champion"))
+    rows.append(("summary", summary.get("summary_path", "")))
+    rows.append(("compare runs", summary.get("ui_command", "")))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"

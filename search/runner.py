@@ -1,0 +1,97 @@
+"""One search from a composed config: validate, track, tune, evaluate the winner, register it.
+
+Everything that can be checked without TensorFlow (space, data, layout, output dir, tracking
+store) is checked first, so bad input costs a second, not an hour.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from data.errors import UserError
+from data.sources import load_series
+from data.split import Layout, plan_layout
+from search.space import candidates, validate_space
+from search.tracking import Tracker, load_parent_id, redact, resolve_uri, save_parent_id
+
+
+@dataclass
+class Plan:
+    """What a search will run on, all checked: the series, the space and the layout."""
+
+    series: np.ndarray
+    specs: dict
+    layout: Layout
+
+
+def plan(cfg) -> Plan:
+    """Validate space and data against each other; raises `UserError` on the first problem."""
+    if not cfg.space:
+        raise UserError("no search space: add +space=<name>")
+    for field in ("max_epochs", "executions_per_trial", "max_trials"):
+        if getattr(cfg.tuner, field) < 1:
+            raise UserError(f"tuner.{field}={getattr(cfg.tuner, field)} must be >= 1")
+    if cfg.tuner.name == "hyperband" and cfg.tuner.factor < 2:
+        raise UserError(f"tuner.factor={cfg.tuner.factor} must be >= 2")
+    specs = validate_space(OmegaConf.to_container(cfg.space, resolve=True))
+    series = load_series(cfg.data)
+    layout = plan_layout(len(series), cfg.data.test_size, candidates(specs["split_time"]), candidates(specs["window_size"]))
+    return Plan(series, specs, layout)
+
+
+def prepare_run_dir(run_dir: Path, resume: bool) -> None:
+    """Make sure the run dir is writable, and that a search in it is only continued on purpose."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"hydra.run.dir={str(run_dir)!r} cannot be written ({err.strerror}); choose another directory") from None
+    if (run_dir / "tuner").exists() and not resume:
+        raise UserError(f"hydra.run.dir={str(run_dir)!r} already holds a search: add search.resume=true to continue it, or choose another directory")
+    if resume and load_parent_id(run_dir) is None:
+        raise UserError(f"search.resume=true but hydra.run.dir={str(run_dir)!r} holds no search to resume; drop search.resume")
+
+
+def open_tracking(cfg, run_dir: Path, launch_dir: Path, names: dict) -> Tracker:
+    """Connect to the store and start (or, with `search.resume`, reattach to) the parent run."""
+    uri = resolve_uri(cfg.tracking.uri, launch_dir)
+    experiment = cfg.tracking.experiment or f"{names['data']}-{names['space']}"
+    tracker = Tracker(uri, experiment, cfg.tracking.artifact_location)
+    previous = load_parent_id(run_dir) if cfg.search.resume else None
+    if previous:
+        tracker.resume_parent(previous)
+    else:
+        tags = {"space": names["space"], "data": names["data"], "tuner": cfg.tuner.name, "seed": str(cfg.seed),
+                "git_commit": names.get("git_commit", "unknown"), "mode": "search"}
+        tracker.start_parent(f"{names['space']}-{run_dir.name}", tags)
+        save_parent_id(run_dir, tracker.parent_id, tracker.experiment_id)
+        tracker.log_text(tracker.parent_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    return tracker
+
+
+def run_search(cfg, run_dir: Path, launch_dir: Path, names: dict) -> dict:
+    """Run the whole search; returns the summary. The parent run ends FINISHED, FAILED or KILLED."""
+    started = time.monotonic()
+    checked = plan(cfg)
+    prepare_run_dir(run_dir, cfg.search.resume)
+    tracker = open_tracking(cfg, run_dir, launch_dir, names)
+    try:
+        from search.session import search_and_evaluate
+
+        summary = search_and_evaluate(cfg, checked, tracker, run_dir, names, started)
+    except KeyboardInterrupt:
+        tracker.end(tracker.parent_id, "KILLED", error="interrupted (SIGINT/SIGTERM); resume with search.resume=true")
+        raise
+    except BaseException as err:
+        tracker.end(tracker.parent_id, "FAILED", error=f"{type(err).__name__}: {err}")
+        raise
+    tracker.end(tracker.parent_id, "FAILED" if summary.get("error") else "FINISHED", error=summary.get("error"))
+    summary["tracking_uri"] = redact(tracker.uri)
+    return summary

@@ -1,0 +1,152 @@
+"""The TensorFlow side of a search: tune, then evaluate and register the winner.
+
+Imported only after the config, data and tracking store have been checked.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from data.baselines import baseline_maes
+from data.windows import window_view
+from search.hypermodel import WindowedHyperModel
+from search.plots import forecast_figure, progress_figure
+from search.quiet import quiet_known_noise
+from search.report import write_summary
+from search.tracking import Tracker
+from search.tuner import make_tuner
+
+CONSECUTIVE_FAILURES = "consecutive failures exceeded"
+
+
+def search_and_evaluate(cfg, checked, tracker: Tracker, run_dir: Path, names: dict, started: float) -> dict:
+    """Tune, evaluate the best trial on the scored validation points and the test tail, log and register it."""
+    quiet_known_noise()
+    keras.utils.set_random_seed(cfg.seed)
+    hypermodel = WindowedHyperModel(
+        checked.series, checked.layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed
+    )
+    tuner = make_tuner(cfg.tuner, hypermodel, tracker, checked.specs, str(run_dir), cfg.search.resume, cfg.seed,
+                       cfg.tracking.log_trial_models)
+    error = None
+    try:
+        tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+    except RuntimeError as err:
+        if CONSECUTIVE_FAILURES not in str(err).lower():
+            raise
+        error = (f"stopped after tuner.max_consecutive_failed_trials={cfg.tuner.max_consecutive_failed_trials} "
+                 "failed trials in a row; see the FAILED child runs")
+    trials = list(tuner.oracle.trials.values())
+    completed = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
+    summary = _base_summary(cfg, tracker, run_dir, names, checked, trials, completed)
+    if completed:
+        summary.update(_evaluate_best(tuner, hypermodel, checked, cfg, tracker, completed))
+    else:
+        error = error or "no trial completed; see the FAILED child runs for why"
+    if error:
+        summary["error"] = error
+    summary["wall_time_s"] = round(time.monotonic() - started, 1)
+    write_summary(run_dir / "summary.json", summary)
+    tracker.log_file(tracker.parent_id, run_dir / "summary.json")
+    return summary
+
+
+def _base_summary(cfg, tracker, run_dir, names, checked, trials, completed) -> dict:
+    layout = checked.layout
+    failed = [t for t in trials if t.status in ("FAILED", "INVALID")]
+    return {
+        "space": names["space"],
+        "data": names["data"],
+        "tuner": cfg.tuner.name,
+        "seed": cfg.seed,
+        "trials": {"total": len(trials), "completed": len(completed), "failed": len(failed)},
+        "scored_on": (f"validation points [{layout.score_start}, {layout.test_start}) "
+                      f"({layout.score_points} points, common to every split_time); test tail [{layout.test_start}, "
+                      f"{layout.length}) ({layout.test_size} points)"),
+        "mlflow_parent_run_id": tracker.parent_id,
+        "mlflow_experiment_id": tracker.experiment_id,
+        "mlflow_experiment": tracker.client.get_experiment(tracker.experiment_id).name,
+        "summary_path": str(run_dir / "summary.json"),
+        "ui_command": _ui_command(tracker.uri),
+    }
+
+
+def _evaluate_best(tuner, hypermodel, checked, cfg, tracker: Tracker, completed) -> dict:
+    """One batched predict over every scored validation and test window; baselines on the same points."""
+    best_trial = min(completed, key=lambda t: t.score)
+    best_values = {k: v for k, v in best_trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+    model = tuner.load_model(best_trial)
+    layout, series = checked.layout, checked.series
+    x, y = window_view(series, best_values["window_size"], layout.score_start, layout.length)
+    forecast = model.predict(np.ascontiguousarray(x), batch_size=1024, verbose=0).ravel()
+    n_val = layout.score_points
+    val_mae = float(np.mean(np.abs(y[:n_val] - forecast[:n_val])))
+    test_mae = float(np.mean(np.abs(y[n_val:] - forecast[n_val:]))) if layout.test_size else None
+    baselines = _baselines(series, layout, cfg.data)
+    metrics = {"best_val_mae": best_trial.score, "winner_val_mae": val_mae}
+    if test_mae is not None:
+        metrics["test_mae"] = test_mae
+    for name, maes in baselines.items():
+        metrics.update({f"baseline_{name}_{split}": value for split, value in maes.items() if value is not None})
+    parent = tracker.parent_id
+    tracker.log_metrics(parent, metrics)
+    tracker.log_params(parent, {f"best.{k}": v for k, v in best_values.items()})
+    tracker.client.set_tag(parent, "best_trial_id", best_trial.trial_id)
+    time_index = np.arange(layout.score_start, layout.length)
+    figure = forecast_figure(time_index, y, forecast, "best model: validation and test forecast")
+    figure.axes[0].axvline(layout.test_start, color="grey", linestyle="--")
+    tracker.log_figure(parent, figure, "forecast_best.png")
+    scores = [t.score for t in sorted(completed, key=lambda t: int(t.trial_id))]
+    tracker.log_figure(parent, progress_figure(scores), "search_progress.png")
+    registered = _register(model, x[:5], forecast[:5], tracker, cfg, names_for_model(cfg, tracker))
+    return {
+        "best_trial_id": best_trial.trial_id,
+        "best_val_mae": best_trial.score,
+        "winner_val_mae": val_mae,
+        "test_mae": test_mae,
+        "baselines": baselines,
+        "best_hyperparameters": best_values,
+        **registered,
+    }
+
+
+def _baselines(series, layout, data_cfg) -> dict:
+    scored = range(layout.score_start, layout.test_start)
+    test = range(layout.test_start, layout.length)
+    val = baseline_maes(series, scored, data_cfg.season_length, data_cfg.ma_window)
+    tail = baseline_maes(series, test, data_cfg.season_length, data_cfg.ma_window)
+    return {name: {"val_mae": mae, "test_mae": tail.get(name)} for name, mae in val.items()}
+
+
+def names_for_model(cfg, tracker: Tracker) -> str:
+    return cfg.tracking.registered_model or tracker.client.get_experiment(tracker.experiment_id).name
+
+
+def _register(model, x_example, y_example, tracker: Tracker, cfg, name: str) -> dict:
+    """Log the winner as an MLflow model (signature, pinned requirements) and point alias `champion` at it."""
+    import mlflow
+    import tensorflow as tf
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(np.asarray(x_example, dtype=np.float32), np.asarray(y_example, dtype=np.float32)[:, None])
+    requirements = [f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}", f"mlflow=={mlflow.__version__}"]
+    with mlflow.start_run(run_id=tracker.parent_id, nested=True):
+        info = mlflow.keras.log_model(
+            model, name="model", signature=signature, pip_requirements=requirements, registered_model_name=name
+        )
+    tracker.client.update_run(tracker.parent_id, status="RUNNING")
+    version = str(info.registered_model_version)
+    tracker.client.set_registered_model_alias(name, "champion", version)
+    return {"registered_model": name, "registered_version": version, "model_uri": f"models:/{name}@champion"}
+
+
+def _ui_command(uri: str) -> str:
+    from search.tracking import redact
+
+    if uri.startswith(("http://", "https://")):
+        return f"open {redact(uri)}"
+    return f"mlflow ui --backend-store-uri {redact(uri)}"

@@ -1,0 +1,132 @@
+"""Search spaces: checked once at start-up, then declared to Keras Tuner in `HyperModel.build`.
+
+A space maps hyperparameter names to specs (`conf/space/*.yaml`). The names are the builders'
+keyword arguments, plus the data and training names below, and they are also the MLflow param
+names: one vocabulary end to end.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from data.errors import UserError
+from models.names import BUILDER_ARGUMENTS, LOSSES, OPTIMIZERS
+
+KINDS = ("int", "float", "choice", "bool", "fixed")
+DATA_NAMES = ("window_size", "split_time", "batch_size")
+TRAINING_NAMES = ("learning_rate", "optimizer", "loss", "momentum")
+REQUIRED = ("model", "window_size", "split_time", "batch_size", "learning_rate")
+DEFAULTS = {"optimizer": "adam", "loss": "huber", "momentum": 0.9}
+ALLOWED_VALUES = {"optimizer": OPTIMIZERS, "loss": LOSSES}
+
+
+def effective_kind(spec: Mapping[str, Any]) -> str:
+    """The spec's kind, except that a spec with `value` set is pinned (`fixed`)."""
+    return "fixed" if spec.get("value") is not None else spec.get("kind")
+
+
+def validate_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
+    """Check a space and return it as plain dicts; raises `UserError` naming the bad field."""
+    specs = {name: dict(spec) for name, spec in space.items()}
+    for name in REQUIRED:
+        if name not in specs:
+            raise UserError(f"space.{name} is missing: every space declares {', '.join(REQUIRED)}")
+    model = specs["model"]
+    if effective_kind(model) != "fixed" or model.get("value") not in BUILDER_ARGUMENTS:
+        raise UserError(f"space.model must be fixed to one of {', '.join(BUILDER_ARGUMENTS)} (got {model.get('value')!r})")
+    known = set(BUILDER_ARGUMENTS[model["value"]]) | set(DATA_NAMES) | set(TRAINING_NAMES) | {"model"}
+    for name, spec in specs.items():
+        if name not in known:
+            raise UserError(f"space.{name} is not a hyperparameter of model {model['value']!r}: use {', '.join(sorted(known))}")
+        _check_spec(name, spec)
+    for name in ("window_size", "batch_size"):
+        if min(candidates(specs[name])) < 1:
+            raise UserError(f"space.{name} must be >= 1 (got {min(candidates(specs[name]))})")
+    if min(candidates(specs["learning_rate"])) <= 0:
+        raise UserError("space.learning_rate must be > 0")
+    for name, allowed in ALLOWED_VALUES.items():
+        for value in candidates(specs[name]) if name in specs else ():
+            if value not in allowed:
+                raise UserError(f"space.{name}={value!r} is unknown: use one of {', '.join(allowed)}")
+    return specs
+
+
+def _check_spec(name: str, spec: dict) -> None:
+    """Check one spec's kind and range."""
+    kind = effective_kind(spec)
+    field = f"space.{name}"
+    if kind not in KINDS:
+        raise UserError(f"{field}.kind={spec.get('kind')!r} is unknown: use one of {', '.join(KINDS)}")
+    if kind in ("int", "float"):
+        low, high = spec.get("min"), spec.get("max")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+            raise UserError(f"{field} of kind {kind} needs numeric min and max (got min={low!r}, max={high!r})")
+        if kind == "int" and not all(float(v).is_integer() for v in (low, high)):
+            raise UserError(f"{field} of kind int needs integer min and max (got {low!r}, {high!r})")
+        if low > high:
+            raise UserError(f"{field}.min={low} is greater than {field}.max={high}: swap them")
+        if spec.get("step") is not None and not spec["step"] > 0:
+            raise UserError(f"{field}.step={spec['step']!r} must be > 0")
+        if kind == "float" and spec.get("log") and low <= 0:
+            raise UserError(f"{field}.min={low} must be > 0 with log: true")
+    if kind == "choice":
+        values = spec.get("values")
+        if not values:
+            raise UserError(f"{field}.values is empty: list at least one value for kind choice")
+        if len({type(v) for v in values}) > 1 and not all(isinstance(v, (int, float)) for v in values):
+            raise UserError(f"{field}.values mixes types {values!r}: use values of one type")
+    if kind == "fixed" and spec.get("value") is None:
+        raise UserError(f"{field} of kind fixed needs a value")
+
+
+def candidates(spec: Mapping[str, Any]) -> list:
+    """Every value a spec can take for ints, choices and fixed; the two ends for floats."""
+    kind = effective_kind(spec)
+    if kind == "fixed":
+        return [spec["value"]]
+    if kind == "choice":
+        return list(spec["values"])
+    if kind == "bool":
+        return [False, True]
+    if kind == "int":
+        return list(range(int(spec["min"]), int(spec["max"]) + 1, int(spec.get("step") or 1)))
+    return [spec["min"], spec["max"]]
+
+
+def declare(hp, specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Declare every spec on a `keras_tuner.HyperParameters` and return this trial's values by name."""
+    values = dict(DEFAULTS)
+    for name, spec in specs.items():
+        values[name] = _declare_one(hp, name, spec)
+    return values
+
+
+def _declare_one(hp, name: str, spec: Mapping[str, Any]):
+    kind, default = effective_kind(spec), spec.get("default")
+    if kind == "fixed":
+        return hp.Fixed(name, spec["value"])
+    if kind == "choice":
+        return hp.Choice(name, list(spec["values"]), default=default)
+    if kind == "bool":
+        return hp.Boolean(name, default=bool(default))
+    if kind == "int":
+        return hp.Int(name, int(spec["min"]), int(spec["max"]), step=int(spec.get("step") or 1), default=default)
+    sampling = "log" if spec.get("log") else "linear"
+    return hp.Float(name, float(spec["min"]), float(spec["max"]), step=spec.get("step"), sampling=sampling, default=default)
+
+
+def tunable_names(specs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Names whose value varies between trials (for the progress line)."""
+    return [name for name, spec in specs.items() if effective_kind(spec) != "fixed" and len(candidates(spec)) != 1]
+
+
+def midpoint(spec: Mapping[str, Any]):
+    """A spec's reference value: its default, else its middle (geometric for log floats)."""
+    if spec.get("default") is not None and effective_kind(spec) != "fixed":
+        return spec["default"]
+    values = candidates(spec)
+    if effective_kind(spec) == "float":
+        low, high = spec["min"], spec["max"]
+        return math.sqrt(low * high) if spec.get("log") else (low + high) / 2
+    return values[len(values) // 2]

@@ -1,0 +1,166 @@
+"""MLflow bookkeeping: one parent run per search, one nested child run per Keras Tuner trial.
+
+Everything goes through `MlflowClient` with explicit run ids (no global active run), so a child
+run is closed with the right status whatever the tuner does, and a resumed search reattaches to
+its parent run by id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from data.errors import UserError
+
+PARENT_FILE = "mlflow_run.json"
+_SECRET = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact(uri: str) -> str:
+    """A tracking URI with any `user:password@` part replaced, safe to print and log."""
+    return _SECRET.sub("***@", uri)
+
+
+def resolve_uri(configured: str | None, launch_dir: Path) -> str:
+    """`MLFLOW_TRACKING_URI` if set, else `tracking.uri`, else an absolute sqlite file in the launch dir."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or configured or f"sqlite:///{(launch_dir / 'mlflow.db').resolve()}"
+
+
+def default_artifact_location(uri: str) -> str | None:
+    """Artifacts beside a sqlite file (not under whoever's working directory); a server picks its own."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///") :]).parent / "mlartifacts").resolve().as_uri()
+    return None
+
+
+class Tracker:
+    """An MLflow experiment and the runs of one search in it."""
+
+    def __init__(self, uri: str, experiment: str, artifact_location: str | None = None):
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        self.uri = uri
+        mlflow.set_tracking_uri(uri)
+        self.client = MlflowClient(tracking_uri=uri)
+        try:
+            found = self.client.get_experiment_by_name(experiment)
+        except Exception as err:  # noqa: BLE001 - any failure to reach the store means the same to the user
+            raise UserError(
+                f"tracking store {redact(uri)} cannot be reached ({_first_line(err)}); start it or fix "
+                "tracking.uri / MLFLOW_TRACKING_URI"
+            ) from None
+        location = artifact_location or default_artifact_location(uri)
+        if found is None:
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location and f"{location}/{experiment}")
+        else:
+            self.experiment_id = found.experiment_id
+        self.parent_id: str | None = None
+
+    def start_parent(self, run_name: str, tags: Mapping[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
+        self.parent_id = run.info.run_id
+        return self.parent_id
+
+    def resume_parent(self, run_id: str) -> str:
+        self.client.update_run(run_id, status="RUNNING")
+        self.parent_id = run_id
+        return run_id
+
+    def start_trial(self, trial_id: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+        """A child run for one trial, with every hyperparameter as a param; earlier runs of a re-run trial are superseded."""
+        from mlflow.entities import Param
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        for old in self.trial_runs(trial_id):
+            if old.info.status != "KILLED":
+                self.client.set_terminated(old.info.run_id, status="KILLED")
+            self.client.set_tag(old.info.run_id, "superseded", "true")
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"trial-{trial_id}",
+            tags={MLFLOW_PARENT_RUN_ID: self.parent_id, "trial_id": trial_id, "status": "RUNNING", **tags},
+        )
+        run_id = run.info.run_id
+        self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return run_id
+
+    def trial_runs(self, trial_id: str):
+        """Child runs of this search already logged for `trial_id` (from an interrupted attempt)."""
+        return self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent_id}' and tags.trial_id = '{trial_id}'",
+        )
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        """All metrics of one step in a single `log_batch` call."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(name, float(value), now, step) for name, value in metrics.items()]
+        if batch:
+            self.client.log_batch(run_id, metrics=batch)
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+
+    def log_text(self, run_id: str, text: str, name: str) -> None:
+        self.client.log_text(run_id, text, name)
+
+    def log_json(self, run_id: str, payload: Any, name: str) -> None:
+        self.client.log_text(run_id, json.dumps(payload, indent=2, default=str), name)
+
+    def log_figure(self, run_id: str, figure, name: str) -> None:
+        import matplotlib.pyplot as plt
+
+        self.client.log_figure(run_id, figure, name)
+        plt.close(figure)
+
+    def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def log_keras_model(self, run_id: str, model, name: str) -> None:
+        """Save a `.keras` file and log it as an artifact (cheap; no MLflow model packaging)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            model.save(path)
+            self.client.log_artifact(run_id, str(path))
+
+    def end(self, run_id: str, status: str, error: str | None = None) -> None:
+        """Close a run; FAILED and KILLED runs carry the error message as a tag."""
+        if error:
+            self.client.set_tag(run_id, "error", error[:5000])
+        self.client.set_tag(run_id, "status", {"FINISHED": "COMPLETED"}.get(status, status))
+        self.client.set_terminated(run_id, status=status)
+
+    def finished_trial_ids(self) -> list[str]:
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent_id}' and attributes.status = 'FINISHED'",
+            max_results=10000,
+        )
+        return [run.data.tags.get("trial_id") for run in runs]
+
+
+def save_parent_id(run_dir: Path, run_id: str, experiment_id: str) -> None:
+    """Remember the parent run in the run dir, written atomically, so `search.resume=true` reattaches."""
+    tmp = run_dir / f".{PARENT_FILE}.tmp"
+    tmp.write_text(json.dumps({"run_id": run_id, "experiment_id": experiment_id}))
+    tmp.replace(run_dir / PARENT_FILE)
+
+
+def load_parent_id(run_dir: Path) -> str | None:
+    path = run_dir / PARENT_FILE
+    return json.loads(path.read_text())["run_id"] if path.is_file() else None
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__

@@ -1,0 +1,129 @@
+"""Keras Tuner classes with MLflow tracking wrapped around `run_trial`, and the factory that picks one.
+
+Each trial runs inside its own nested MLflow run: params and tags at the start, per-epoch metrics
+from a Keras callback, forecast plot, history and model at the end. An exception closes the run
+as FAILED (KILLED on interrupt) before Keras Tuner records the trial, so no run is left RUNNING.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import keras_tuner
+
+from search.plots import forecast_figure
+from search.report import progress_line
+from search.space import tunable_names
+from search.tracking import Tracker
+
+TUNER_TAGS = {"tuner/bracket": "bracket", "tuner/round": "round"}
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Sends each epoch's metrics to the trial's MLflow run in one call, and forecasts at the end.
+
+    Keras Tuner deep-copies callbacks; this one is shared instead, so the tracker sees what it logged.
+    """
+
+    def __init__(self, tracker: Tracker, run_id: str, hypermodel):
+        super().__init__()
+        self.tracker, self.run_id, self.hypermodel = tracker, run_id, hypermodel
+        self.history: dict[str, list[float]] = {}
+        self.forecast = None
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {name: float(value) for name, value in (logs or {}).items()}
+        for name, value in logs.items():
+            self.history.setdefault(name, []).append(value)
+        self.tracker.log_metrics(self.run_id, logs, step=epoch)
+
+    def on_train_end(self, logs=None):
+        x, y = self.hypermodel.scored_windows(self.model.input_shape[1])
+        self.forecast = (y, self.model.predict(x, batch_size=1024, verbose=0).ravel())
+
+
+class TrackingMixin:
+    """Mixed in before a Keras Tuner class: one MLflow child run per trial, one line of progress."""
+
+    tracker: Tracker
+    specs: dict
+    log_trial_models: bool = True
+
+    def run_trial(self, trial, *args, **kwargs):
+        values = trial.hyperparameters.values
+        tags = {tag: str(values[key]) for key, tag in TUNER_TAGS.items() if key in values}
+        run_id = self.tracker.start_trial(trial.trial_id, values, tags)
+        logger = EpochLogger(self.tracker, run_id, self.hypermodel)
+        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [logger]
+        self._trial_started = time.monotonic()
+        try:
+            results = super().run_trial(trial, *args, **kwargs)
+        except BaseException as err:
+            status = "KILLED" if isinstance(err, (KeyboardInterrupt, SystemExit)) else "FAILED"
+            self.tracker.end(run_id, status, error=f"{type(err).__name__}: {err}")
+            raise
+        self._finish_trial(trial, run_id, logger)
+        return results
+
+    def _finish_trial(self, trial, run_id: str, logger: EpochLogger) -> None:
+        """Final score, history, forecast plot and model for a trial that trained to the end."""
+        scores = logger.history.get("val_mae", [])
+        if scores:
+            self.tracker.log_metrics(run_id, {"best_val_mae": min(scores)}, step=len(scores))
+        self.tracker.log_json(run_id, logger.history, "history.json")
+        if logger.forecast is not None:
+            actual, forecast = logger.forecast
+            start = self.hypermodel.layout.score_start
+            time_index = range(start, start + len(actual))
+            figure = forecast_figure(time_index, actual, forecast, f"trial {trial.trial_id}: validation forecast")
+            self.tracker.log_figure(run_id, figure, "forecast_validation.png")
+        if self.log_trial_models:
+            self.tracker.log_keras_model(run_id, logger.model, "model.keras")
+        self.tracker.end(run_id, "FINISHED")
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        seconds = time.monotonic() - getattr(self, "_trial_started", time.monotonic())
+        best = self.oracle.get_best_trials(1)
+        print(progress_line(trial, tunable_names(self.specs), best[0].score if best else None, seconds), flush=True)
+
+
+class TrackedHyperband(TrackingMixin, keras_tuner.Hyperband):
+    """Hyperband with MLflow tracking."""
+
+
+class TrackedRandomSearch(TrackingMixin, keras_tuner.RandomSearch):
+    """Random search with MLflow tracking."""
+
+
+class TrackedBayesianOptimization(TrackingMixin, keras_tuner.BayesianOptimization):
+    """Bayesian optimisation with MLflow tracking."""
+
+
+TUNERS = {"hyperband": TrackedHyperband, "random": TrackedRandomSearch, "bayesian": TrackedBayesianOptimization}
+
+
+def make_tuner(tuner_cfg, hypermodel, tracker: Tracker, specs: dict, directory: str, resume: bool, seed: int, log_trial_models: bool):
+    """The configured tuner, its project in `directory/tuner`; `resume` reloads it instead of starting over."""
+    common = dict(
+        hypermodel=hypermodel,
+        objective=keras_tuner.Objective("val_mae", direction="min"),
+        executions_per_trial=tuner_cfg.executions_per_trial,
+        max_retries_per_trial=tuner_cfg.max_retries_per_trial,
+        max_consecutive_failed_trials=tuner_cfg.max_consecutive_failed_trials,
+        seed=seed,
+        directory=directory,
+        project_name="tuner",
+        overwrite=not resume,
+    )
+    if tuner_cfg.name == "hyperband":
+        extra = dict(max_epochs=tuner_cfg.max_epochs, factor=tuner_cfg.factor, hyperband_iterations=tuner_cfg.hyperband_iterations)
+    else:
+        extra = dict(max_trials=tuner_cfg.max_trials)
+    tuner = TUNERS[tuner_cfg.name](**common, **extra)
+    tuner.tracker, tuner.specs, tuner.log_trial_models = tracker, specs, log_trial_models
+    return tuner
