@@ -1,0 +1,124 @@
+"""A user's story: run a search from the command line, then open MLflow and find every trial."""
+
+import json
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import TINY, run_cli
+
+SMALL_CONV_LSTM = [
+    "space.window_size.min=10",
+    "space.window_size.max=20",
+    "space.filters.values=[4,8]",
+    "space.lstm_units.min=4",
+    "space.lstm_units.max=8",
+    "space.lstm_units.step=4",
+    "space.lstm_layers.max=1",
+    "space.batch_size.values=[32]",
+]
+
+
+def children_of(client, experiment_id, parent_id):
+    return client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=1000)
+
+
+@pytest.mark.slow
+def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, store):
+    run_dir = tmp_path / "run"
+    result = run_cli(["+space=conv_lstm", *TINY, *SMALL_CONV_LSTM, f"hydra.run.dir={run_dir}"], store, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "val_mae=" in result.stdout and "registered" in result.stdout
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for field in ("best_val_mae", "test_mae", "baselines", "best_hyperparameters", "mlflow_parent_run_id"):
+        assert summary[field] is not None, field
+    assert set(summary["baselines"]) >= {"naive", "moving_average"}
+    assert summary["trials"]["completed"] >= 3 and summary["trials"]["failed"] == 0
+
+    client = MlflowClient(store)
+    parent = client.get_run(summary["mlflow_parent_run_id"])
+    assert parent.info.status == "FINISHED"
+    assert {"space": "conv_lstm", "data": "synthetic", "tuner": "hyperband", "seed": "42"}.items() <= parent.data.tags.items()
+    assert "git_commit" in parent.data.tags
+    assert parent.data.metrics["test_mae"] == pytest.approx(summary["test_mae"])
+    assert parent.data.metrics["best_val_mae"] == pytest.approx(summary["best_val_mae"])
+    assert "baseline_naive_val_mae" in parent.data.metrics
+    parent_files = {f.path for f in client.list_artifacts(parent.info.run_id)}
+    assert {"config.yaml", "summary.json", "search_progress.png", "forecast_best.png"} <= parent_files
+
+    children = children_of(client, parent.info.experiment_id, parent.info.run_id)
+    finished = [c for c in children if c.info.status == "FINISHED"]
+    assert len(finished) == summary["trials"]["completed"] == len(children)
+    assert len({c.data.tags["trial_id"] for c in finished}) == len(finished)
+    scores = []
+    for child in finished:
+        assert {"trial_id", "bracket", "round", "status"} <= set(child.data.tags)
+        for name in ("window_size", "split_time", "batch_size", "filters", "kernel_size", "lstm_units", "lstm_layers",
+                     "bidirectional", "learning_rate"):
+            assert name in child.data.params, name
+        history = client.get_metric_history(child.info.run_id, "val_mae")
+        assert history and [m.step for m in history] == sorted(m.step for m in history)
+        assert {"loss", "val_loss", "mae", "val_mae", "best_val_mae"} <= set(child.data.metrics)
+        files = {f.path for f in client.list_artifacts(child.info.run_id)}
+        assert {"forecast_validation.png", "history.json", "model.keras"} <= files
+        scores.append(child.data.metrics["best_val_mae"])
+    assert min(scores) == pytest.approx(summary["best_val_mae"], rel=1e-5)
+    # Hyperband continues trials across rounds: some child comes from round 1.
+    assert any(c.data.tags["round"] == "1" for c in finished)
+
+    version = client.get_model_version_by_alias(summary["registered_model"], "champion")
+    assert version.run_id == parent.info.run_id
+
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(f"models:/{summary['registered_model']}@champion")
+    window = summary["best_hyperparameters"]["window_size"]
+    forecast = np.asarray(model.predict(np.full((2, window), 50.0, dtype=np.float32)))
+    assert forecast.shape[0] == 2 and np.all(np.isfinite(forecast))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("space", ["linear", "dnn", "rnn", "lstm", "gru"])
+def test_every_space_runs_end_to_end(tmp_path, store, space):
+    run_dir = tmp_path / "run"
+    args = [f"+space={space}", *TINY, "tuner=random", "tuner.max_trials=2", "tuner.max_epochs=1",
+            "space.window_size.max=20", f"hydra.run.dir={run_dir}"]
+    result = run_cli(args, store, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["trials"]["completed"] == 2
+    client = MlflowClient(store)
+    children = children_of(client, summary["mlflow_experiment_id"], summary["mlflow_parent_run_id"])
+    assert sorted(c.info.status for c in children) == ["FINISHED", "FINISHED"]
+
+
+@pytest.mark.slow
+def test_csv_data_end_to_end(tmp_path, store, tiny_csv):
+    run_dir = tmp_path / "run"
+    args = ["+space=dnn", "data=csv", f"data.path={tiny_csv}", "data.column=units", "data.time_column=date",
+            "data.test_size=60", "tuner=random", "tuner.max_trials=2", "tuner.max_epochs=2", f"hydra.run.dir={run_dir}"]
+    result = run_cli(args, store, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["data"] == "csv" and summary["test_mae"] > 0
+    assert MlflowClient(store).get_experiment_by_name("csv-dnn") is not None
+
+
+def test_without_a_space_lists_the_spaces_and_exits_2(tmp_path):
+    result = run_cli([], None, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "choose a search space: python -m search +space=<conv_lstm|dnn|gru|linear|lstm|rnn>"
+    ]
+
+
+def test_default_store_is_an_absolute_sqlite_file_in_the_launch_dir(tmp_path):
+    from pathlib import Path
+
+    from search.tracking import resolve_uri
+
+    uri = resolve_uri(None, Path("."))
+    assert uri.startswith("sqlite:////") and uri.endswith("/mlflow.db")

@@ -1,0 +1,56 @@
+"""Series sources: the course's synthetic series and CSV columns with their gap policies."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.errors import UserError
+from data.sources import csv_series, synthetic_series
+
+
+def test_synthetic_series_is_the_course_series():
+    series = synthetic_series()
+    assert series.shape == (1461,) and series.dtype == np.float32
+    np.testing.assert_array_equal(series, synthetic_series())
+    noiseless = synthetic_series(noise_level=0.0)
+    assert noiseless[0] == pytest.approx(10.0 + 40.0)  # baseline + amplitude * cos(0)
+    assert noiseless[365] == pytest.approx(10.0 + 0.05 * 365 + 40.0, rel=1e-5)
+
+
+def test_csv_column_in_time_order(tmp_path):
+    path = tmp_path / "s.csv"
+    pd.DataFrame({"t": ["2020-01-03", "2020-01-01", "2020-01-02"], "v": [3.0, 1.0, 2.0]}).to_csv(path, index=False)
+    np.testing.assert_array_equal(csv_series(str(path), "v", "t"), [1.0, 2.0, 3.0])
+
+
+@pytest.fixture
+def gappy(tmp_path):
+    path = tmp_path / "gaps.csv"
+    frame = pd.DataFrame({"t": ["2020-01-01", "2020-01-02", "2020-01-04", "2020-01-05"], "v": [1.0, None, 4.0, 5.0]})
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def test_gap_policies(gappy):
+    with pytest.raises(UserError, match="data.gaps=interpolate"):
+        csv_series(gappy, "v", "t", "error")
+    np.testing.assert_allclose(csv_series(gappy, "v", "t", "interpolate"), [1, 2, 3, 4, 5])
+    np.testing.assert_allclose(csv_series(gappy, "v", "t", "drop"), [1, 4, 5])
+    np.testing.assert_allclose(csv_series(gappy, "v", None, "drop"), [1, 4, 5])
+
+
+@pytest.mark.parametrize(
+    "content,column,field",
+    [
+        (None, "v", "no such file"),
+        ("v\n1\nabc\n3\n", "v", "non-numeric"),
+        ("v\n1\n2\n", "w", "data.column='w' is not a column"),
+        ("\x00\x01garbage", "v", "data.path"),
+    ],
+)
+def test_bad_csv_names_the_problem(tmp_path, content, column, field):
+    path = tmp_path / "bad.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(UserError, match=field):
+        csv_series(str(path), column)

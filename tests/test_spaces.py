@@ -1,0 +1,76 @@
+"""Every space YAML composes with Hydra, validates, and declares valid Keras Tuner hyperparameters."""
+
+from pathlib import Path
+
+import keras_tuner
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from data.errors import UserError
+from search.config import register_configs
+from search.space import candidates, declare, validate_space
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+SPACES = sorted(p.stem for p in (CONF / "space").glob("*.yaml"))
+register_configs()
+
+
+def compose_config(*overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def specs_of(cfg):
+    return validate_space(OmegaConf.to_container(cfg.space, resolve=True))
+
+
+@pytest.mark.parametrize("space", SPACES)
+def test_space_composes_and_yields_values_in_range(space):
+    specs = specs_of(compose_config(f"+space={space}"))
+    hp = keras_tuner.HyperParameters()
+    values = declare(hp, specs)
+    assert values["model"] == space
+    for name, spec in specs.items():
+        value = values[name]
+        if spec["kind"] in ("int", "float"):
+            assert spec["min"] <= value <= spec["max"], name
+        else:
+            assert value in candidates(spec), name
+    assert set(hp.values) == set(specs)
+
+
+def test_conv_lstm_tunes_what_the_users_asked_for():
+    specs = specs_of(compose_config("+space=conv_lstm"))
+    wanted = {"window_size", "split_time", "batch_size", "filters", "kernel_size", "lstm_units", "lstm_layers",
+              "bidirectional", "learning_rate"}
+    tunable = {name for name, spec in specs.items() if spec["kind"] != "fixed"}
+    assert wanted <= tunable
+    assert specs["learning_rate"]["log"] is True
+
+
+def test_command_line_overrides_reach_the_space():
+    cfg = compose_config("+space=conv_lstm", "space.lstm_units.max=128", "space.bidirectional.value=true",
+                         "tuner.max_epochs=30")
+    specs = specs_of(cfg)
+    assert specs["lstm_units"]["max"] == 128 and cfg.tuner.max_epochs == 30
+    values = declare(keras_tuner.HyperParameters(), specs)
+    assert values["bidirectional"] is True
+
+
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ("space.lstm_units.min=100", "space.lstm_units.min"),
+        ("space.filters.values=[]", "space.filters.values"),
+        ("space.filters.kind=gaussian", "space.filters.kind"),
+        ("space.optimizer.value=adamw", "space.optimizer"),
+        ("space.loss.value=hinge", "space.loss"),
+        ("space.model.value=transformer", "space.model"),
+        ("+space.units={kind: int, min: 1, max: 2}", "space.units"),
+        ("space.batch_size.values=[0,32]", "space.batch_size"),
+    ],
+)
+def test_impossible_spaces_name_the_field(override, field):
+    with pytest.raises(UserError, match=field.replace(".", r"\.")):
+        specs_of(compose_config("+space=conv_lstm", override))
