@@ -67,10 +67,16 @@ def test_command_line_overrides_reach_the_space():
         ("space.optimizer.value=adamw", "space.optimizer"),
         ("space.loss.value=hinge", "space.loss"),
         ("space.model.value=transformer", "space.model"),
-        ("+space.units={kind: int, min: 1, max: 2}", "space.units"),
         ("space.batch_size.values=[0,32]", "space.batch_size"),
     ],
 )
 def test_impossible_spaces_name_the_field(override, field):
     with pytest.raises(UserError, match=field.replace(".", r"\.")):
         specs_of(compose_config("+space=conv_lstm", override))
+
+
+def test_a_name_the_builder_does_not_take_is_refused():
+    space = OmegaConf.to_container(compose_config("+space=conv_lstm").space)
+    space["units"] = {"kind": "int", "min": 1, "max": 2}
+    with pytest.raises(UserError, match=r"space\.units is not a hyperparameter of model 'conv_lstm'"):
+        validate_space(space)
