@@ -46,8 +46,10 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
+        registry = os.environ.get("MLFLOW_REGISTRY_URI") or uri
         mlflow.set_tracking_uri(uri)
-        self.client = MlflowClient(tracking_uri=uri)
+        mlflow.set_registry_uri(registry)
+        self.client = MlflowClient(tracking_uri=uri, registry_uri=registry)
         try:
             found = self.client.get_experiment_by_name(experiment)
         except Exception as err:  # noqa: BLE001 - any failure to reach the store means the same to the user

@@ -38,7 +38,7 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
     assert set(summary["baselines"]) >= {"naive", "moving_average"}
     assert summary["trials"]["completed"] >= 3 and summary["trials"]["failed"] == 0
 
-    client = MlflowClient(store)
+    client = MlflowClient(store, registry_uri=store)
     parent = client.get_run(summary["mlflow_parent_run_id"])
     assert parent.info.status == "FINISHED"
     assert {"space": "conv_lstm", "data": "synthetic", "tuner": "hyperband", "seed": "42"}.items() <= parent.data.tags.items()
@@ -74,6 +74,7 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
 
     import mlflow.pyfunc
 
+    mlflow.set_registry_uri(store)
     model = mlflow.pyfunc.load_model(f"models:/{summary['registered_model']}@champion")
     window = summary["best_hyperparameters"]["window_size"]
     forecast = np.asarray(model.predict(np.full((2, window), 50.0, dtype=np.float32)))
