@@ -1,7 +1,8 @@
 """`python -m search +space=<name>`: compose the config, run the search, print the summary.
 
 Kept thin: Hydra composes, `search.runner` does the work. Bad input ends with one line on stderr
-and exit code 2; an interrupt (Ctrl-C or SIGTERM) ends the runs as KILLED and exits 130.
+and exit code 2; an interrupt (Ctrl-C or SIGTERM) ends the runs as KILLED and exits 130; a search
+that ran but could not finish (every trial failed, a bug) exits 3.
 """
 
 from __future__ import annotations
@@ -11,29 +12,26 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF/XLA C++ start-up chatter (CUDA probes on CPU machines)
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 
 from data.errors import UserError  # noqa: E402
+from search import interrupts  # noqa: E402
 from search.config import register_configs  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+EXIT_USAGE, EXIT_SEARCH_FAILED, EXIT_INTERRUPTED = 2, 3, 130
 
 register_configs()
 
 
 def available_spaces() -> list[str]:
     return sorted(path.stem for path in (CONF_DIR / "space").glob("*.yaml"))
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _git_commit() -> str:
@@ -50,8 +48,7 @@ def main(cfg) -> None:
     if not cfg.space:
         print(f"choose a search space: python -m search +space=<{'|'.join(available_spaces())}>", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupts.install()
     hydra_cfg = HydraConfig.get()
     names = {"space": hydra_cfg.runtime.choices.get("space"), "data": cfg.data.name, "git_commit": _git_commit()}
     from search.report import closing_table
@@ -62,14 +59,41 @@ def main(cfg) -> None:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    except Exception:  # a bug, not bad input: keep the traceback, but not Hydra's exit code 1
+        traceback.print_exc()
+        sys.exit(EXIT_SEARCH_FAILED)
     except KeyboardInterrupt:
         print("interrupted: runs marked KILLED; add search.resume=true to the same command to continue", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     print(closing_table(summary))
     if summary.get("error"):
         print(f"error: {summary['error']}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(EXIT_SEARCH_FAILED)
+
+
+def unwritable_run_dir(argv: list[str]) -> str | None:
+    """The `hydra.run.dir=` override if it cannot be created: Hydra makes it before `main` runs, with a traceback."""
+    values = [arg.split("=", 1)[1] for arg in argv if arg.startswith(("hydra.run.dir=", "++hydra.run.dir="))]
+    if not values or "${" in values[-1]:
+        return None
+    path = Path(values[-1]).expanduser().absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
+        return None
+    return values[-1]
+
+
+def cli() -> None:
+    """Run `main`; Hydra's own composition errors (unknown key, wrong type) exit 2 like other bad input."""
+    bad_dir = unwritable_run_dir(sys.argv[1:])
+    if bad_dir:
+        print(f"error: hydra.run.dir={bad_dir!r} cannot be created or written; choose another directory", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    try:
+        main()
+    except SystemExit as exit_:
+        sys.exit(EXIT_USAGE if exit_.code == 1 else exit_.code)
 
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -91,6 +91,7 @@ class SearchConfig:
     """How this search runs: `resume` continues the tuner project and MLflow run in hydra.run.dir."""
 
     resume: bool = False
+    deterministic: bool = True
 
 
 @dataclass

@@ -33,9 +33,12 @@ def progress_line(trial, names: list[str], best: float | None, seconds: float) -
 
 def write_summary(path: Path, summary: dict) -> None:
     """Write `summary.json` atomically, so an interrupted write never leaves half a file."""
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=str))
-    tmp.replace(path)
+    from search import interrupts
+
+    with interrupts.critical():
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(summary, indent=2, default=str))
+        tmp.replace(path)
 
 
 def closing_table(summary: dict) -> str:

@@ -14,6 +14,8 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from data.errors import UserError
+
+TUNER_NAMES = ("hyperband", "random", "bayesian")
 from data.sources import load_series
 from data.split import Layout, plan_layout
 from search.space import candidates, validate_space
@@ -33,6 +35,8 @@ def plan(cfg) -> Plan:
     """Validate space and data against each other; raises `UserError` on the first problem."""
     if not cfg.space:
         raise UserError("no search space: add +space=<name>")
+    if cfg.tuner.name not in TUNER_NAMES:
+        raise UserError(f"tuner.name={cfg.tuner.name!r} is unknown: use tuner=hyperband, tuner=random or tuner=bayesian")
     for field in ("max_epochs", "executions_per_trial", "max_trials"):
         if getattr(cfg.tuner, field) < 1:
             raise UserError(f"tuner.{field}={getattr(cfg.tuner, field)} must be >= 1")
@@ -72,7 +76,7 @@ def open_tracking(cfg, run_dir: Path, launch_dir: Path, names: dict) -> Tracker:
                 "git_commit": names.get("git_commit", "unknown"), "mode": "search"}
         tracker.start_parent(f"{names['space']}-{run_dir.name}", tags)
         save_parent_id(run_dir, tracker.parent_id, tracker.experiment_id)
-        tracker.log_text(tracker.parent_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        tracker.log_text(tracker.parent_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
     return tracker
 
 

@@ -26,6 +26,10 @@ CONSECUTIVE_FAILURES = "consecutive failures exceeded"
 def search_and_evaluate(cfg, checked, tracker: Tracker, run_dir: Path, names: dict, started: float) -> dict:
     """Tune, evaluate the best trial on the scored validation points and the test tail, log and register it."""
     quiet_known_noise()
+    if cfg.search.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(cfg.seed)
     hypermodel = WindowedHyperModel(
         checked.series, checked.layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed

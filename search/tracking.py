@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -51,7 +52,8 @@ class Tracker:
         mlflow.set_registry_uri(registry)
         self.client = MlflowClient(tracking_uri=uri, registry_uri=registry)
         try:
-            found = self.client.get_experiment_by_name(experiment)
+            with _no_retries():
+                found = self.client.get_experiment_by_name(experiment)
         except Exception as err:  # noqa: BLE001 - any failure to reach the store means the same to the user
             raise UserError(
                 f"tracking store {redact(uri)} cannot be reached ({_first_line(err)}); start it or fix "
@@ -161,6 +163,24 @@ def save_parent_id(run_dir: Path, run_id: str, experiment_id: str) -> None:
 def load_parent_id(run_dir: Path) -> str | None:
     path = run_dir / PARENT_FILE
     return json.loads(path.read_text())["run_id"] if path.is_file() else None
+
+
+@contextmanager
+def _no_retries():
+    """Probe a tracking server once, quickly: a server that is down fails now, not after minutes of retries.
+
+    The search itself keeps MLflow's retries, so a server restarted mid-search loses nothing.
+    """
+    saved = {name: os.environ.get(name) for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ.update({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _first_line(err: Exception) -> str:

@@ -11,7 +11,9 @@ import time
 
 import keras
 import keras_tuner
+import numpy as np
 
+from search import interrupts
 from search.plots import forecast_figure
 from search.report import progress_line
 from search.space import tunable_names
@@ -43,7 +45,8 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         x, y = self.hypermodel.scored_windows(self.model.input_shape[1])
-        self.forecast = (y, self.model.predict(x, batch_size=1024, verbose=0).ravel())
+        # One direct call on every window: no predict-function tracing for a model used once.
+        self.forecast = (y, np.asarray(self.model(np.ascontiguousarray(x), training=False)).ravel())
 
 
 class TrackingMixin:
@@ -86,7 +89,8 @@ class TrackingMixin:
         self.tracker.end(run_id, "FINISHED")
 
     def on_trial_end(self, trial):
-        super().on_trial_end(trial)
+        with interrupts.critical():
+            super().on_trial_end(trial)
         seconds = time.monotonic() - getattr(self, "_trial_started", time.monotonic())
         best = self.oracle.get_best_trials(1)
         print(progress_line(trial, tunable_names(self.specs), best[0].score if best else None, seconds), flush=True)
@@ -126,4 +130,16 @@ def make_tuner(tuner_cfg, hypermodel, tracker: Tracker, specs: dict, directory: 
         extra = dict(max_trials=tuner_cfg.max_trials)
     tuner = TUNERS[tuner_cfg.name](**common, **extra)
     tuner.tracker, tuner.specs, tuner.log_trial_models = tracker, specs, log_trial_models
+    _write_oracle_state_whole(tuner.oracle)
     return tuner
+
+
+def _write_oracle_state_whole(oracle) -> None:
+    """Keras Tuner writes its oracle state in place when it hands out a trial: hold interrupts meanwhile."""
+    create_trial = oracle.create_trial
+
+    def guarded_create_trial(*args, **kwargs):
+        with interrupts.critical():
+            return create_trial(*args, **kwargs)
+
+    oracle.create_trial = guarded_create_trial

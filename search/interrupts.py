@@ -1,0 +1,41 @@
+"""Ctrl-C and SIGTERM as `KeyboardInterrupt`, deferred while state is being written.
+
+A process started in the background from a non-interactive shell ignores SIGINT, and SIGTERM
+(a scheduler's kill) would end Python without cleanup; both are turned into `KeyboardInterrupt`
+so the MLflow runs are closed as KILLED. Inside `critical()` (the tuner saving its state, the
+summary being written) the interrupt waits until the block ends, so nothing is left half-written.
+"""
+
+from __future__ import annotations
+
+import signal
+from contextlib import contextmanager
+
+_state = {"depth": 0, "pending": None}
+
+
+def _handler(signum, frame):
+    name = signal.Signals(signum).name
+    if _state["depth"]:
+        _state["pending"] = name
+        return
+    raise KeyboardInterrupt(name)
+
+
+def install() -> None:
+    """Route SIGINT and SIGTERM to `KeyboardInterrupt` (main thread only)."""
+    signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGTERM, _handler)
+
+
+@contextmanager
+def critical():
+    """Hold interrupts until the block has finished writing."""
+    _state["depth"] += 1
+    try:
+        yield
+    finally:
+        _state["depth"] -= 1
+        pending, _state["pending"] = _state["pending"], None
+        if pending and not _state["depth"]:
+            raise KeyboardInterrupt(pending)

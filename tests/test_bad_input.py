@@ -1,0 +1,125 @@
+"""Bad input: one line naming the field and what to do, exit code 2, no traceback, no run left RUNNING."""
+
+import socket
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import TINY, run_cli
+
+
+def _csv(tmp_path, text: str | bytes) -> str:
+    path = tmp_path / "input.csv"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return str(path)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+GAPPY = "t,v\n2020-01-01,1\n2020-01-02,\n2020-01-03,3\n"
+CSV = ["data=csv", "data.column=v"]
+
+# (id, overrides, text that must appear in the one line); "{csv:...}" writes that CSV first.
+CASES = [
+    ("missing csv", [*CSV, "data.path=nowhere.csv"], "data.path='nowhere.csv': no such file"),
+    ("unreadable csv", [*CSV, "data.path={csv:binary}"], "cannot be read as CSV"),
+    ("missing column", ["data=csv", "data.column=w", "data.path={csv:numbers}"], "data.column='w' is not a column"),
+    ("non-numeric", [*CSV, "data.path={csv:text}"], "non-numeric value 'abc' at row 3"),
+    ("gaps with policy error", [*CSV, "data.time_column=t", "data.path={csv:gappy}"], "set data.gaps=interpolate"),
+    ("constant series", [*CSV, "data.path={csv:constant}"], "is constant"),
+    ("series too short", ["data.length=40", "data.test_size=0"], "space.window_size"),
+    ("window >= split_time", ["space.split_time.value=25", "space.window_size.max=30"], "space.window_size=30"),
+    ("split_time past the end", ["space.split_time.value=5000"], "space.split_time=5000 is past"),
+    ("test_size too large", ["data.test_size=5000"], "data.test_size=5000"),
+    ("min > max", ["space.lstm_units.min=100"], "space.lstm_units.min=100 is greater than space.lstm_units.max"),
+    ("empty choice", ["space.filters.values=[]"], "space.filters.values is empty"),
+    ("unknown kind", ["space.filters.kind=gaussian"], "space.filters.kind='gaussian' is unknown"),
+    ("unknown model", ["space.model.value=transformer"], "space.model must be fixed to one of"),
+    ("unknown optimizer", ["space.optimizer.value=adamw"], "space.optimizer='adamw' is unknown"),
+    ("unknown loss", ["space.loss.value=hinge"], "space.loss='hinge' is unknown"),
+    ("unknown tuner", ["tuner.name=grid"], "tuner.name='grid' is unknown"),
+    ("batch_size <= 0", ["space.batch_size.values=[0,32]"], "space.batch_size must be >= 1"),
+    ("zero epochs", ["tuner.max_epochs=0"], "tuner.max_epochs=0 must be >= 1"),
+    ("unknown gap policy", [*CSV, "data.path={csv:numbers}", "data.gaps=guess"], "data.gaps='guess' is not a gap policy"),
+]
+
+CSVS = {
+    "binary": b"v\n\xff\xfe\xfa\x80\n",
+    "numbers": "v\n" + "\n".join(str(i % 7) for i in range(300)) + "\n",
+    "text": "v\n1\nabc\n3\n",
+    "gappy": GAPPY,
+    "constant": "v\n" + "5\n" * 300,
+}
+
+
+@pytest.mark.parametrize("overrides,message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_gets_one_line_and_exit_2(tmp_path, store, overrides, message):
+    args = []
+    for item in overrides:
+        if "{csv:" in item:
+            key = item.split("{csv:")[1].rstrip("}")
+            item = item.split("{csv:")[0] + _csv(tmp_path, CSVS[key])
+        args.append(item)
+    result = run_cli(["+space=conv_lstm", *args, f"hydra.run.dir={tmp_path / 'run'}"], store, tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert message in lines[0]
+    assert not (tmp_path / "run" / "summary.json").exists()
+    _assert_no_run_left_running(store)
+
+
+def _assert_no_run_left_running(store):
+    client = MlflowClient(store)
+    experiments = client.search_experiments()
+    if experiments:
+        runs = client.search_runs([e.experiment_id for e in experiments])
+        assert not [r for r in runs if r.info.status == "RUNNING"]
+
+
+@pytest.mark.parametrize(
+    "override,field",
+    [("tuner.max_epoch=3", "max_epoch"), ("tuner.max_epochs=abc", "tuner.max_epochs"), ("tuner=grid", "tuner")],
+)
+def test_unknown_keys_and_wrong_types_fail_at_composition(tmp_path, override, field):
+    result = run_cli(["+space=conv_lstm", override], None, tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert field in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_an_unwritable_run_dir_is_refused(tmp_path, store):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = run_cli(["+space=conv_lstm", f"hydra.run.dir={blocker}/run"], store, tmp_path, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert str(blocker) in result.stderr
+
+
+def test_a_tracking_server_that_is_down_fails_before_training(tmp_path):
+    uri = f"http://127.0.0.1:{_free_port()}"
+    result = run_cli(["+space=conv_lstm", *TINY, f"hydra.run.dir={tmp_path / 'run'}"], uri, tmp_path, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot be reached" in lines[0] and uri in lines[0]
+    assert not (tmp_path / "run" / "tuner").exists()
+
+
+def test_a_reused_run_dir_needs_resume(tmp_path, store):
+    run_dir = tmp_path / "run"
+    (run_dir / "tuner").mkdir(parents=True)
+    result = run_cli(["+space=conv_lstm", f"hydra.run.dir={run_dir}"], store, tmp_path, timeout=120)
+    assert result.returncode == 2 and "add search.resume=true" in result.stderr
+
+
+def test_secrets_in_a_tracking_uri_are_redacted():
+    from search.tracking import redact
+
+    assert redact("https://alice:s3cret@mlflow.example.org/x") == "https://***@mlflow.example.org/x"
+    assert redact("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
+    assert "s3cret" not in redact("tracking:\n  uri: http://bob:s3cret@10.0.0.1:5000\n")
