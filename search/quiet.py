@@ -17,10 +17,14 @@ class _DropMessages(logging.Filter):
 
 
 def quiet_known_noise() -> None:
-    """Drop TF's retracing notice (each trial is a new model) and Keras' optimizer-restore notice.
+    """Drop Keras Tuner's failed-trial tracebacks, TF's retracing notice (each trial is a new model) and Keras' optimizer-restore notice.
 
     Hyperband continues a trial from its predecessor's checkpoint; the checkpoint holds optimizer
     slots the fresh optimizer has not built yet, which Keras reports but handles.
     """
+    from keras_tuner.src import config as keras_tuner_config
+
+    # Keras Tuner prints the traceback of every failed trial; ours goes to the trial's MLflow run instead.
+    keras_tuner_config.DEBUG = False
     logging.getLogger("tensorflow").addFilter(_DropMessages("triggered tf.function retracing"))
     warnings.filterwarnings("ignore", message=r"Skipping variable loading for optimizer", category=UserWarning)

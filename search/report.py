@@ -25,7 +25,8 @@ def progress_line(trial, names: list[str], best: float | None, seconds: float) -
         parts.append(f"val_mae={trial.score:.4g}" if trial.score is not None else "val_mae=?")
     else:
         reason = (trial.message or "").strip().splitlines()
-        parts.append(f"{status}: {reason[-1][:120] if reason else ''}")
+        last = reason[-1].split("Error: ", 1)[-1] if reason else ""
+        parts.append(f"{status}: {last[:120]}")
     parts.append(f"best={best:.4g}" if best is not None else "best=-")
     parts.append(f"{seconds:.1f}s")
     return " ".join(parts)

@@ -8,6 +8,7 @@ as FAILED (KILLED on interrupt) before Keras Tuner records the trial, so no run 
 from __future__ import annotations
 
 import time
+import traceback
 
 import keras
 import keras_tuner
@@ -67,7 +68,7 @@ class TrackingMixin:
             results = super().run_trial(trial, *args, **kwargs)
         except BaseException as err:
             status = "KILLED" if isinstance(err, (KeyboardInterrupt, SystemExit)) else "FAILED"
-            self.tracker.end(run_id, status, error=f"{type(err).__name__}: {err}")
+            self.tracker.end(run_id, status, error=f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}")
             raise
         self._finish_trial(trial, run_id, logger)
         return results

@@ -1,0 +1,128 @@
+"""A long search survives what goes wrong: failed trials, Ctrl-C or SIGTERM then resume, reruns."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import ROOT, TINY, run_cli
+
+SMALL = ["space.window_size.min=10", "space.window_size.max=20", "space.filters.values=[4]", "space.lstm_units.min=4",
+         "space.lstm_units.max=8", "space.lstm_units.step=4", "space.lstm_layers.max=1", "space.batch_size.values=[32]"]
+
+
+def runs_of(store, summary_or_parent):
+    client = MlflowClient(store)
+    parent = client.get_run(summary_or_parent)
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=1000
+    )
+    return parent, children
+
+
+@pytest.mark.slow
+def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path, store):
+    run_dir = tmp_path / "run"
+    args = ["+space=dnn", *TINY, "tuner=random", "tuner.max_trials=4", "tuner.max_epochs=2",
+            "space.optimizer.value=sgd", "space.loss.value=mse", "space.learning_rate.kind=choice",
+            "space.learning_rate.values=[100000.0,0.001]", f"hydra.run.dir={run_dir}"]
+    result = run_cli(args, store, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["trials"]["failed"] >= 1 and summary["trials"]["completed"] >= 1
+    assert summary["best_hyperparameters"]["learning_rate"] == 0.001
+    parent, children = runs_of(store, summary["mlflow_parent_run_id"])
+    failed = [c for c in children if c.info.status == "FAILED"]
+    assert len(failed) == summary["trials"]["failed"]
+    assert all("loss became" in c.data.tags["error"] for c in failed)
+    assert "FAILED" in result.stdout
+
+
+@pytest.mark.slow
+def test_too_many_failures_in_a_row_end_the_search_failed(tmp_path, store):
+    run_dir = tmp_path / "run"
+    args = ["+space=linear", *TINY, "tuner=random", "tuner.max_trials=5", "tuner.max_epochs=2",
+            "tuner.max_consecutive_failed_trials=2", "space.optimizer.value=sgd", "space.loss.value=mse",
+            "space.learning_rate.value=100000.0", f"hydra.run.dir={run_dir}"]
+    result = run_cli(args, store, tmp_path)
+    assert result.returncode == 3
+    assert "tuner.max_consecutive_failed_trials=2" in result.stderr and "Traceback" not in result.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["trials"]["failed"] == 2 and "error" in summary
+    parent, children = runs_of(store, summary["mlflow_parent_run_id"])
+    assert parent.info.status == "FAILED" and "max_consecutive_failed_trials" in parent.data.tags["error"]
+    assert sorted(c.info.status for c in children) == ["FAILED", "FAILED"]
+
+
+def _start(args, store, cwd):
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=store, PYTHONUNBUFFERED="1")
+    # As if started in the background from a non-interactive shell: SIGINT ignored until we install handlers.
+    return subprocess.Popen(
+        [sys.executable, "-m", "search", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, store, signum):
+    run_dir = tmp_path / "run"
+    args = ["+space=conv_lstm", *TINY, *SMALL, "tuner.max_epochs=4", f"hydra.run.dir={run_dir}"]
+    process = _start(args, store, tmp_path)
+    lines = []
+    for line in process.stdout:  # wait for two finished trials, then interrupt the third mid-training
+        lines.append(line)
+        if sum(x.startswith("trial ") for x in lines) == 2:
+            break
+    time.sleep(1.0)
+    sent = time.monotonic()
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - sent < 20
+    assert process.returncode == 130, stderr[-2000:]
+    assert "search.resume=true" in stderr
+    parent_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
+    parent, children = runs_of(store, parent_id)
+    assert parent.info.status == "KILLED"
+    assert "RUNNING" not in {c.info.status for c in children}
+    finished_before = {c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"}
+    assert len(finished_before) >= 2
+
+    result = run_cli([*args, "search.resume=true"], store, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["mlflow_parent_run_id"] == parent_id
+    parent, children = runs_of(store, parent_id)
+    assert parent.info.status == "FINISHED"
+    finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
+    assert len(finished) == len(set(finished)) == summary["trials"]["completed"]
+    assert finished_before <= set(finished)
+    # Trials completed before the interrupt were not trained again.
+    for trial_id in finished_before:
+        assert f"trial {trial_id} " not in result.stdout
+
+
+@pytest.mark.slow
+def test_the_same_command_twice_gives_the_same_trials(tmp_path, store):
+    summaries = []
+    for name in ("first", "second"):
+        run_dir = tmp_path / name
+        args = ["+space=lstm", *TINY, "tuner=random", "tuner.max_trials=3", "tuner.max_epochs=2",
+                "space.lstm_units.max=16", "space.window_size.max=20", f"hydra.run.dir={run_dir}"]
+        result = run_cli(args, store, tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        summaries.append(json.loads((run_dir / "summary.json").read_text()))
+    trials = []
+    for summary in summaries:
+        _, children = runs_of(store, summary["mlflow_parent_run_id"])
+        trials.append(sorted((c.data.tags["trial_id"], c.data.params, c.data.metrics["best_val_mae"]) for c in children))
+    for (id1, params1, mae1), (id2, params2, mae2) in zip(*trials, strict=True):
+        assert (id1, params1) == (id2, params2)
+        assert mae1 == pytest.approx(mae2, rel=1e-5)
+    assert summaries[0]["test_mae"] == pytest.approx(summaries[1]["test_mae"], rel=1e-5)
