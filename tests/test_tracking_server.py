@@ -1,0 +1,83 @@
+"""A real `mlflow server` on 127.0.0.1: killed mid-search and restarted, the search loses no trial."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import ROOT, TINY
+
+SMALL = ["space.window_size.max=20", "space.dense_units.max=16"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(tmp_path, port: int) -> subprocess.Popen:
+    """`mlflow server` bound to 127.0.0.1 with a sqlite backend and proxied artifacts; waits until it answers."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server-artifacts"), "--workers", "1"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            return server
+        except OSError:
+            time.sleep(0.5)
+    stop_server(server)
+    pytest.fail("mlflow server did not start")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGKILL)
+    server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_search_survives_a_server_restart(tmp_path):
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_server(tmp_path, port)
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=uri, PYTHONUNBUFFERED="1")
+    args = ["+space=dnn", *TINY, *SMALL, "tuner.max_epochs=4", f"hydra.run.dir={run_dir}"]
+    search = subprocess.Popen([sys.executable, "-m", "search", *args], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in search.stdout:
+            if line.startswith("trial "):
+                break
+        stop_server(server)  # killed mid-search
+        time.sleep(3)
+        server = start_server(tmp_path, port)
+        stdout, stderr = search.communicate(timeout=600)
+        assert search.returncode == 0, stderr[-3000:]
+        summary = json.loads((run_dir / "summary.json").read_text())
+        client = MlflowClient(uri, registry_uri=uri)
+        parent = client.get_run(summary["mlflow_parent_run_id"])
+        assert parent.info.status == "FINISHED"
+        children = client.search_runs([parent.info.experiment_id],
+                                      filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
+        assert len(finished) == len(set(finished)) == summary["trials"]["completed"]
+        assert client.get_model_version_by_alias(summary["registered_model"], "champion").run_id == parent.info.run_id
+    finally:
+        if search.poll() is None:
+            search.kill()
+        stop_server(server)
+
