@@ -1,0 +1,1 @@
+"""Benchmarks: each script prints ratios measured inside one process run."""

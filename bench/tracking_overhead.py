@@ -1,0 +1,98 @@
+"""Wall time of the same Hyperband search with bare Keras Tuner and with our MLflow tracking.
+
+    python -m bench.tracking_overhead                  # conv_lstm space, max_epochs=9, factor=3
+    python -m bench.tracking_overhead --tiny           # CI
+
+Both runs use the same seed, space, data and HyperModel, so they train the same trials; the
+tracked one also logs a child run per trial with params, per-epoch metrics, forecast plot,
+history and model. Pairs run alternately (bare, tracked, bare, tracked) and the best of each is
+compared, since the machine is noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SMALL_SPACE = ["space.lstm_units.max=32", "space.lstm_layers.max=1", "space.filters.values=[16,32]"]
+
+
+def build(max_epochs: int, factor: int, length: int):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from data.sources import synthetic_series
+    from data.split import plan_layout
+    from search.config import register_configs
+    from search.space import candidates, validate_space
+
+    register_configs()
+    conf = Path(__file__).resolve().parent.parent / "conf"
+    overrides = ["+space=conv_lstm", f"tuner.max_epochs={max_epochs}", f"tuner.factor={factor}", *SMALL_SPACE]
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    specs = validate_space(OmegaConf.to_container(cfg.space))
+    series = synthetic_series(length=length)
+    test_size = length // 10
+    layout = plan_layout(len(series), test_size, candidates(specs["split_time"]), candidates(specs["window_size"]))
+    return cfg, specs, series, layout
+
+
+def one_search(tracked: bool, cfg, specs, series, layout, workdir: Path) -> tuple[float, int]:
+    import keras
+    import keras_tuner
+
+    from search.hypermodel import WindowedHyperModel
+    from search.quiet import quiet_known_noise
+    from search.tracking import Tracker
+    from search.tuner import make_tuner
+
+    quiet_known_noise()
+    keras.utils.set_random_seed(cfg.seed)
+    hypermodel = WindowedHyperModel(series, layout, specs, 1000, cfg.tuner.patience, cfg.seed)
+    directory = str(workdir / ("tracked" if tracked else "bare"))
+    if tracked:
+        tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}", "bench-overhead")
+        tracker.start_parent("overhead", {"mode": "bench"})
+        tuner = make_tuner(cfg.tuner, hypermodel, tracker, specs, directory, False, cfg.seed, True)
+    else:
+        tuner = keras_tuner.Hyperband(
+            hypermodel, objective=keras_tuner.Objective("val_mae", "min"), max_epochs=cfg.tuner.max_epochs,
+            factor=cfg.tuner.factor, seed=cfg.seed, directory=directory, project_name="tuner", overwrite=True,
+        )
+    start = time.perf_counter()
+    tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+    seconds = time.perf_counter() - start
+    if tracked:
+        tracker.end(tracker.parent_id, "FINISHED")
+    return seconds, len(tuner.oracle.trials)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--max-epochs", type=int, default=9)
+    parser.add_argument("--factor", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=2)
+    args = parser.parse_args()
+    max_epochs, factor, length, pairs = (2, 2, 400, 1) if args.tiny else (args.max_epochs, args.factor, 1461, args.pairs)
+    cfg, specs, series, layout = build(max_epochs, factor, length)
+    times = {False: [], True: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for index in range(pairs):
+            for tracked in (False, True):
+                workdir = Path(tmp) / str(index)
+                seconds, trials = one_search(tracked, cfg, specs, series, layout, workdir)
+                times[tracked].append(seconds)
+                print(f"{'tracked' if tracked else 'bare   '} trials={trials} {seconds:.1f}s", flush=True)
+    bare, tracked = min(times[False]), min(times[True])
+    print(f"bare={bare:.1f}s tracked={tracked:.1f}s ratio={tracked / bare:.3f} (bar <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()
