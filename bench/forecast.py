@@ -1,7 +1,7 @@
 """Forecasting every validation window: one batched predict vs the course's per-window predict loop.
 
-    python -m bench.forecast             # 300 windows
-    python -m bench.forecast --tiny      # CI
+python -m bench.forecast             # 300 windows
+python -m bench.forecast --tiny      # CI
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ def main() -> None:
     batched = model.predict(np.ascontiguousarray(x), batch_size=1024, verbose=0)
     batched_s = time.perf_counter() - start
     np.testing.assert_allclose(np.concatenate(loop).ravel(), batched.ravel(), rtol=1e-4, atol=1e-4)
-    print(f"windows={count} loop={loop_s:.3f}s ({loop_s / count * 1000:.1f} ms/window) batched={batched_s:.4f}s "
-          f"ratio={loop_s / batched_s:.0f}x")
+    print(
+        f"windows={count} loop={loop_s:.3f}s ({loop_s / count * 1000:.1f} ms/window) batched={batched_s:.4f}s "
+        f"ratio={loop_s / batched_s:.0f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,10 @@ def main() -> None:
     assert count == points - 128
     growth = peak_mb() - baseline
     bar = 3 * series.nbytes / 2**20 + 200
-    print(f"points={points:,} w=128 series={series.nbytes / 2**20:.0f} MB baseline_rss={baseline:.0f} MB "
-          f"peak_growth={growth:.0f} MB bar={bar:.0f} MB -> {'meets' if growth <= bar else 'MISSES'} the bar")
+    print(
+        f"points={points:,} w=128 series={series.nbytes / 2**20:.0f} MB baseline_rss={baseline:.0f} MB "
+        f"peak_growth={growth:.0f} MB bar={bar:.0f} MB -> {'meets' if growth <= bar else 'MISSES'} the bar"
+    )
 
 
 if __name__ == "__main__":

@@ -62,8 +62,14 @@ def one_search(tracked: bool, cfg, specs, series, layout, workdir: Path) -> tupl
         tuner = make_tuner(cfg.tuner, hypermodel, tracker, specs, directory, False, cfg.seed, True)
     else:
         tuner = keras_tuner.Hyperband(
-            hypermodel, objective=keras_tuner.Objective("val_mae", "min"), max_epochs=cfg.tuner.max_epochs,
-            factor=cfg.tuner.factor, seed=cfg.seed, directory=directory, project_name="tuner", overwrite=True,
+            hypermodel,
+            objective=keras_tuner.Objective("val_mae", "min"),
+            max_epochs=cfg.tuner.max_epochs,
+            factor=cfg.tuner.factor,
+            seed=cfg.seed,
+            directory=directory,
+            project_name="tuner",
+            overwrite=True,
         )
     start = time.perf_counter()
     tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)

@@ -1,7 +1,7 @@
 """Windows/s for one full epoch: data.windows vs the course's window().flat_map() pipeline.
 
-    python -m bench.windowing            # 1,000 and 1,000,000 points, w = 20 and 64
-    python -m bench.windowing --tiny     # CI: seconds
+python -m bench.windowing            # 1,000 and 1,000,000 points, w = 20 and 64
+python -m bench.windowing --tiny     # CI: seconds
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ def main() -> None:
                 ours, n1 = epoch_rate(windowed_dataset(series, window, batch, 1000, seed=0))
                 course, n2 = epoch_rate(course_windowed_dataset(series, window, batch, 1000, seed=0))
                 assert n1 == n2 == points - window
-                print(f"{points:>10} {window:>4} {batch:>6} {ours:>12,.0f} {course:>13,.0f} {ours / course:>6.1f}x",
-                      flush=True)
+                print(f"{points:>10} {window:>4} {batch:>6} {ours:>12,.0f} {course:>13,.0f} {ours / course:>6.1f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -59,8 +59,7 @@ def csv_series(path: str, column: str, time_column: str | None = None, gaps: str
     if bad.any():
         row = int(bad.idxmax())
         raise UserError(
-            f"data.column={column!r} has a non-numeric value {frame[column][row]!r} at row {row + 2} of {path}; "
-            "fix or remove it"
+            f"data.column={column!r} has a non-numeric value {frame[column][row]!r} at row {row + 2} of {path}; fix or remove it"
         )
     if time_column is not None:
         values = _regular_time_index(values, frame[time_column], path, time_column)

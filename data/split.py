@@ -7,8 +7,8 @@ to the start of the test tail.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from data.errors import UserError
 

@@ -5,7 +5,7 @@ Importing this package does not import TensorFlow: builders import Keras when ca
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from models import conv_lstm, dnn, gru, linear, lstm, rnn
 from models.common import compile_model

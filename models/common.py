@@ -8,7 +8,6 @@ forecasts and loads with `safe_mode=True`.
 from __future__ import annotations
 
 
-
 def scaled_input(window_size: int, mean: float, std: float, sequence: bool):
     """`(inputs, x)`: a raw-window `Input` of shape `(window_size,)` and its standardised tensor.
 

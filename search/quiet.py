@@ -17,7 +17,8 @@ class _DropMessages(logging.Filter):
 
 
 def quiet_known_noise() -> None:
-    """Drop Keras Tuner's failed-trial tracebacks, TF's retracing notice (each trial is a new model) and Keras' optimizer-restore notice.
+    """Drop Keras Tuner's failed-trial tracebacks, TF's retracing notice (each trial is a new model)
+    and Keras' optimizer-restore notice.
 
     Hyperband continues a trial from its predecessor's checkpoint; the checkpoint holds optimizer
     slots the fresh optimizer has not built yet, which Keras reports but handles.

@@ -18,7 +18,9 @@ def progress_line(trial, names: list[str], best: float | None, seconds: float) -
     values = trial.hyperparameters.values
     parts = [f"trial {trial.trial_id}"]
     if "tuner/bracket" in values:
-        parts.append(f"b{values['tuner/bracket']} r{values['tuner/round']} ep {values['tuner/initial_epoch']}-{values['tuner/epochs']}")
+        parts.append(
+            f"b{values['tuner/bracket']} r{values['tuner/round']} ep {values['tuner/initial_epoch']}-{values['tuner/epochs']}"
+        )
     parts += [f"{name}={_short(values[name])}" for name in names if name in values]
     status = getattr(trial.status, "value", trial.status)
     if status == "COMPLETED":

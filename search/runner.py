@@ -14,12 +14,12 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from data.errors import UserError
-
-TUNER_NAMES = ("hyperband", "random", "bayesian")
 from data.sources import load_series
 from data.split import Layout, plan_layout
 from search.space import candidates, validate_space
 from search.tracking import Tracker, load_parent_id, redact, resolve_uri, save_parent_id
+
+TUNER_NAMES = ("hyperband", "random", "bayesian")
 
 
 @dataclass
@@ -58,7 +58,10 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> None:
     except OSError as err:
         raise UserError(f"hydra.run.dir={str(run_dir)!r} cannot be written ({err.strerror}); choose another directory") from None
     if (run_dir / "tuner").exists() and not resume:
-        raise UserError(f"hydra.run.dir={str(run_dir)!r} already holds a search: add search.resume=true to continue it, or choose another directory")
+        raise UserError(
+            f"hydra.run.dir={str(run_dir)!r} already holds a search: add search.resume=true "
+            "to continue it, or choose another directory"
+        )
     if resume and load_parent_id(run_dir) is None:
         raise UserError(f"search.resume=true but hydra.run.dir={str(run_dir)!r} holds no search to resume; drop search.resume")
 
@@ -72,8 +75,14 @@ def open_tracking(cfg, run_dir: Path, launch_dir: Path, names: dict) -> Tracker:
     if previous:
         tracker.resume_parent(previous)
     else:
-        tags = {"space": names["space"], "data": names["data"], "tuner": cfg.tuner.name, "seed": str(cfg.seed),
-                "git_commit": names.get("git_commit", "unknown"), "mode": "search"}
+        tags = {
+            "space": names["space"],
+            "data": names["data"],
+            "tuner": cfg.tuner.name,
+            "seed": str(cfg.seed),
+            "git_commit": names.get("git_commit", "unknown"),
+            "mode": "search",
+        }
         tracker.start_parent(f"{names['space']}-{run_dir.name}", tags)
         save_parent_id(run_dir, tracker.parent_id, tracker.experiment_id)
         tracker.log_text(tracker.parent_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")

@@ -34,16 +34,19 @@ def search_and_evaluate(cfg, checked, tracker: Tracker, run_dir: Path, names: di
     hypermodel = WindowedHyperModel(
         checked.series, checked.layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed
     )
-    tuner = make_tuner(cfg.tuner, hypermodel, tracker, checked.specs, str(run_dir), cfg.search.resume, cfg.seed,
-                       cfg.tracking.log_trial_models)
+    tuner = make_tuner(
+        cfg.tuner, hypermodel, tracker, checked.specs, str(run_dir), cfg.search.resume, cfg.seed, cfg.tracking.log_trial_models
+    )
     error = None
     try:
         tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
     except RuntimeError as err:
         if CONSECUTIVE_FAILURES not in str(err).lower():
             raise
-        error = (f"stopped after tuner.max_consecutive_failed_trials={cfg.tuner.max_consecutive_failed_trials} "
-                 "failed trials in a row; see the FAILED child runs")
+        error = (
+            f"stopped after tuner.max_consecutive_failed_trials={cfg.tuner.max_consecutive_failed_trials} "
+            "failed trials in a row; see the FAILED child runs"
+        )
     trials = list(tuner.oracle.trials.values())
     completed = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
     summary = _base_summary(cfg, tracker, run_dir, names, checked, trials, completed)
@@ -68,9 +71,11 @@ def _base_summary(cfg, tracker, run_dir, names, checked, trials, completed) -> d
         "tuner": cfg.tuner.name,
         "seed": cfg.seed,
         "trials": {"total": len(trials), "completed": len(completed), "failed": len(failed)},
-        "scored_on": (f"validation points [{layout.score_start}, {layout.test_start}) "
-                      f"({layout.score_points} points, common to every split_time); test tail [{layout.test_start}, "
-                      f"{layout.length}) ({layout.test_size} points)"),
+        "scored_on": (
+            f"validation points [{layout.score_start}, {layout.test_start}) "
+            f"({layout.score_points} points, common to every split_time); test tail [{layout.test_start}, "
+            f"{layout.length}) ({layout.test_size} points)"
+        ),
         "mlflow_parent_run_id": tracker.parent_id,
         "mlflow_experiment_id": tracker.experiment_id,
         "mlflow_experiment": tracker.client.get_experiment(tracker.experiment_id).name,

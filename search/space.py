@@ -8,7 +8,8 @@ names: one vocabulary end to end.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from data.errors import UserError
 from models.names import BUILDER_ARGUMENTS, LOSSES, OPTIMIZERS

@@ -12,9 +12,10 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from data.errors import UserError
 
@@ -61,7 +62,9 @@ class Tracker:
             ) from None
         location = artifact_location or default_artifact_location(uri)
         if found is None:
-            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location and f"{location}/{experiment}")
+            self.experiment_id = self.client.create_experiment(
+                experiment, artifact_location=location and f"{location}/{experiment}"
+            )
         else:
             self.experiment_id = found.experiment_id
         self.parent_id: str | None = None

@@ -112,7 +112,9 @@ class TrackedBayesianOptimization(TrackingMixin, keras_tuner.BayesianOptimizatio
 TUNERS = {"hyperband": TrackedHyperband, "random": TrackedRandomSearch, "bayesian": TrackedBayesianOptimization}
 
 
-def make_tuner(tuner_cfg, hypermodel, tracker: Tracker, specs: dict, directory: str, resume: bool, seed: int, log_trial_models: bool):
+def make_tuner(
+    tuner_cfg, hypermodel, tracker: Tracker, specs: dict, directory: str, resume: bool, seed: int, log_trial_models: bool
+):
     """The configured tuner, its project in `directory/tuner`; `resume` reloads it instead of starting over."""
     common = dict(
         hypermodel=hypermodel,
@@ -126,7 +128,9 @@ def make_tuner(tuner_cfg, hypermodel, tracker: Tracker, specs: dict, directory: 
         overwrite=not resume,
     )
     if tuner_cfg.name == "hyperband":
-        extra = dict(max_epochs=tuner_cfg.max_epochs, factor=tuner_cfg.factor, hyperband_iterations=tuner_cfg.hyperband_iterations)
+        extra = dict(
+            max_epochs=tuner_cfg.max_epochs, factor=tuner_cfg.factor, hyperband_iterations=tuner_cfg.hyperband_iterations
+        )
     else:
         extra = dict(max_trials=tuner_cfg.max_trials)
     tuner = TUNERS[tuner_cfg.name](**common, **extra)

@@ -2,7 +2,6 @@
 
 import socket
 
-import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 

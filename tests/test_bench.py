@@ -9,14 +9,18 @@ from tests.conftest import ROOT
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script,expect", [
-    ("windowing", "ratio"),
-    ("memory", "meets the bar"),
-    ("forecast", "ratio="),
-    ("tracking_overhead", "ratio="),
-])
+@pytest.mark.parametrize(
+    "script,expect",
+    [
+        ("windowing", "ratio"),
+        ("memory", "meets the bar"),
+        ("forecast", "ratio="),
+        ("tracking_overhead", "ratio="),
+    ],
+)
 def test_bench_script_runs_tiny(script, expect):
-    result = subprocess.run([sys.executable, "-m", f"bench.{script}", "--tiny"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", f"bench.{script}", "--tiny"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert expect in result.stdout

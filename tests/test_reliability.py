@@ -12,8 +12,16 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import ROOT, TINY, run_cli
 
-SMALL = ["space.window_size.min=10", "space.window_size.max=20", "space.filters.values=[4]", "space.lstm_units.min=4",
-         "space.lstm_units.max=8", "space.lstm_units.step=4", "space.lstm_layers.max=1", "space.batch_size.values=[32]"]
+SMALL = [
+    "space.window_size.min=10",
+    "space.window_size.max=20",
+    "space.filters.values=[4]",
+    "space.lstm_units.min=4",
+    "space.lstm_units.max=8",
+    "space.lstm_units.step=4",
+    "space.lstm_layers.max=1",
+    "space.batch_size.values=[32]",
+]
 
 
 def runs_of(store, summary_or_parent):
@@ -28,9 +36,18 @@ def runs_of(store, summary_or_parent):
 @pytest.mark.slow
 def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path, store):
     run_dir = tmp_path / "run"
-    args = ["+space=dnn", *TINY, "tuner=random", "tuner.max_trials=4", "tuner.max_epochs=2",
-            "space.optimizer.value=sgd", "space.loss.value=mse", "space.learning_rate.kind=choice",
-            "space.learning_rate.values=[100000.0,0.001]", f"hydra.run.dir={run_dir}"]
+    args = [
+        "+space=dnn",
+        *TINY,
+        "tuner=random",
+        "tuner.max_trials=4",
+        "tuner.max_epochs=2",
+        "space.optimizer.value=sgd",
+        "space.loss.value=mse",
+        "space.learning_rate.kind=choice",
+        "space.learning_rate.values=[100000.0,0.001]",
+        f"hydra.run.dir={run_dir}",
+    ]
     result = run_cli(args, store, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -46,9 +63,18 @@ def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path, store):
 @pytest.mark.slow
 def test_too_many_failures_in_a_row_end_the_search_failed(tmp_path, store):
     run_dir = tmp_path / "run"
-    args = ["+space=linear", *TINY, "tuner=random", "tuner.max_trials=5", "tuner.max_epochs=2",
-            "tuner.max_consecutive_failed_trials=2", "space.optimizer.value=sgd", "space.loss.value=mse",
-            "space.learning_rate.value=100000.0", f"hydra.run.dir={run_dir}"]
+    args = [
+        "+space=linear",
+        *TINY,
+        "tuner=random",
+        "tuner.max_trials=5",
+        "tuner.max_epochs=2",
+        "tuner.max_consecutive_failed_trials=2",
+        "space.optimizer.value=sgd",
+        "space.loss.value=mse",
+        "space.learning_rate.value=100000.0",
+        f"hydra.run.dir={run_dir}",
+    ]
     result = run_cli(args, store, tmp_path)
     assert result.returncode == 3
     assert "tuner.max_consecutive_failed_trials=2" in result.stderr and "Traceback" not in result.stderr
@@ -64,8 +90,13 @@ def _start(args, store, cwd):
     env.update(PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=store, PYTHONUNBUFFERED="1")
     # As if started in the background from a non-interactive shell: SIGINT ignored until we install handlers.
     return subprocess.Popen(
-        [sys.executable, "-m", "search", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        [sys.executable, "-m", "search", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
 
 
@@ -113,8 +144,16 @@ def test_the_same_command_twice_gives_the_same_trials(tmp_path, store):
     summaries = []
     for name in ("first", "second"):
         run_dir = tmp_path / name
-        args = ["+space=lstm", *TINY, "tuner=random", "tuner.max_trials=3", "tuner.max_epochs=2",
-                "space.lstm_units.max=16", "space.window_size.max=20", f"hydra.run.dir={run_dir}"]
+        args = [
+            "+space=lstm",
+            *TINY,
+            "tuner=random",
+            "tuner.max_trials=3",
+            "tuner.max_epochs=2",
+            "space.lstm_units.max=16",
+            "space.window_size.max=20",
+            f"hydra.run.dir={run_dir}",
+        ]
         result = run_cli(args, store, tmp_path)
         assert result.returncode == 0, result.stderr[-3000:]
         summaries.append(json.loads((run_dir / "summary.json").read_text()))

@@ -56,8 +56,17 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
     scores = []
     for child in finished:
         assert {"trial_id", "bracket", "round", "status"} <= set(child.data.tags)
-        for name in ("window_size", "split_time", "batch_size", "filters", "kernel_size", "lstm_units", "lstm_layers",
-                     "bidirectional", "learning_rate"):
+        for name in (
+            "window_size",
+            "split_time",
+            "batch_size",
+            "filters",
+            "kernel_size",
+            "lstm_units",
+            "lstm_layers",
+            "bidirectional",
+            "learning_rate",
+        ):
             assert name in child.data.params, name
         history = client.get_metric_history(child.info.run_id, "val_mae")
         assert history and [m.step for m in history] == sorted(m.step for m in history)
@@ -85,8 +94,15 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
 @pytest.mark.parametrize("space", ["linear", "dnn", "rnn", "lstm", "gru"])
 def test_every_space_runs_end_to_end(tmp_path, store, space):
     run_dir = tmp_path / "run"
-    args = [f"+space={space}", *TINY, "tuner=random", "tuner.max_trials=2", "tuner.max_epochs=1",
-            "space.window_size.max=20", f"hydra.run.dir={run_dir}"]
+    args = [
+        f"+space={space}",
+        *TINY,
+        "tuner=random",
+        "tuner.max_trials=2",
+        "tuner.max_epochs=1",
+        "space.window_size.max=20",
+        f"hydra.run.dir={run_dir}",
+    ]
     result = run_cli(args, store, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -99,8 +115,18 @@ def test_every_space_runs_end_to_end(tmp_path, store, space):
 @pytest.mark.slow
 def test_csv_data_end_to_end(tmp_path, store, tiny_csv):
     run_dir = tmp_path / "run"
-    args = ["+space=dnn", "data=csv", f"data.path={tiny_csv}", "data.column=units", "data.time_column=date",
-            "data.test_size=60", "tuner=random", "tuner.max_trials=2", "tuner.max_epochs=2", f"hydra.run.dir={run_dir}"]
+    args = [
+        "+space=dnn",
+        "data=csv",
+        f"data.path={tiny_csv}",
+        "data.column=units",
+        "data.time_column=date",
+        "data.test_size=60",
+        "tuner=random",
+        "tuner.max_trials=2",
+        "tuner.max_epochs=2",
+        f"hydra.run.dir={run_dir}",
+    ]
     result = run_cli(args, store, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())

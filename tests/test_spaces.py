@@ -42,16 +42,24 @@ def test_space_composes_and_yields_values_in_range(space):
 
 def test_conv_lstm_tunes_what_the_users_asked_for():
     specs = specs_of(compose_config("+space=conv_lstm"))
-    wanted = {"window_size", "split_time", "batch_size", "filters", "kernel_size", "lstm_units", "lstm_layers",
-              "bidirectional", "learning_rate"}
+    wanted = {
+        "window_size",
+        "split_time",
+        "batch_size",
+        "filters",
+        "kernel_size",
+        "lstm_units",
+        "lstm_layers",
+        "bidirectional",
+        "learning_rate",
+    }
     tunable = {name for name, spec in specs.items() if spec["kind"] != "fixed"}
     assert wanted <= tunable
     assert specs["learning_rate"]["log"] is True
 
 
 def test_command_line_overrides_reach_the_space():
-    cfg = compose_config("+space=conv_lstm", "space.lstm_units.max=128", "space.bidirectional.value=true",
-                         "tuner.max_epochs=30")
+    cfg = compose_config("+space=conv_lstm", "space.lstm_units.max=128", "space.bidirectional.value=true", "tuner.max_epochs=30")
     specs = specs_of(cfg)
     assert specs["lstm_units"]["max"] == 128 and cfg.tuner.max_epochs == 30
     values = declare(keras_tuner.HyperParameters(), specs)

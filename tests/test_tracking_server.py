@@ -26,10 +26,26 @@ def _free_port() -> int:
 def start_server(tmp_path, port: int) -> subprocess.Popen:
     """`mlflow server` bound to 127.0.0.1 with a sqlite backend and proxied artifacts; waits until it answers."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "server-artifacts"), "--workers", "1"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "server-artifacts"),
+            "--workers",
+            "1",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -56,8 +72,9 @@ def test_search_survives_a_server_restart(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update(PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=uri, PYTHONUNBUFFERED="1")
     args = ["+space=dnn", *TINY, *SMALL, "tuner.max_epochs=4", f"hydra.run.dir={run_dir}"]
-    search = subprocess.Popen([sys.executable, "-m", "search", *args], cwd=tmp_path, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    search = subprocess.Popen(
+        [sys.executable, "-m", "search", *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         for line in search.stdout:
             if line.startswith("trial "):
@@ -71,8 +88,9 @@ def test_search_survives_a_server_restart(tmp_path):
         client = MlflowClient(uri, registry_uri=uri)
         parent = client.get_run(summary["mlflow_parent_run_id"])
         assert parent.info.status == "FINISHED"
-        children = client.search_runs([parent.info.experiment_id],
-                                      filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        children = client.search_runs(
+            [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+        )
         finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
         assert len(finished) == len(set(finished)) == summary["trials"]["completed"]
         assert client.get_model_version_by_alias(summary["registered_model"], "champion").run_id == parent.info.run_id
@@ -80,4 +98,3 @@ def test_search_survives_a_server_restart(tmp_path):
         if search.poll() is None:
             search.kill()
         stop_server(server)
-

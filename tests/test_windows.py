@@ -16,7 +16,7 @@ def test_same_pairs_in_same_order_as_the_course_pipeline(window_size, batch_size
     ours = batches(windowed_dataset(series, window_size, batch_size, buffer, seed=7))
     course = batches(course_windowed_dataset(series, window_size, batch_size, buffer, seed=7))
     assert len(ours) == len(course)
-    for (x1, y1), (x2, y2) in zip(ours, course):
+    for (x1, y1), (x2, y2) in zip(ours, course, strict=True):
         np.testing.assert_array_equal(x1, x2)
         np.testing.assert_array_equal(y1, y2)
 
