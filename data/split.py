@@ -32,15 +32,11 @@ class Layout:
         length: number of points in the series.
         test_start: first point of the held-out test tail (`length - test_size`).
         score_start: first validation point every trial is scored on.
-        max_window: the largest window any candidate uses.
-        min_split: the smallest candidate split time.
     """
 
     length: int
     test_start: int
     score_start: int
-    max_window: int
-    min_split: int
 
     @property
     def test_size(self) -> int:
@@ -76,4 +72,4 @@ def plan_layout(length: int, test_size: int, split_times: Iterable[float], windo
             f"space.window_size={max_window} leaves too few training windows before space.split_time={splits[0]}; "
             "lower window_size or raise split_time"
         )
-    return Layout(length=length, test_start=test_start, score_start=splits[-1], max_window=max_window, min_split=splits[0])
+    return Layout(length=length, test_start=test_start, score_start=splits[-1])

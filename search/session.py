@@ -17,7 +17,7 @@ from search.hypermodel import WindowedHyperModel
 from search.plots import forecast_figure, progress_figure
 from search.quiet import quiet_known_noise
 from search.report import write_summary
-from search.tracking import Tracker
+from search.tracking import Tracker, redact
 from search.tuner import make_tuner
 
 CONSECUTIVE_FAILURES = "consecutive failures exceeded"
@@ -78,7 +78,7 @@ def _base_summary(cfg, tracker, run_dir, names, checked, trials, completed) -> d
         ),
         "mlflow_parent_run_id": tracker.parent_id,
         "mlflow_experiment_id": tracker.experiment_id,
-        "mlflow_experiment": tracker.client.get_experiment(tracker.experiment_id).name,
+        "mlflow_experiment": tracker.experiment_name,
         "summary_path": str(run_dir / "summary.json"),
         "ui_command": _ui_command(tracker.uri),
     }
@@ -111,7 +111,7 @@ def _evaluate_best(tuner, hypermodel, checked, cfg, tracker: Tracker, completed)
     tracker.log_figure(parent, figure, "forecast_best.png")
     scores = [t.score for t in sorted(completed, key=lambda t: int(t.trial_id))]
     tracker.log_figure(parent, progress_figure(scores), "search_progress.png")
-    registered = _register(model, x[:5], forecast[:5], tracker, cfg, names_for_model(cfg, tracker))
+    registered = _register(model, x[:5], forecast[:5], tracker, cfg.tracking.registered_model or tracker.experiment_name)
     return {
         "best_trial_id": best_trial.trial_id,
         "best_val_mae": best_trial.score,
@@ -131,11 +131,7 @@ def _baselines(series, layout, data_cfg) -> dict:
     return {name: {"val_mae": mae, "test_mae": tail.get(name)} for name, mae in val.items()}
 
 
-def names_for_model(cfg, tracker: Tracker) -> str:
-    return cfg.tracking.registered_model or tracker.client.get_experiment(tracker.experiment_id).name
-
-
-def _register(model, x_example, y_example, tracker: Tracker, cfg, name: str) -> dict:
+def _register(model, x_example, y_example, tracker: Tracker, name: str) -> dict:
     """Log the winner as an MLflow model (signature, pinned requirements) and point alias `champion` at it."""
     import mlflow
     import tensorflow as tf
@@ -154,8 +150,6 @@ def _register(model, x_example, y_example, tracker: Tracker, cfg, name: str) -> 
 
 
 def _ui_command(uri: str) -> str:
-    from search.tracking import redact
-
     if uri.startswith(("http://", "https://")):
         return f"open {redact(uri)}"
     return f"mlflow ui --backend-store-uri {redact(uri)}"

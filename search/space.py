@@ -7,7 +7,6 @@ names: one vocabulary end to end.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -120,14 +119,3 @@ def _declare_one(hp, name: str, spec: Mapping[str, Any]):
 def tunable_names(specs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Names whose value varies between trials (for the progress line)."""
     return [name for name, spec in specs.items() if effective_kind(spec) != "fixed" and len(candidates(spec)) != 1]
-
-
-def midpoint(spec: Mapping[str, Any]):
-    """A spec's reference value: its default, else its middle (geometric for log floats)."""
-    if spec.get("default") is not None and effective_kind(spec) != "fixed":
-        return spec["default"]
-    values = candidates(spec)
-    if effective_kind(spec) == "float":
-        low, high = spec["min"], spec["max"]
-        return math.sqrt(low * high) if spec.get("log") else (low + high) / 2
-    return values[len(values) // 2]

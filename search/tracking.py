@@ -60,6 +60,7 @@ class Tracker:
                 f"tracking store {redact(uri)} cannot be reached ({_first_line(err)}); start it or fix "
                 "tracking.uri / MLFLOW_TRACKING_URI"
             ) from None
+        self.experiment_name = experiment
         location = artifact_location or default_artifact_location(uri)
         if found is None:
             self.experiment_id = self.client.create_experiment(
@@ -81,7 +82,6 @@ class Tracker:
 
     def start_trial(self, trial_id: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
         """A child run for one trial, with every hyperparameter as a param; earlier runs of a re-run trial are superseded."""
-        from mlflow.entities import Param
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
         for old in self.trial_runs(trial_id):
@@ -93,9 +93,8 @@ class Tracker:
             run_name=f"trial-{trial_id}",
             tags={MLFLOW_PARENT_RUN_ID: self.parent_id, "trial_id": trial_id, "status": "RUNNING", **tags},
         )
-        run_id = run.info.run_id
-        self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
-        return run_id
+        self.log_params(run.info.run_id, params)
+        return run.info.run_id
 
     def trial_runs(self, trial_id: str):
         """Child runs of this search already logged for `trial_id` (from an interrupted attempt)."""
@@ -146,14 +145,6 @@ class Tracker:
             self.client.set_tag(run_id, "error", error[:5000])
         self.client.set_tag(run_id, "status", {"FINISHED": "COMPLETED"}.get(status, status))
         self.client.set_terminated(run_id, status=status)
-
-    def finished_trial_ids(self) -> list[str]:
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.mlflow.parentRunId = '{self.parent_id}' and attributes.status = 'FINISHED'",
-            max_results=10000,
-        )
-        return [run.data.tags.get("trial_id") for run in runs]
 
 
 def save_parent_id(run_dir: Path, run_id: str, experiment_id: str) -> None:

@@ -23,22 +23,88 @@ TINY = [
 ]
 
 
+# The conv_lstm space shrunk to a few seconds a trial.
+SMALL_CONV_LSTM = [
+    "space.window_size.min=10",
+    "space.window_size.max=20",
+    "space.filters.values=[4,8]",
+    "space.lstm_units.min=4",
+    "space.lstm_units.max=8",
+    "space.lstm_units.step=4",
+    "space.lstm_layers.max=1",
+    "space.batch_size.values=[32]",
+]
+
+# What the users asked conv_lstm to tune; also the MLflow param names of its trials.
+CONV_LSTM_TUNED = (
+    "window_size",
+    "split_time",
+    "batch_size",
+    "filters",
+    "kernel_size",
+    "lstm_units",
+    "lstm_layers",
+    "bidirectional",
+    "learning_rate",
+)
+
+
 @pytest.fixture
 def store(tmp_path) -> str:
     """A fresh sqlite tracking URI in a temporary directory."""
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
-def run_cli(args: list[str], tracking_uri: str | None, cwd: Path, timeout: int = 600, env_extra: dict | None = None):
-    """Run `python -m search ...` as a user would; returns the CompletedProcess."""
+def cli_env(tracking_uri: str | None) -> dict:
+    """This environment, pointed at `tracking_uri` (or none), with the checkout importable and output unbuffered."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["PYTHONPATH"] = str(ROOT)
+    env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
-    env.update(env_extra or {})
+    return env
+
+
+def run_cli(args: list[str], tracking_uri: str | None, cwd: Path, timeout: int = 600):
+    """Run `python -m search ...` as a user would; returns the CompletedProcess."""
     return subprocess.run(
-        [sys.executable, "-m", "search", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "search", *args],
+        cwd=cwd,
+        env=cli_env(tracking_uri),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
+
+
+def start_cli(args: list[str], tracking_uri: str, cwd: Path, **popen_kwargs) -> subprocess.Popen:
+    """Start `python -m search ...` in the background, stdout and stderr piped, for tests that act mid-search."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "search", *args],
+        cwd=cwd,
+        env=cli_env(tracking_uri),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen_kwargs,
+    )
+
+
+def wait_for_trials(process: subprocess.Popen, count: int) -> None:
+    """Read the search's progress lines until `count` trials have finished."""
+    seen = 0
+    for line in process.stdout:
+        seen += line.startswith("trial ")
+        if seen == count:
+            return
+
+
+def parent_and_children(client, parent_id: str):
+    """A search's parent run and all its child runs."""
+    parent = client.get_run(parent_id)
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=1000
+    )
+    return parent, children
 
 
 @pytest.fixture

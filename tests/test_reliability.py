@@ -1,36 +1,17 @@
 """A long search survives what goes wrong: failed trials, Ctrl-C or SIGTERM then resume, reruns."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import ROOT, TINY, run_cli
-
-SMALL = [
-    "space.window_size.min=10",
-    "space.window_size.max=20",
-    "space.filters.values=[4]",
-    "space.lstm_units.min=4",
-    "space.lstm_units.max=8",
-    "space.lstm_units.step=4",
-    "space.lstm_layers.max=1",
-    "space.batch_size.values=[32]",
-]
+from tests.conftest import SMALL_CONV_LSTM, TINY, parent_and_children, run_cli, start_cli, wait_for_trials
 
 
-def runs_of(store, summary_or_parent):
-    client = MlflowClient(store)
-    parent = client.get_run(summary_or_parent)
-    children = client.search_runs(
-        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=1000
-    )
-    return parent, children
+def runs_of(store, parent_id):
+    return parent_and_children(MlflowClient(store), parent_id)
 
 
 @pytest.mark.slow
@@ -86,31 +67,17 @@ def test_too_many_failures_in_a_row_end_the_search_failed(tmp_path, store):
 
 
 def _start(args, store, cwd):
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env.update(PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=store, PYTHONUNBUFFERED="1")
     # As if started in the background from a non-interactive shell: SIGINT ignored until we install handlers.
-    return subprocess.Popen(
-        [sys.executable, "-m", "search", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )
+    return start_cli(args, store, cwd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, store, signum):
     run_dir = tmp_path / "run"
-    args = ["+space=conv_lstm", *TINY, *SMALL, "tuner.max_epochs=4", f"hydra.run.dir={run_dir}"]
+    args = ["+space=conv_lstm", *TINY, *SMALL_CONV_LSTM, "tuner.max_epochs=4", f"hydra.run.dir={run_dir}"]
     process = _start(args, store, tmp_path)
-    lines = []
-    for line in process.stdout:  # wait for two finished trials, then interrupt the third mid-training
-        lines.append(line)
-        if sum(x.startswith("trial ") for x in lines) == 2:
-            break
+    wait_for_trials(process, 2)  # then interrupt the third trial mid-training
     time.sleep(1.0)
     sent = time.monotonic()
     process.send_signal(signum)

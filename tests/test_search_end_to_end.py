@@ -6,22 +6,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import TINY, run_cli
-
-SMALL_CONV_LSTM = [
-    "space.window_size.min=10",
-    "space.window_size.max=20",
-    "space.filters.values=[4,8]",
-    "space.lstm_units.min=4",
-    "space.lstm_units.max=8",
-    "space.lstm_units.step=4",
-    "space.lstm_layers.max=1",
-    "space.batch_size.values=[32]",
-]
-
-
-def children_of(client, experiment_id, parent_id):
-    return client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=1000)
+from tests.conftest import CONV_LSTM_TUNED, SMALL_CONV_LSTM, TINY, parent_and_children, run_cli
 
 
 @pytest.mark.slow
@@ -49,24 +34,14 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
     parent_files = {f.path for f in client.list_artifacts(parent.info.run_id)}
     assert {"config.yaml", "summary.json", "search_progress.png", "forecast_best.png"} <= parent_files
 
-    children = children_of(client, parent.info.experiment_id, parent.info.run_id)
+    _, children = parent_and_children(client, parent.info.run_id)
     finished = [c for c in children if c.info.status == "FINISHED"]
     assert len(finished) == summary["trials"]["completed"] == len(children)
     assert len({c.data.tags["trial_id"] for c in finished}) == len(finished)
     scores = []
     for child in finished:
         assert {"trial_id", "bracket", "round", "status"} <= set(child.data.tags)
-        for name in (
-            "window_size",
-            "split_time",
-            "batch_size",
-            "filters",
-            "kernel_size",
-            "lstm_units",
-            "lstm_layers",
-            "bidirectional",
-            "learning_rate",
-        ):
+        for name in CONV_LSTM_TUNED:
             assert name in child.data.params, name
         history = client.get_metric_history(child.info.run_id, "val_mae")
         assert history and [m.step for m in history] == sorted(m.step for m in history)
@@ -108,7 +83,7 @@ def test_every_space_runs_end_to_end(tmp_path, store, space):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["trials"]["completed"] == 2
     client = MlflowClient(store)
-    children = children_of(client, summary["mlflow_experiment_id"], summary["mlflow_parent_run_id"])
+    _, children = parent_and_children(client, summary["mlflow_parent_run_id"])
     assert sorted(c.info.status for c in children) == ["FINISHED", "FINISHED"]
 
 

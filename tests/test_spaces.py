@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from data.errors import UserError
 from search.config import register_configs
 from search.space import candidates, declare, validate_space
+from tests.conftest import CONV_LSTM_TUNED
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 SPACES = sorted(p.stem for p in (CONF / "space").glob("*.yaml"))
@@ -42,17 +43,7 @@ def test_space_composes_and_yields_values_in_range(space):
 
 def test_conv_lstm_tunes_what_the_users_asked_for():
     specs = specs_of(compose_config("+space=conv_lstm"))
-    wanted = {
-        "window_size",
-        "split_time",
-        "batch_size",
-        "filters",
-        "kernel_size",
-        "lstm_units",
-        "lstm_layers",
-        "bidirectional",
-        "learning_rate",
-    }
+    wanted = set(CONV_LSTM_TUNED)
     tunable = {name for name, spec in specs.items() if spec["kind"] != "fixed"}
     assert wanted <= tunable
     assert specs["learning_rate"]["log"] is True

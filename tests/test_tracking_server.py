@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import ROOT, TINY
+from tests.conftest import TINY, parent_and_children, start_cli, wait_for_trials
 
 SMALL = ["space.window_size.max=20", "space.dense_units.max=16"]
 
@@ -69,16 +69,10 @@ def test_search_survives_a_server_restart(tmp_path):
     uri = f"http://127.0.0.1:{port}"
     server = start_server(tmp_path, port)
     run_dir = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env.update(PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=uri, PYTHONUNBUFFERED="1")
     args = ["+space=dnn", *TINY, *SMALL, "tuner.max_epochs=4", f"hydra.run.dir={run_dir}"]
-    search = subprocess.Popen(
-        [sys.executable, "-m", "search", *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    search = start_cli(args, uri, tmp_path)
     try:
-        for line in search.stdout:
-            if line.startswith("trial "):
-                break
+        wait_for_trials(search, 1)
         stop_server(server)  # killed mid-search
         time.sleep(3)
         server = start_server(tmp_path, port)
@@ -86,11 +80,8 @@ def test_search_survives_a_server_restart(tmp_path):
         assert search.returncode == 0, stderr[-3000:]
         summary = json.loads((run_dir / "summary.json").read_text())
         client = MlflowClient(uri, registry_uri=uri)
-        parent = client.get_run(summary["mlflow_parent_run_id"])
+        parent, children = parent_and_children(client, summary["mlflow_parent_run_id"])
         assert parent.info.status == "FINISHED"
-        children = client.search_runs(
-            [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
-        )
         finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
         assert len(finished) == len(set(finished)) == summary["trials"]["completed"]
         # The registry behind a restarted server is covered by the sqlite end-to-end test (see the issue note).
