@@ -51,11 +51,15 @@ def main(cfg) -> None:
     interrupts.install()
     hydra_cfg = HydraConfig.get()
     names = {"space": hydra_cfg.runtime.choices.get("space"), "data": cfg.data.name, "git_commit": _git_commit()}
-    from search.report import closing_table
-    from search.runner import run_search
+    from search.report import closing_table, lr_find_lines
+    from search.runner import run_lr_find, run_search
 
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        summary = run_search(cfg, Path(hydra_cfg.runtime.output_dir), Path.cwd(), names)
+        if cfg.mode == "lr_find":
+            print(lr_find_lines(run_lr_find(cfg, run_dir, Path.cwd(), names)))
+            return
+        summary = run_search(cfg, run_dir, Path.cwd(), names)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_USAGE)

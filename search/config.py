@@ -58,6 +58,7 @@ class HyperparameterSpec:
     values: Optional[List[Any]] = None
     value: Any = None
     default: Any = None
+    range: Optional[str] = None  # learning_rate only: "auto" narrows min/max with the LR range test first
 
 
 @dataclass
@@ -95,15 +96,35 @@ class SearchConfig:
 
 
 @dataclass
+class LrFindConfig:
+    """The learning-rate range test (`mode=lr_find`, or `space.learning_rate.range=auto` before a search).
+
+    The learning rate grows geometrically from `start` towards `end` (exclusive) over `steps` steps, a
+    step being one batch (`per: batch`) or one epoch (`per: epoch`, as the course does).
+    """
+
+    start: float = 1e-7
+    end: float = 1.0
+    steps: int = 200
+    per: str = "batch"
+    smoothing: float = 0.9
+    stop_factor: float = 4.0
+    low_factor: float = 0.1
+    high_factor: float = 3.0
+
+
+@dataclass
 class Config:
     """The whole configuration; `space` comes from `+space=<name>` (a file in `conf/space/`)."""
 
     seed: int = 42
+    mode: str = "search"
     data: Any = MISSING
     tuner: TunerConfig = field(default_factory=TunerConfig)
     space: Dict[str, HyperparameterSpec] = field(default_factory=dict)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    lr_find: LrFindConfig = field(default_factory=LrFindConfig)
 
 
 def register_configs() -> None:

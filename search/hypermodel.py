@@ -43,7 +43,10 @@ class WindowedHyperModel(keras_tuner.HyperModel):
         return resolve_split_time(values["split_time"], self.layout.test_start)
 
     def build(self, hp):
-        values = declare(hp, self.specs)
+        return self.model_for(declare(hp, self.specs))
+
+    def model_for(self, values: dict):
+        """The compiled model for one configuration (trial values, or the LR range test's reference)."""
         train = self.series[: self.split_time(values)]
         architecture = {name: values[name] for name in BUILDER_ARGUMENTS[values["model"]] if name in values}
         model = BUILDERS[values["model"]](
@@ -51,22 +54,35 @@ class WindowedHyperModel(keras_tuner.HyperModel):
         )
         return compile_model(model, values["loss"], values["optimizer"], values["learning_rate"], values["momentum"])
 
+    def training_windows(self, values: dict):
+        """Shuffled `(window, next value)` batches of `[:split_time]`: what every fit of this configuration trains on."""
+        window = values["window_size"]
+        return windowed_dataset(
+            self.series[: self.split_time(values)],
+            window,
+            values["batch_size"],
+            self.shuffle_buffer,
+            label_start=window,
+            seed=self.seed,
+        )
+
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
         """Train on windows of `[:split_time]`, validate on the points every trial is scored on."""
         values = declare(hp, self.specs)
-        window, batch = values["window_size"], values["batch_size"]
-        train = windowed_dataset(
-            self.series[: self.split_time(values)], window, batch, self.shuffle_buffer, label_start=window, seed=self.seed
-        )
         valid = windowed_dataset(
-            self.series, window, max(batch, 256), 0, label_start=self.layout.score_start, label_stop=self.layout.test_start
+            self.series,
+            values["window_size"],
+            max(values["batch_size"], 256),
+            0,
+            label_start=self.layout.score_start,
+            label_stop=self.layout.test_start,
         )
         callbacks = list(callbacks or []) + [StopOnNaN()]
         if self.patience:
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_mae", patience=self.patience))
         kwargs.setdefault("verbose", 0)
         kwargs["shuffle"] = False  # the dataset shuffles itself
-        return model.fit(train, *args, validation_data=valid, callbacks=callbacks, **kwargs)
+        return model.fit(self.training_windows(values), *args, validation_data=valid, callbacks=callbacks, **kwargs)
 
     def scored_windows(self, window_size: int, label_stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Inputs and labels of the scored validation points (through `label_stop`, default the test start)."""

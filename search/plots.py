@@ -33,3 +33,26 @@ def progress_figure(scores: list[float], objective: str = "val_mae"):
     axes.grid(alpha=0.3)
     figure.tight_layout()
     return figure
+
+
+def lr_figure(learning_rates: np.ndarray, losses: np.ndarray, suggestion):
+    """The course's loss-vs-LR plot (`semilogx`), smoothed, with the suggestion and the search range marked."""
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    read = len(suggestion.smoothed)
+    axes.semilogx(learning_rates[: suggestion.finite], losses[: suggestion.finite], alpha=0.35, linewidth=1, label="loss")
+    axes.semilogx(learning_rates[:read], suggestion.smoothed, linewidth=2, label="smoothed loss")
+    axes.axvspan(suggestion.low, suggestion.high, color="tab:green", alpha=0.12, label="search range")
+    axes.axvline(suggestion.learning_rate, color="tab:green", linestyle="--", label=f"suggested {suggestion.learning_rate:.2g}")
+    if suggestion.diverged_at:
+        axes.axvline(
+            suggestion.diverged_at, color="tab:red", linestyle=":", label=f"loss not finite at {suggestion.diverged_at:.2g}"
+        )
+    lowest = int(np.argmin(suggestion.smoothed))
+    top = max(suggestion.smoothed[: lowest + 1].max(), suggestion.smoothed[0]) * 1.15
+    bottom = min(float(np.min(losses[:read])), float(suggestion.smoothed.min()))
+    axes.set_ylim(max(0.0, bottom - 0.05 * (top - bottom)), top)
+    axes.set(xlabel="learning rate (log scale)", ylabel="training loss", title="Learning-rate range test")
+    axes.legend()
+    axes.grid(alpha=0.3, which="both")
+    figure.tight_layout()
+    return figure

@@ -64,3 +64,22 @@ def closing_table(summary: dict) -> str:
 
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+def lr_find_lines(result: dict) -> str:
+    """What `mode=lr_find` prints: the suggestion, the range a search would use, and where the curve is."""
+    low, high = result["range"]
+    rows = [
+        ("suggested learning_rate", f"{result['suggested_learning_rate']:.3g}"),
+        ("range for a search", f"{low:.3g} .. {high:.3g}  (rule {result['rule']}; use space.learning_rate.range=auto)"),
+        ("lowest loss at", f"lr={result['min_loss_learning_rate']:.3g}"),
+        ("sweep", f"{result['steps_run']} steps, stopped: {result['stopped_because']}"),
+        ("reference", " ".join(f"{name}={_short(value)}" for name, value in result["reference"].items())),
+        ("plot", f"{result['run_dir']}/lr_find.png (curve: lr_find.csv)"),
+        ("MLflow run", f"{result['mlflow_run_id']} (tag mode=lr_find)"),
+        ("compare runs", result["ui_command"]),
+    ]
+    if result.get("warning"):
+        rows.append(("warning", result["warning"]))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

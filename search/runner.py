@@ -16,10 +16,12 @@ from omegaconf import OmegaConf
 from data.errors import UserError
 from data.sources import load_series
 from data.split import Layout, plan_layout
-from search.space import candidates, validate_space
+from search.lr_range import check_settings
+from search.space import auto_learning_rate, candidates, validate_space
 from search.tracking import Tracker, load_parent_id, redact, resolve_uri, save_parent_id
 
 TUNER_NAMES = ("hyperband", "random", "bayesian")
+MODES = ("search", "lr_find")
 
 
 @dataclass
@@ -35,6 +37,10 @@ def plan(cfg) -> Plan:
     """Validate space and data against each other; raises `UserError` on the first problem."""
     if not cfg.space:
         raise UserError("no search space: add +space=<name>")
+    if cfg.mode not in MODES:
+        raise UserError(f"mode={cfg.mode!r} is unknown: use mode=search (default) or mode=lr_find")
+    if cfg.mode == "lr_find" and cfg.search.resume:
+        raise UserError("search.resume applies to searches, not to mode=lr_find: drop search.resume")
     if cfg.tuner.name not in TUNER_NAMES:
         raise UserError(f"tuner.name={cfg.tuner.name!r} is unknown: use tuner=hyperband, tuner=random or tuner=bayesian")
     for field in ("max_epochs", "executions_per_trial", "max_trials"):
@@ -43,6 +49,8 @@ def plan(cfg) -> Plan:
     if cfg.tuner.name == "hyperband" and cfg.tuner.factor < 2:
         raise UserError(f"tuner.factor={cfg.tuner.factor} must be >= 2")
     specs = validate_space(OmegaConf.to_container(cfg.space, resolve=True))
+    if cfg.mode == "lr_find" or auto_learning_rate(specs):
+        check_settings(cfg.lr_find)
     series = load_series(cfg.data)
     layout = plan_layout(len(series), cfg.data.test_size, candidates(specs["split_time"]), candidates(specs["window_size"]))
     return Plan(series, specs, layout)
@@ -66,11 +74,16 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> None:
         raise UserError(f"search.resume=true but hydra.run.dir={str(run_dir)!r} holds no search to resume; drop search.resume")
 
 
-def open_tracking(cfg, run_dir: Path, launch_dir: Path, names: dict) -> Tracker:
-    """Connect to the store and start (or, with `search.resume`, reattach to) the parent run."""
+def connect(cfg, launch_dir: Path, names: dict) -> Tracker:
+    """The tracking store and the search's experiment (`<data>-<space>` unless tracking.experiment is set)."""
     uri = resolve_uri(cfg.tracking.uri, launch_dir)
     experiment = cfg.tracking.experiment or f"{names['data']}-{names['space']}"
-    tracker = Tracker(uri, experiment, cfg.tracking.artifact_location)
+    return Tracker(uri, experiment, cfg.tracking.artifact_location)
+
+
+def open_tracking(cfg, run_dir: Path, launch_dir: Path, names: dict) -> Tracker:
+    """Connect to the store and start (or, with `search.resume`, reattach to) the parent run."""
+    tracker = connect(cfg, launch_dir, names)
     previous = load_parent_id(run_dir) if cfg.search.resume else None
     if previous:
         tracker.resume_parent(previous)
@@ -108,3 +121,25 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, names: dict) -> dict:
     tracker.end(tracker.parent_id, "FAILED" if summary.get("error") else "FINISHED", error=summary.get("error"))
     summary["tracking_uri"] = redact(tracker.uri)
     return summary
+
+
+def run_lr_find(cfg, run_dir: Path, launch_dir: Path, names: dict) -> dict:
+    """`mode=lr_find`: only the learning-rate range test, as its own MLflow run; returns its result."""
+    checked = plan(cfg)
+    prepare_run_dir(run_dir, resume=False)
+    tracker = connect(cfg, launch_dir, names)
+    from search.lr_find import find_learning_rate
+    from search.session import prepare_tensorflow
+
+    prepare_tensorflow(cfg)
+    result = find_learning_rate(cfg, checked, tracker, run_dir, names)
+    result["run_dir"] = str(run_dir)
+    result["ui_command"] = ui_command(tracker.uri)
+    return result
+
+
+def ui_command(uri: str) -> str:
+    """How to open the runs of this store."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {redact(uri)}"
+    return f"mlflow ui --backend-store-uri {redact(uri)}"

@@ -6,6 +6,7 @@ Imported only after the config, data and tracking store have been checked.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -17,20 +18,32 @@ from search.hypermodel import WindowedHyperModel
 from search.plots import forecast_figure, progress_figure
 from search.quiet import quiet_known_noise
 from search.report import write_summary
-from search.tracking import Tracker, redact
+from search.runner import ui_command
+from search.space import auto_learning_rate, with_learning_rate_range
+from search.tracking import Tracker
 from search.tuner import make_tuner
 
 CONSECUTIVE_FAILURES = "consecutive failures exceeded"
 
 
-def search_and_evaluate(cfg, checked, tracker: Tracker, run_dir: Path, names: dict, started: float) -> dict:
-    """Tune, evaluate the best trial on the scored validation points and the test tail, log and register it."""
+def prepare_tensorflow(cfg) -> None:
+    """Quiet known noise, and make runs repeatable: op determinism (`search.deterministic`) and the seed."""
     quiet_known_noise()
     if cfg.search.deterministic:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(cfg.seed)
+
+
+def search_and_evaluate(cfg, checked, tracker: Tracker, run_dir: Path, names: dict, started: float) -> dict:
+    """Tune, evaluate the best trial on the scored validation points and the test tail, log and register it."""
+    prepare_tensorflow(cfg)
+    lr_range = None
+    if auto_learning_rate(checked.specs):
+        lr_range = _narrow_learning_rate(cfg, checked, tracker, run_dir, names)
+        checked = replace(checked, specs=with_learning_rate_range(checked.specs, *lr_range["range"]))
+        keras.utils.set_random_seed(cfg.seed)
     hypermodel = WindowedHyperModel(
         checked.series, checked.layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed
     )
@@ -50,6 +63,8 @@ def search_and_evaluate(cfg, checked, tracker: Tracker, run_dir: Path, names: di
     trials = list(tuner.oracle.trials.values())
     completed = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
     summary = _base_summary(cfg, tracker, run_dir, names, checked, trials, completed)
+    if lr_range:
+        summary["learning_rate_range"] = lr_range
     if completed:
         summary.update(_evaluate_best(tuner, hypermodel, checked, cfg, tracker, completed))
     else:
@@ -60,6 +75,37 @@ def search_and_evaluate(cfg, checked, tracker: Tracker, run_dir: Path, names: di
     write_summary(run_dir / "summary.json", summary)
     tracker.log_file(tracker.parent_id, run_dir / "summary.json")
     return summary
+
+
+def _narrow_learning_rate(cfg, checked, tracker: Tracker, run_dir: Path, names: dict) -> dict:
+    """`space.learning_rate.range=auto`: the LR range test's bounds, logged on the parent run (reused on resume)."""
+    from search.lr_find import find_learning_rate, load_result
+
+    result = load_result(run_dir)
+    if result is None:
+        result = find_learning_rate(cfg, checked, tracker, run_dir, names, parent_id=tracker.parent_id)
+        parent = tracker.parent_id
+        low, high = result["range"]
+        tracker.log_params(
+            parent,
+            {
+                "learning_rate.range": "auto",
+                "learning_rate.min": low,
+                "learning_rate.max": high,
+                "learning_rate.suggested": result["suggested_learning_rate"],
+                "learning_rate.rule": result["rule"],
+            },
+        )
+        tracker.client.set_tag(parent, "lr_find_run_id", result["mlflow_run_id"])
+        tracker.log_file(parent, run_dir / "lr_find.png", "lr_find")
+        tracker.log_file(parent, run_dir / "lr_find.csv", "lr_find")
+    low, high = result["range"]
+    print(
+        f"learning_rate range {low:.3g} .. {high:.3g} from the LR range test "
+        f"(suggested {result['suggested_learning_rate']:.3g}; rule {result['rule']}; plot {run_dir / 'lr_find.png'})",
+        flush=True,
+    )
+    return {key: result[key] for key in ("suggested_learning_rate", "range", "rule", "mlflow_run_id")}
 
 
 def _base_summary(cfg, tracker, run_dir, names, checked, trials, completed) -> dict:
@@ -80,7 +126,7 @@ def _base_summary(cfg, tracker, run_dir, names, checked, trials, completed) -> d
         "mlflow_experiment_id": tracker.experiment_id,
         "mlflow_experiment": tracker.experiment_name,
         "summary_path": str(run_dir / "summary.json"),
-        "ui_command": _ui_command(tracker.uri),
+        "ui_command": ui_command(tracker.uri),
     }
 
 
@@ -147,9 +193,3 @@ def _register(model, x_example, y_example, tracker: Tracker, name: str) -> dict:
     version = str(info.registered_model_version)
     tracker.client.set_registered_model_alias(name, "champion", version)
     return {"registered_model": name, "registered_version": version, "model_uri": f"models:/{name}@champion"}
-
-
-def _ui_command(uri: str) -> str:
-    if uri.startswith(("http://", "https://")):
-        return f"open {redact(uri)}"
-    return f"mlflow ui --backend-store-uri {redact(uri)}"

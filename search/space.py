@@ -40,6 +40,9 @@ def validate_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
         if name not in known:
             raise UserError(f"space.{name} is not a hyperparameter of model {model['value']!r}: use {', '.join(sorted(known))}")
         _check_spec(name, spec)
+    for name, spec in specs.items():
+        if spec.get("range") is not None:
+            _check_range(name, spec)
     for name in ("window_size", "batch_size"):
         if min(candidates(specs[name])) < 1:
             raise UserError(f"space.{name} must be >= 1 (got {min(candidates(specs[name]))})")
@@ -78,6 +81,53 @@ def _check_spec(name: str, spec: dict) -> None:
             raise UserError(f"{field}.values mixes types {values!r}: use values of one type")
     if kind == "fixed" and spec.get("value") is None:
         raise UserError(f"{field} of kind fixed needs a value")
+
+
+def _check_range(name: str, spec: dict) -> None:
+    if name != "learning_rate" or spec["range"] != "auto":
+        raise UserError(f"space.{name}.range={spec['range']!r} is not supported: only space.learning_rate.range=auto exists")
+    if spec.get("value") is not None:
+        raise UserError("space.learning_rate.value pins the learning rate: drop it, or drop space.learning_rate.range=auto")
+
+
+def auto_learning_rate(specs: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether the search first narrows `learning_rate` with the LR range test."""
+    return specs["learning_rate"].get("range") == "auto"
+
+
+def with_learning_rate_range(specs: Mapping[str, Mapping[str, Any]], low: float, high: float) -> dict[str, dict]:
+    """The space with `learning_rate` searched log-uniformly over `[low, high]`."""
+    narrowed = {name: dict(spec) for name, spec in specs.items()}
+    narrowed["learning_rate"] = {"kind": "float", "min": float(low), "max": float(high), "log": True, "range": "auto"}
+    return narrowed
+
+
+def reference_values(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """One configuration of the space, for the LR range test: each entry's `default` if set, else Keras
+    Tuner's default for a choice or a bool (the first value, False), else the middle of a range (the middle
+    candidate of an int, the mid-point of a float, geometric with `log`). Set `space.<name>.default=` to change it.
+    """
+    values = dict(DEFAULTS)
+    for name, spec in specs.items():
+        values[name] = _middle(spec)
+    return values
+
+
+def _middle(spec: Mapping[str, Any]):
+    kind = effective_kind(spec)
+    if kind == "fixed":
+        return spec["value"]
+    if spec.get("default") is not None:
+        return spec["default"]
+    if kind == "bool":
+        return False
+    if kind == "choice":
+        return spec["values"][0]
+    if kind == "float":
+        low, high = float(spec["min"]), float(spec["max"])
+        return float((low * high) ** 0.5) if spec.get("log") else (low + high) / 2
+    options = candidates(spec)  # an int range
+    return options[(len(options) - 1) // 2]  # the lower middle of an even count
 
 
 def candidates(spec: Mapping[str, Any]) -> list:

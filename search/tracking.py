@@ -112,6 +112,15 @@ class Tracker:
         if batch:
             self.client.log_batch(run_id, metrics=batch)
 
+    def log_steps(self, run_id: str, steps: list[tuple[int, Mapping[str, float]]]) -> None:
+        """Many steps' metrics (a whole recorded curve) in as few `log_batch` calls as MLflow allows."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(name, float(value), now, step) for step, metrics in steps for name, value in metrics.items()]
+        for start in range(0, len(batch), 1000):
+            self.client.log_batch(run_id, metrics=batch[start : start + 1000])
+
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
