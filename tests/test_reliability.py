@@ -72,10 +72,14 @@ def _start(args, store, cwd):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, store, signum):
+@pytest.mark.parametrize(
+    "signum,extra",
+    [(signal.SIGINT, []), (signal.SIGTERM, ["space.learning_rate.range=auto", "lr_find.steps=60"])],
+    ids=["SIGINT", "SIGTERM, automatic learning-rate range"],
+)
+def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, store, signum, extra):
     run_dir = tmp_path / "run"
-    args = ["+space=conv_lstm", *TINY, *SMALL_CONV_LSTM, "tuner.max_epochs=4", f"hydra.run.dir={run_dir}"]
+    args = ["+space=conv_lstm", *TINY, *SMALL_CONV_LSTM, "tuner.max_epochs=4", *extra, f"hydra.run.dir={run_dir}"]
     process = _start(args, store, tmp_path)
     wait_for_trials(process, 2)  # then interrupt the third trial mid-training
     time.sleep(1.0)
@@ -89,8 +93,9 @@ def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, store, sig
     parent, children = runs_of(store, parent_id)
     assert parent.info.status == "KILLED"
     assert "RUNNING" not in {c.info.status for c in children}
-    finished_before = {c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"}
+    finished_before = {c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED" and "trial_id" in c.data.tags}
     assert len(finished_before) >= 2
+    lr_range_before = (run_dir / "lr_find.json").read_text() if extra else None
 
     result = run_cli([*args, "search.resume=true"], store, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -98,9 +103,14 @@ def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, store, sig
     assert summary["mlflow_parent_run_id"] == parent_id
     parent, children = runs_of(store, parent_id)
     assert parent.info.status == "FINISHED"
-    finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
+    finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED" and "trial_id" in c.data.tags]
     assert len(finished) == len(set(finished)) == summary["trials"]["completed"]
     assert finished_before <= set(finished)
+    if extra:  # the range test ran once, and the resumed search kept its bounds
+        assert len([c for c in children if c.data.tags.get("mode") == "lr_find"]) == 1
+        assert (run_dir / "lr_find.json").read_text() == lr_range_before
+        low, high = summary["learning_rate_range"]["range"]
+        assert all(low <= float(c.data.params["learning_rate"]) <= high for c in children if "trial_id" in c.data.tags)
     # Trials completed before the interrupt were not trained again.
     for trial_id in finished_before:
         assert f"trial {trial_id} " not in result.stdout
