@@ -1,6 +1,6 @@
 """`python -m search +space=<name>`: compose the config, run the search, print the summary.
 
-Kept thin: Hydra composes, `search.runner` does the work. Bad input ends with one line on stderr
+Kept thin: Hydra composes, `search.jobs` runs a job, `search.runner` does the work. Bad input ends with one line on stderr
 and exit code 2; an interrupt (Ctrl-C or SIGTERM) ends the runs as KILLED and exits 130; a search
 that ran but could not finish (every trial failed, a bug) exits 3.
 """
@@ -14,18 +14,19 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.types import RunMode  # noqa: E402
 
-from data.errors import UserError  # noqa: E402
 from search import interrupts  # noqa: E402
 from search.config import register_configs  # noqa: E402
+from search.devices import gpu_for_job, visible_gpus  # noqa: E402
+from search.jobs import EXIT_INTERRUPTED, EXIT_USAGE, finished, run_in_fresh_process, run_job, run_sweep_job  # noqa: E402
+from search.tracking import load_parent_id  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-EXIT_USAGE, EXIT_SEARCH_FAILED, EXIT_INTERRUPTED = 2, 3, 130
 
 register_configs()
 
@@ -44,35 +45,37 @@ def _git_commit() -> str:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg) -> None:
-    """Hydra entry point: one search per (multirun) job."""
+    """Hydra entry point: one search per (multirun) job.
+
+    In a multirun a failed job is recorded (its `summary.json` holds `error` and `exit_code`) and the
+    sweep goes on; the sweep's exit code comes from `search.sweep.SweepSummary`. An interrupt stops it.
+    """
     if not cfg.space:
         print(f"choose a search space: python -m search +space=<{'|'.join(available_spaces())}>", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     interrupts.install()
     hydra_cfg = HydraConfig.get()
-    names = {"space": hydra_cfg.runtime.choices.get("space"), "data": cfg.data.name, "git_commit": _git_commit()}
-    from search.report import closing_table, lr_find_lines
-    from search.runner import run_lr_find, run_search
-
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    try:
-        if cfg.mode == "lr_find":
-            print(lr_find_lines(run_lr_find(cfg, run_dir, Path.cwd(), names)))
-            return
-        summary = run_search(cfg, run_dir, Path.cwd(), names)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
-    except Exception:  # a bug, not bad input: keep the traceback, but not Hydra's exit code 1
-        traceback.print_exc()
-        sys.exit(EXIT_SEARCH_FAILED)
-    except KeyboardInterrupt:
-        print("interrupted: runs marked KILLED; add search.resume=true to the same command to continue", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
-    print(closing_table(summary))
-    if summary.get("error"):
-        print(f"error: {summary['error']}", file=sys.stderr)
-        sys.exit(EXIT_SEARCH_FAILED)
+    names = {"space": hydra_cfg.runtime.choices.get("space"), "data": cfg.data.name, "git_commit": _git_commit()}
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        code, _ = run_job(cfg, run_dir, names)
+        if code:
+            sys.exit(code)
+        return
+    names.update(sweep_id=str(hydra_cfg.sweep.dir), sweep_job=str(hydra_cfg.job.num))
+    if cfg.search.resume and finished(run_dir):
+        print(f"job {hydra_cfg.job.num}: already finished in {run_dir}; skipped", flush=True)
+        return
+    if cfg.search.resume and load_parent_id(run_dir) is None:
+        cfg.search.resume = False  # this job never started: a resumed sweep runs it from the start
+    overrides = list(hydra_cfg.overrides.task)
+    device = gpu_for_job(hydra_cfg.job.num, cfg.search.gpus, visible_gpus())
+    if device is None:
+        code = run_sweep_job(cfg, run_dir, names, overrides)
+    else:
+        code = run_in_fresh_process(cfg, run_dir, {**names, "gpu": device}, overrides, device)
+    if code == EXIT_INTERRUPTED:
+        sys.exit(code)
 
 
 def unwritable_run_dir(argv: list[str]) -> str | None:

@@ -88,11 +88,28 @@ class TrackingConfig:
 
 
 @dataclass
+class DistributedConfig:
+    """Keras Tuner's chief/worker mode: `role` chief serves the oracle, workers train its trials.
+
+    Equivalent to Keras Tuner's variables KERASTUNER_TUNER_ID (chief, or the worker's id),
+    KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT, which are used when `role` is null.
+    """
+
+    role: Optional[str] = None
+    oracle_ip: str = "127.0.0.1"
+    oracle_port: int = 8000
+    worker_id: Optional[str] = None
+    attach_timeout_s: int = 300
+
+
+@dataclass
 class SearchConfig:
     """How this search runs: `resume` continues the tuner project and MLflow run in hydra.run.dir."""
 
     resume: bool = False
     deterministic: bool = True
+    gpus: Optional[int] = None
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
 
 @dataclass

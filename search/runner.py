@@ -6,6 +6,7 @@ store) is checked first, so bad input costs a second, not an hour.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from omegaconf import OmegaConf
 from data.errors import UserError
 from data.sources import load_series
 from data.split import Layout, plan_layout
+from search import distributed
 from search.lr_range import check_settings
 from search.space import auto_learning_rate, candidates, validate_space
 from search.tracking import Tracker, load_parent_id, redact, resolve_uri, save_parent_id
@@ -81,7 +83,7 @@ def connect(cfg, launch_dir: Path, names: dict) -> Tracker:
     return Tracker(uri, experiment, cfg.tracking.artifact_location)
 
 
-def open_tracking(cfg, run_dir: Path, launch_dir: Path, names: dict) -> Tracker:
+def open_tracking(cfg, run_dir: Path, launch_dir: Path, names: dict, role: distributed.Role | None = None) -> Tracker:
     """Connect to the store and start (or, with `search.resume`, reattach to) the parent run."""
     tracker = connect(cfg, launch_dir, names)
     previous = load_parent_id(run_dir) if cfg.search.resume else None
@@ -96,6 +98,11 @@ def open_tracking(cfg, run_dir: Path, launch_dir: Path, names: dict) -> Tracker:
             "git_commit": names.get("git_commit", "unknown"),
             "mode": "search",
         }
+        tags.update({name: str(names[name]) for name in ("sweep_id", "sweep_job") if names.get(name) is not None})
+        if role:  # workers find this run by these tags
+            tags.update(distributed="chief", oracle=role.oracle)
+        if names.get("gpu") is not None:  # what this process (which imports TensorFlow) was given
+            tags["gpu"] = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
         tracker.start_parent(f"{names['space']}-{run_dir.name}", tags)
         save_parent_id(run_dir, tracker.parent_id, tracker.experiment_id)
         tracker.log_text(tracker.parent_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
@@ -105,9 +112,23 @@ def open_tracking(cfg, run_dir: Path, launch_dir: Path, names: dict) -> Tracker:
 def run_search(cfg, run_dir: Path, launch_dir: Path, names: dict) -> dict:
     """Run the whole search; returns the summary. The parent run ends FINISHED, FAILED or KILLED."""
     started = time.monotonic()
+    role = distributed.role_of(cfg.search.distributed)
     checked = plan(cfg)
+    if role:
+        if auto_learning_rate(checked.specs):
+            raise UserError(
+                "space.learning_rate.range=auto is not supported with search.distributed: run mode=lr_find once and set "
+                "space.learning_rate.min/max from its range"
+            )
+        distributed.apply(role)
+        if role.is_worker:
+            return run_worker(cfg, checked, run_dir, launch_dir, names, role)
     prepare_run_dir(run_dir, cfg.search.resume)
-    tracker = open_tracking(cfg, run_dir, launch_dir, names)
+    tracker = open_tracking(cfg, run_dir, launch_dir, names, role)
+    if role:
+        print(
+            f"chief: serving the oracle on {role.oracle}; start workers with the same command and search.distributed.role=worker"
+        )
     try:
         from search.session import search_and_evaluate
 
@@ -121,6 +142,22 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, names: dict) -> dict:
     tracker.end(tracker.parent_id, "FAILED" if summary.get("error") else "FINISHED", error=summary.get("error"))
     summary["tracking_uri"] = redact(tracker.uri)
     return summary
+
+
+def run_worker(cfg, checked: Plan, run_dir: Path, launch_dir: Path, names: dict, role: distributed.Role) -> dict:
+    """A distributed worker: train the chief's trials, each logged as a child of the chief's parent run.
+
+    The parent run is the chief's to end; a worker leaves it alone, whatever happens here.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)  # shared with the chief: Hyperband continues other workers' trials
+    tracker = connect(cfg, launch_dir, names)
+    timeout = cfg.search.distributed.attach_timeout_s
+    tracker.parent_id = distributed.find_chief_parent(tracker.client, tracker.experiment_id, role.oracle, timeout)
+    print(f"worker {role.tuner_id}: attached to the chief's MLflow run {tracker.parent_id} (oracle {role.oracle})", flush=True)
+    from search.session import work_for_chief
+
+    summary = work_for_chief(cfg, checked, tracker, run_dir)
+    return {**summary, "role": "worker", "tuner_id": role.tuner_id, "tracking_uri": redact(tracker.uri)}
 
 
 def run_lr_find(cfg, run_dir: Path, launch_dir: Path, names: dict) -> dict:

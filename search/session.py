@@ -28,10 +28,12 @@ CONSECUTIVE_FAILURES = "consecutive failures exceeded"
 
 def prepare_tensorflow(cfg) -> None:
     """Quiet known noise, and make runs repeatable: op determinism (`search.deterministic`) and the seed."""
-    quiet_known_noise()
-    if cfg.search.deterministic:
-        import tensorflow as tf
+    import tensorflow as tf
 
+    quiet_known_noise()
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)  # searches side by side share a card
+    if cfg.search.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(cfg.seed)
 
@@ -75,6 +77,17 @@ def search_and_evaluate(cfg, checked, tracker: Tracker, run_dir: Path, names: di
     write_summary(run_dir / "summary.json", summary)
     tracker.log_file(tracker.parent_id, run_dir / "summary.json")
     return summary
+
+
+def work_for_chief(cfg, checked, tracker: Tracker, run_dir: Path) -> dict:
+    """A distributed worker's search: the oracle is the chief's, so this trains what it is handed until told to stop."""
+    prepare_tensorflow(cfg)
+    hypermodel = WindowedHyperModel(
+        checked.series, checked.layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed
+    )
+    tuner = make_tuner(cfg.tuner, hypermodel, tracker, checked.specs, str(run_dir), True, cfg.seed, cfg.tracking.log_trial_models)
+    tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+    return {"trials_run": tuner.trials_run, "mlflow_parent_run_id": tracker.parent_id}
 
 
 def _narrow_learning_rate(cfg, checked, tracker: Tracker, run_dir: Path, names: dict) -> dict:

@@ -56,6 +56,7 @@ class TrackingMixin:
     tracker: Tracker
     specs: dict
     log_trial_models: bool = True
+    trials_run: int = 0  # trained to the end by this process (a distributed worker reports it)
 
     def run_trial(self, trial, *args, **kwargs):
         values = trial.hyperparameters.values
@@ -88,6 +89,7 @@ class TrackingMixin:
         if self.log_trial_models:
             self.tracker.log_keras_model(run_id, logger.model, "model.keras")
         self.tracker.end(run_id, "FINISHED")
+        self.trials_run += 1
 
     def on_trial_end(self, trial):
         with interrupts.critical():

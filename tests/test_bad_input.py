@@ -1,23 +1,15 @@
 """Bad input: one line naming the field and what to do, exit code 2, no traceback, no run left RUNNING."""
 
-import socket
-
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, free_port, run_cli
 
 
 def _csv(tmp_path, text: str | bytes) -> str:
     path = tmp_path / "input.csv"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     return str(path)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 GAPPY = "t,v\n2020-01-01,1\n2020-01-02,\n2020-01-03,3\n"
@@ -101,7 +93,7 @@ def test_an_unwritable_run_dir_is_refused(tmp_path, store):
 
 
 def test_a_tracking_server_that_is_down_fails_before_training(tmp_path):
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     result = run_cli(["+space=conv_lstm", *TINY, f"hydra.run.dir={tmp_path / 'run'}"], uri, tmp_path, timeout=60)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

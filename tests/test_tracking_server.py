@@ -1,71 +1,19 @@
 """A real `mlflow server` on 127.0.0.1: killed mid-search and restarted, the search loses no trial."""
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import TINY, parent_and_children, start_cli, wait_for_trials
+from tests.conftest import TINY, free_port, parent_and_children, start_cli, start_server, stop_server, wait_for_trials
 
 SMALL = ["space.window_size.max=20", "space.dense_units.max=16"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(tmp_path, port: int) -> subprocess.Popen:
-    """`mlflow server` bound to 127.0.0.1 with a sqlite backend and proxied artifacts; waits until it answers."""
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "server-artifacts"),
-            "--workers",
-            "1",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            return server
-        except OSError:
-            time.sleep(0.5)
-    stop_server(server)
-    pytest.fail("mlflow server did not start")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    os.killpg(server.pid, signal.SIGKILL)
-    server.wait(timeout=30)
-
-
 @pytest.mark.slow
 def test_search_survives_a_server_restart(tmp_path):
-    port = _free_port()
+    port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = start_server(tmp_path, port)
     run_dir = tmp_path / "run"

@@ -1,0 +1,116 @@
+"""One Hydra job: run the search (or the LR range test), print its outcome, turn it into an exit code.
+
+Bad input ends with one line on stderr and exit code 2; an interrupt (Ctrl-C or SIGTERM) ends the
+runs as KILLED and exits 130; a search that ran but could not finish (every trial failed, a bug)
+exits 3. In a multirun a failed job is written down instead (`summary.json` with `error` and
+`exit_code`), so the sweep goes on; a job pinned to a GPU runs in a freshly spawned interpreter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+from data.errors import UserError
+from search import interrupts
+from search.devices import job_environment
+
+EXIT_USAGE, EXIT_SEARCH_FAILED, EXIT_INTERRUPTED = 2, 3, 130
+
+
+def run_job(cfg, run_dir: Path, names: dict) -> tuple[int, str | None]:
+    """Run one search (or `mode=lr_find`) and print its outcome; returns the exit code and the error, if any."""
+    from search.report import closing_table, lr_find_lines
+    from search.runner import run_lr_find, run_search
+
+    try:
+        if cfg.mode == "lr_find":
+            print(lr_find_lines(run_lr_find(cfg, run_dir, Path.cwd(), names)))
+            return 0
+        summary = run_search(cfg, run_dir, Path.cwd(), names)
+        if summary.get("role") == "worker":
+            print(f"worker {summary['tuner_id']}: trained {summary['trials_run']} trials; the chief evaluates the winner")
+            return 0, None
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE, str(err)
+    except Exception as err:  # a bug, not bad input: keep the traceback, but not Hydra's exit code 1
+        traceback.print_exc()
+        return EXIT_SEARCH_FAILED, f"{type(err).__name__}: {err}"
+    except KeyboardInterrupt:
+        print("interrupted: runs marked KILLED; add search.resume=true to the same command to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED, "interrupted"
+    print(closing_table(summary))
+    if summary.get("error"):
+        print(f"error: {summary['error']}", file=sys.stderr)
+        return EXIT_SEARCH_FAILED, summary["error"]
+    return 0, None
+
+
+def run_sweep_job(cfg, run_dir: Path, names: dict, overrides: list[str]) -> int:
+    """One job of a multirun: a failure is written to the job's `summary.json` (`error`, `exit_code`), not raised."""
+    code, error = run_job(cfg, run_dir, names)
+    if code and code != EXIT_INTERRUPTED:
+        _record_failed_job(run_dir, code, error, overrides)
+    return code
+
+
+def run_in_fresh_process(cfg, run_dir: Path, names: dict, overrides: list[str], device: str) -> int:
+    """Run the job in a new interpreter that sees only GPU `device`; returns its exit code.
+
+    TensorFlow fixes its devices at import, and launchers reuse their worker processes, so only a
+    fresh interpreter can be pinned to a card. The job's config goes to it as a file in the job's
+    directory. Ctrl-C reaches both processes; SIGTERM to this one is passed on.
+    """
+    from omegaconf import OmegaConf
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path = run_dir / "job_config.yaml"
+    OmegaConf.save(cfg, config_path, resolve=True)
+    command = [sys.executable, "-m", "search.jobs", str(config_path), str(run_dir), json.dumps(names), json.dumps(overrides)]
+    process = subprocess.Popen(command, env={**os.environ, **job_environment(device)})
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        process.terminate()  # SIGTERM: the job ends its runs KILLED
+        process.wait(60)
+        return EXIT_INTERRUPTED
+    code = EXIT_INTERRUPTED if code < 0 else code
+    if code and code != EXIT_INTERRUPTED:
+        _record_failed_job(run_dir, code, None, overrides)  # keeps the job's own message if it wrote one
+    return code
+
+
+def _job_process(config_path: str, run_dir: str, names: str, overrides: str) -> None:
+    """The fresh interpreter's side of `run_in_fresh_process`."""
+    from omegaconf import OmegaConf
+
+    interrupts.install()
+    cfg = OmegaConf.load(config_path)
+    sys.exit(run_sweep_job(cfg, Path(run_dir), json.loads(names), json.loads(overrides)))
+
+
+def finished(run_dir: Path) -> bool:
+    """Whether the search in `run_dir` ended without error (a resumed sweep skips it)."""
+    path = run_dir / "summary.json"
+    return path.is_file() and "error" not in json.loads(path.read_text())
+
+
+def _record_failed_job(run_dir: Path, code: int, error: str | None, overrides: list[str]) -> None:
+    """Make sure a failed job's directory says why, for the sweep summary."""
+    from search.report import write_summary
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "summary.json"
+    summary = json.loads(path.read_text()) if path.is_file() else {}
+    summary.setdefault("error", error or f"exit code {code}")
+    summary.update(exit_code=code, overrides=overrides)
+    write_summary(path, summary)
+
+
+if __name__ == "__main__":
+    _job_process(*sys.argv[1:])

@@ -1,0 +1,174 @@
+"""Scale out: Hydra multirun (sequential and joblib-parallel, one sqlite store), GPU per job, and Keras
+Tuner's chief/worker mode logging through a real `mlflow server`."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from data.errors import UserError
+from search.devices import gpu_for_job
+from search.distributed import role_of
+from tests.conftest import (
+    SMALL_CONV_LSTM,
+    TINY,
+    cli_env,
+    free_port,
+    parent_and_children,
+    run_cli,
+    start_cli,
+    start_server,
+    stop_server,
+)
+from tests.test_spaces import compose_config
+
+LINEAR = ["+space=linear", *TINY, "space.window_size.max=20"]
+
+
+@pytest.mark.parametrize(
+    "job,gpus,visible,expected",
+    [
+        (0, None, ["0", "1"], "0"),
+        (3, None, ["0", "1"], "1"),
+        (2, None, ["4", "6", "7"], "7"),  # CUDA_VISIBLE_DEVICES=4,6,7: ids are mapped through it
+        (5, 2, ["4", "6", "7"], "6"),  # search.gpus=2 uses the first two visible
+        (3, 2, [], "1"),  # no GPU listed, N from config
+        (1, None, [], None),  # no GPU: devices left alone
+        (1, 0, ["0"], None),  # search.gpus=0: devices left alone
+    ],
+)
+def test_job_k_gets_gpu_k_mod_n(job, gpus, visible, expected):
+    assert gpu_for_job(job, gpus, visible) == expected
+
+
+def test_the_role_comes_from_config_or_from_keras_tuners_variables(monkeypatch):
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert role_of(compose_config("+space=dnn").search.distributed) is None
+    chief_cfg = compose_config("+space=dnn", "search.distributed.role=chief", "search.distributed.oracle_port=9000")
+    chief = role_of(chief_cfg.search.distributed)
+    assert (chief.kind, chief.tuner_id, chief.oracle) == ("chief", "chief", "127.0.0.1:9000")
+    worker = role_of(compose_config("+space=dnn", "search.distributed.role=worker").search.distributed)
+    assert worker.is_worker and worker.tuner_id.startswith("worker-")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner7")
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "10.0.0.5")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    from_env = role_of(compose_config("+space=dnn").search.distributed)
+    assert (from_env.kind, from_env.tuner_id, from_env.oracle) == ("worker", "tuner7", "10.0.0.5:8000")
+    with pytest.raises(UserError, match="search.distributed.role='boss' is unknown"):
+        role_of(compose_config("+space=dnn", "search.distributed.role=boss").search.distributed)
+
+
+def _sweep(tmp_path, store, *overrides, timeout=900):
+    return subprocess.run(
+        [sys.executable, "-m", "search", "-m", *overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        cwd=tmp_path,
+        env=cli_env(store),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _sweep_parents(store, sweep_dir):
+    client = MlflowClient(store)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return client, client.search_runs(experiments, filter_string=f"tags.sweep_id = '{sweep_dir}'")
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_every_job_tags_them_and_summarises_them_even_when_one_fails(tmp_path, store):
+    result = _sweep(tmp_path, store, *LINEAR, "data.test_size=60,5000")  # the second job's test tail is too long
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "data.test_size=5000" in result.stderr and "1 of 2 jobs failed" in result.stderr
+    sweep_dir = tmp_path / "sweep"
+    rows = json.loads((sweep_dir / "sweep_summary.json").read_text())
+    assert [(row["job"], row["status"], row["exit_code"]) for row in rows] == [("0", "ok", 0), ("1", "error", 2)]
+    assert rows[0]["best_val_mae"] > 0 and rows[0]["test_mae"] > 0 and rows[0]["overrides"] == "data.test_size=60"
+    assert (sweep_dir / "sweep_summary.csv").read_text().startswith("job,overrides,status,best_val_mae,test_mae")
+    assert "best val_mae" in result.stdout and "data.test_size=5000" in result.stdout
+    assert (sweep_dir / "0" / "tuner").is_dir()  # each job has its own Keras Tuner project
+
+    client, parents = _sweep_parents(store, sweep_dir)
+    assert [p.data.tags["sweep_job"] for p in parents] == ["0"] and parents[0].info.status == "FINISHED"
+    assert parents[0].info.run_id == rows[0]["mlflow_parent_run_id"]
+    assert not [r for r in client.search_runs([parents[0].info.experiment_id]) if r.info.status == "RUNNING"]
+
+
+@pytest.mark.slow
+def test_two_parallel_jobs_share_one_sqlite_store_and_each_gets_its_own_gpu(tmp_path, store):
+    result = _sweep(
+        tmp_path,
+        store,
+        *LINEAR,
+        "seed=0,1",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "search.gpus=2",  # no GPU here: the assignment is still made, and each job runs in a fresh process
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep_dir = tmp_path / "sweep"
+    rows = json.loads((sweep_dir / "sweep_summary.json").read_text())
+    assert [row["status"] for row in rows] == ["ok", "ok"]
+
+    client, parents = _sweep_parents(store, sweep_dir)
+    assert sorted((p.data.tags["sweep_job"], p.data.tags["gpu"], p.data.tags["seed"]) for p in parents) == [
+        ("0", "0", "0"),
+        ("1", "1", "1"),
+    ]
+    for parent in parents:  # nothing lost to "database is locked"
+        summary = json.loads((sweep_dir / parent.data.tags["sweep_job"] / "summary.json").read_text())
+        _, children = parent_and_children(client, parent.info.run_id)
+        assert parent.info.status == "FINISHED"
+        assert len([c for c in children if c.info.status == "FINISHED"]) == summary["trials"]["completed"] >= 3
+        assert client.get_metric_history(children[0].info.run_id, "val_mae")
+    versions = client.search_model_versions("name = 'synthetic-linear'")
+    assert sorted(v.run_id for v in versions) == sorted(p.info.run_id for p in parents)
+
+
+@pytest.mark.slow
+def test_a_chief_and_two_workers_log_every_trial_once_under_one_parent(tmp_path):
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_server(tmp_path, port)
+    run_dir = tmp_path / "shared-run"  # Hyperband continues trials from each other's checkpoints: one directory
+    args = ["+space=conv_lstm", *TINY, *SMALL_CONV_LSTM, "tuner.max_epochs=4", f"hydra.run.dir={run_dir}"]
+    oracle = [f"search.distributed.oracle_port={free_port()}"]
+    processes = []
+    try:
+        chief = start_cli([*args, *oracle, "search.distributed.role=chief"], uri, tmp_path)
+        processes.append(chief)
+        for index in range(2):
+            worker_args = [*args, *oracle, "search.distributed.role=worker", f"search.distributed.worker_id=worker{index}"]
+            processes.append(start_cli(worker_args, uri, tmp_path))
+        outputs = [process.communicate(timeout=600) for process in processes]
+        for process, (_, stderr) in zip(processes, outputs, strict=True):
+            assert process.returncode == 0, stderr[-3000:]
+        trained = [int(stdout.split(": trained ")[1].split()[0]) for stdout, _ in outputs[1:]]
+        assert all(count >= 1 for count in trained)  # both workers took trials
+
+        summary = json.loads((run_dir / "summary.json").read_text())
+        client = MlflowClient(uri)
+        chiefs = client.search_runs([summary["mlflow_experiment_id"]], filter_string="tags.distributed = 'chief'")
+        assert [run.info.run_id for run in chiefs] == [summary["mlflow_parent_run_id"]]
+        parent, children = parent_and_children(client, summary["mlflow_parent_run_id"])
+        assert parent.info.status == "FINISHED" and summary["test_mae"] is not None
+        trial_ids = [c.data.tags["trial_id"] for c in children]
+        assert len(trial_ids) == len(set(trial_ids)) == summary["trials"]["completed"] == sum(trained)
+        assert all(c.info.status == "FINISHED" for c in children)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+        stop_server(server)
+
+
+def test_a_worker_without_a_chief_gives_up_with_one_line(tmp_path, store):
+    args = [*LINEAR, "search.distributed.role=worker", "search.distributed.attach_timeout_s=1"]
+    result = run_cli([*args, f"hydra.run.dir={tmp_path / 'run'}"], store, tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: no running chief for oracle 127.0.0.1:8000")
+    assert os.path.isdir(tmp_path / "run")
