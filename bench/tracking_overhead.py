@@ -5,14 +5,19 @@
 
 Both runs use the same seed, space, data and HyperModel, so they train the same trials; the
 tracked one also logs a child run per trial with params, per-epoch metrics, forecast plot,
-history and model. Pairs run alternately (bare, tracked, bare, tracked) and the best of each is
+history and model (drawn and uploaded on the logging thread; the timer stops after it has
+drained). Each search runs in its own fresh Python process, so neither inherits the other's
+TensorFlow state; pairs run alternately (bare, tracked, bare, tracked) and the best of each is
 compared, since the machine is noisy.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -73,6 +78,8 @@ def one_search(tracked: bool, cfg, specs, series, layout, workdir: Path) -> tupl
         )
     start = time.perf_counter()
     tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+    if tracked:
+        tracker.drain()
     seconds = time.perf_counter() - start
     if tracked:
         tracker.end(tracker.parent_id, "FINISHED")
@@ -85,18 +92,26 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=9)
     parser.add_argument("--factor", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--one", choices=("bare", "tracked"), help=argparse.SUPPRESS)  # one search, in this process
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     max_epochs, factor, length, pairs = (2, 2, 400, 1) if args.tiny else (args.max_epochs, args.factor, 1461, args.pairs)
-    cfg, specs, series, layout = build(max_epochs, factor, length)
-    times = {False: [], True: []}
+    if args.one:
+        cfg, specs, series, layout = build(max_epochs, factor, length)
+        seconds, trials = one_search(args.one == "tracked", cfg, specs, series, layout, Path(args.workdir))
+        print(json.dumps({"seconds": seconds, "trials": trials}))
+        return
+    times = {"bare": [], "tracked": []}
     with tempfile.TemporaryDirectory() as tmp:
         for index in range(pairs):
-            for tracked in (False, True):
-                workdir = Path(tmp) / str(index)
-                seconds, trials = one_search(tracked, cfg, specs, series, layout, workdir)
-                times[tracked].append(seconds)
-                print(f"{'tracked' if tracked else 'bare   '} trials={trials} {seconds:.1f}s", flush=True)
-    bare, tracked = min(times[False]), min(times[True])
+            for variant in ("bare", "tracked"):
+                command = [sys.executable, "-m", "bench.tracking_overhead", *sys.argv[1:], "--one", variant]
+                command += ["--workdir", str(Path(tmp) / str(index))]
+                out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+                result = json.loads(out.strip().splitlines()[-1])
+                times[variant].append(result["seconds"])
+                print(f"{variant:<7} trials={result['trials']} {result['seconds']:.1f}s", flush=True)
+    bare, tracked = min(times["bare"]), min(times["tracked"])
     print(f"bare={bare:.1f}s tracked={tracked:.1f}s ratio={tracked / bare:.3f} (bar <= 1.10)")
 
 

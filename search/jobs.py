@@ -30,7 +30,7 @@ def run_job(cfg, run_dir: Path, names: dict) -> tuple[int, str | None]:
     try:
         if cfg.mode == "lr_find":
             print(lr_find_lines(run_lr_find(cfg, run_dir, Path.cwd(), names)))
-            return 0
+            return 0, None
         summary = run_search(cfg, run_dir, Path.cwd(), names)
         if summary.get("role") == "worker":
             print(f"worker {summary['tuner_id']}: trained {summary['trials_run']} trials; the chief evaluates the winner")

@@ -1,18 +1,20 @@
-"""Figures logged to MLflow, drawn with the non-interactive Agg backend."""
+"""Figures logged to MLflow.
+
+Built with Matplotlib's object API (`Figure`, no pyplot): no global figure registry and no GUI
+backend, so a figure can be drawn and saved on the background thread that logs artifacts while
+the next trial trains.
+"""
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def forecast_figure(time: np.ndarray, actual: np.ndarray, forecast: np.ndarray, title: str):
     """Forecast against actual values over the given time indices (the course's plot_series)."""
-    figure, axes = plt.subplots(figsize=(9, 4))
+    figure = Figure(figsize=(9, 4))
+    axes = figure.subplots()
     axes.plot(time, actual, label="actual", linewidth=1)
     axes.plot(time, forecast, label="forecast", linewidth=1)
     axes.set(xlabel="time", ylabel="value", title=title)
@@ -24,7 +26,8 @@ def forecast_figure(time: np.ndarray, actual: np.ndarray, forecast: np.ndarray, 
 
 def progress_figure(scores: list[float], objective: str = "val_mae"):
     """Each completed trial's score and the best so far, in trial order."""
-    figure, axes = plt.subplots(figsize=(7, 4))
+    figure = Figure(figsize=(7, 4))
+    axes = figure.subplots()
     trials = np.arange(1, len(scores) + 1)
     axes.plot(trials, scores, "o", alpha=0.5, label=objective)
     axes.step(trials, np.minimum.accumulate(scores), where="post", label=f"best {objective} so far")
@@ -37,7 +40,8 @@ def progress_figure(scores: list[float], objective: str = "val_mae"):
 
 def lr_figure(learning_rates: np.ndarray, losses: np.ndarray, suggestion):
     """The course's loss-vs-LR plot (`semilogx`), smoothed, with the suggestion and the search range marked."""
-    figure, axes = plt.subplots(figsize=(8, 4.5))
+    figure = Figure(figsize=(8, 4.5))
+    axes = figure.subplots()
     read = len(suggestion.smoothed)
     axes.semilogx(learning_rates[: suggestion.finite], losses[: suggestion.finite], alpha=0.35, linewidth=1, label="loss")
     axes.semilogx(learning_rates[:read], suggestion.smoothed, linewidth=2, label="smoothed loss")

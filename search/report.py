@@ -55,7 +55,9 @@ def closing_table(summary: dict) -> str:
     rows.append(("scored on", summary.get("scored_on", "")))
     rows.append(("MLflow run", f"{summary['mlflow_parent_run_id']} (experiment {summary['mlflow_experiment']})"))
     if summary.get("registered_model"):
-        rows.append(("registered", f"{summary['registered_model']} v{summary['registered_version']} @champion"))
+        version, champion = summary["registered_version"], summary.get("champion_version", summary["registered_version"])
+        note = "@champion" if champion == version else f"(champion stays v{champion}: better val_mae on the same points)"
+        rows.append(("registered", f"{summary['registered_model']} v{version} {note}"))
     rows.append(("summary", summary.get("summary_path", "")))
     rows.append(("compare runs", summary.get("ui_command", "")))
     width = max(len(name) for name, _ in rows)

@@ -5,6 +5,7 @@ Imported only after the config, data and tracking store have been checked.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -62,6 +63,8 @@ def search_and_evaluate(cfg, checked, tracker: Tracker, run_dir: Path, names: di
             f"stopped after tuner.max_consecutive_failed_trials={cfg.tuner.max_consecutive_failed_trials} "
             "failed trials in a row; see the FAILED child runs"
         )
+    finally:
+        tracker.drain()  # every trial's artifacts and status are in before anything reads them
     trials = list(tuner.oracle.trials.values())
     completed = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
     summary = _base_summary(cfg, tracker, run_dir, names, checked, trials, completed)
@@ -86,7 +89,10 @@ def work_for_chief(cfg, checked, tracker: Tracker, run_dir: Path) -> dict:
         checked.series, checked.layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed
     )
     tuner = make_tuner(cfg.tuner, hypermodel, tracker, checked.specs, str(run_dir), True, cfg.seed, cfg.tracking.log_trial_models)
-    tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+    try:
+        tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+    finally:
+        tracker.drain()
     return {"trials_run": tuner.trials_run, "mlflow_parent_run_id": tracker.parent_id}
 
 
@@ -170,7 +176,10 @@ def _evaluate_best(tuner, hypermodel, checked, cfg, tracker: Tracker, completed)
     tracker.log_figure(parent, figure, "forecast_best.png")
     scores = [t.score for t in sorted(completed, key=lambda t: int(t.trial_id))]
     tracker.log_figure(parent, progress_figure(scores), "search_progress.png")
-    registered = _register(model, x[:5], forecast[:5], tracker, cfg.tracking.registered_model or tracker.experiment_name)
+    name = cfg.tracking.registered_model or tracker.experiment_name
+    fingerprint = hashlib.sha1(np.ascontiguousarray(series, dtype=np.float32).tobytes()).hexdigest()[:12]
+    scored_on = f"series sha1 {fingerprint}, validation points [{layout.score_start}, {layout.test_start})"
+    registered = _register(model, x[:5], forecast[:5], tracker, name, best_trial.score, scored_on)
     return {
         "best_trial_id": best_trial.trial_id,
         "best_val_mae": best_trial.score,
@@ -190,8 +199,12 @@ def _baselines(series, layout, data_cfg) -> dict:
     return {name: {"val_mae": mae, "test_mae": tail.get(name)} for name, mae in val.items()}
 
 
-def _register(model, x_example, y_example, tracker: Tracker, name: str) -> dict:
-    """Log the winner as an MLflow model (signature, pinned requirements) and point alias `champion` at it."""
+def _register(model, x_example, y_example, tracker: Tracker, name: str, val_mae: float, scored_on: str) -> dict:
+    """Log the winner as an MLflow model (signature, pinned requirements) as a new version of `name`.
+
+    Alias `champion` moves to it unless the current champion scored better on the same points (a sweep
+    over seeds registers every job's winner, and the champion is the best of them, not the last).
+    """
     import mlflow
     import tensorflow as tf
     from mlflow.models import infer_signature
@@ -204,5 +217,25 @@ def _register(model, x_example, y_example, tracker: Tracker, name: str) -> dict:
         )
     tracker.client.update_run(tracker.parent_id, status="RUNNING")
     version = str(info.registered_model_version)
-    tracker.client.set_registered_model_alias(name, "champion", version)
-    return {"registered_model": name, "registered_version": version, "model_uri": f"models:/{name}@champion"}
+    tracker.client.set_model_version_tag(name, version, "val_mae", str(val_mae))
+    tracker.client.set_model_version_tag(name, version, "scored_on", scored_on)
+    champion = _champion(tracker.client, name)
+    keep = champion is not None and champion.tags.get("scored_on") == scored_on and float(champion.tags["val_mae"]) <= val_mae
+    if not keep:
+        tracker.client.set_registered_model_alias(name, "champion", version)
+    champion_version = champion.version if keep else version
+    return {
+        "registered_model": name,
+        "registered_version": version,
+        "champion_version": str(champion_version),
+        "model_uri": f"models:/{name}/{version}",
+    }
+
+
+def _champion(client, name: str):
+    """The version alias `champion` points at, if it has the tags to compare with."""
+    try:
+        current = client.get_model_version_by_alias(name, "champion")
+    except Exception:  # noqa: BLE001 - no champion yet
+        return None
+    return current if "val_mae" in current.tags and "scored_on" in current.tags else None

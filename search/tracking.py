@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -62,13 +63,22 @@ class Tracker:
             ) from None
         self.experiment_name = experiment
         location = artifact_location or default_artifact_location(uri)
-        if found is None:
-            self.experiment_id = self.client.create_experiment(
-                experiment, artifact_location=location and f"{location}/{experiment}"
-            )
-        else:
-            self.experiment_id = found.experiment_id
+        self.experiment_id = found.experiment_id if found else self._create_experiment(experiment, location)
         self.parent_id: str | None = None
+        self._logging_thread: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
+
+    def _create_experiment(self, name: str, location: str | None) -> str:
+        """Create the experiment; if a process beside this one (a sweep job, a worker) just did, use theirs."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.create_experiment(name, artifact_location=location and f"{location}/{name}")
+        except MlflowException:
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
 
     def start_parent(self, run_name: str, tags: Mapping[str, str]) -> str:
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
@@ -133,20 +143,29 @@ class Tracker:
         self.client.log_text(run_id, json.dumps(payload, indent=2, default=str), name)
 
     def log_figure(self, run_id: str, figure, name: str) -> None:
-        import matplotlib.pyplot as plt
-
         self.client.log_figure(run_id, figure, name)
-        plt.close(figure)
+
+    def in_background(self, task: Callable[[], None]) -> None:
+        """Run `task` (artifact logging, closing a run) on the logging thread, in submission order.
+
+        Training goes on meanwhile; `drain` waits for it. A failure is reported, not raised: a plot
+        that could not be uploaded must not stop a search.
+        """
+        if self._logging_thread is None:
+            self._logging_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-logging")
+        self._pending.append(self._logging_thread.submit(task))
+
+    def drain(self) -> None:
+        """Wait until everything handed to `in_background` is logged."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            try:
+                future.result()
+            except Exception as err:  # noqa: BLE001 - reported, and the search goes on
+                print(f"warning: background MLflow logging failed: {_first_line(err)}", file=sys.stderr, flush=True)
 
     def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path)
-
-    def log_keras_model(self, run_id: str, model, name: str) -> None:
-        """Save a `.keras` file and log it as an artifact (cheap; no MLflow model packaging)."""
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
-            model.save(path)
-            self.client.log_artifact(run_id, str(path))
 
     def end(self, run_id: str, status: str, error: str | None = None) -> None:
         """Close a run; FAILED and KILLED runs carry the error message as a tag."""

@@ -7,8 +7,11 @@ as FAILED (KILLED on interrupt) before Keras Tuner records the trial, so no run 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 import traceback
+from pathlib import Path
 
 import keras
 import keras_tuner
@@ -75,20 +78,35 @@ class TrackingMixin:
         return results
 
     def _finish_trial(self, trial, run_id: str, logger: EpochLogger) -> None:
-        """Final score, history, forecast plot and model for a trial that trained to the end."""
-        scores = logger.history.get("val_mae", [])
-        if scores:
-            self.tracker.log_metrics(run_id, {"best_val_mae": min(scores)}, step=len(scores))
-        self.tracker.log_json(run_id, logger.history, "history.json")
-        if logger.forecast is not None:
-            actual, forecast = logger.forecast
-            start = self.hypermodel.layout.score_start
-            time_index = range(start, start + len(actual))
-            figure = forecast_figure(time_index, actual, forecast, f"trial {trial.trial_id}: validation forecast")
-            self.tracker.log_figure(run_id, figure, "forecast_validation.png")
-        if self.log_trial_models:
-            self.tracker.log_keras_model(run_id, logger.model, "model.keras")
-        self.tracker.end(run_id, "FINISHED")
+        """Final score, history, forecast plot and model of a trial that trained to the end.
+
+        The model is saved here (it is about to be replaced); drawing, uploading and closing the run
+        happen on the tracker's logging thread while the next trial trains.
+        """
+        tracker, history, forecast = self.tracker, logger.history, logger.forecast
+        start, title = self.hypermodel.layout.score_start, f"trial {trial.trial_id}: validation forecast"
+        model_dir = Path(tempfile.mkdtemp(prefix="trial-model-")) if self.log_trial_models else None
+        if model_dir:
+            logger.model.save(model_dir / "model.keras")
+
+        def log_and_close() -> None:
+            try:
+                scores = history.get("val_mae", [])
+                if scores:
+                    tracker.log_metrics(run_id, {"best_val_mae": min(scores)}, step=len(scores))
+                tracker.log_json(run_id, history, "history.json")
+                if forecast is not None:
+                    actual, predicted = forecast
+                    time_index = range(start, start + len(actual))
+                    tracker.log_figure(run_id, forecast_figure(time_index, actual, predicted, title), "forecast_validation.png")
+                if model_dir:
+                    tracker.log_file(run_id, model_dir / "model.keras")
+            finally:
+                if model_dir:
+                    shutil.rmtree(model_dir, ignore_errors=True)
+                tracker.end(run_id, "FINISHED")
+
+        tracker.in_background(log_and_close)
         self.trials_run += 1
 
     def on_trial_end(self, trial):

@@ -16,6 +16,7 @@ from tests.conftest import ROOT
         ("memory", "meets the bar"),
         ("forecast", "ratio="),
         ("tracking_overhead", "ratio="),
+        ("search_cost", "fixed_share"),
     ],
 )
 def test_bench_script_runs_tiny(script, expect):

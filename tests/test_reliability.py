@@ -7,7 +7,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import SMALL_CONV_LSTM, TINY, parent_and_children, run_cli, start_cli, wait_for_trials
+from tests.conftest import TINY, parent_and_children, run_cli, start_cli, wait_for_trials
 
 
 def runs_of(store, parent_id):
@@ -79,7 +79,8 @@ def _start(args, store, cwd):
 )
 def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, store, signum, extra):
     run_dir = tmp_path / "run"
-    args = ["+space=conv_lstm", *TINY, *SMALL_CONV_LSTM, "tuner.max_epochs=4", *extra, f"hydra.run.dir={run_dir}"]
+    small_dnn = ["space.window_size.max=20", "space.dense_units.max=16"]
+    args = ["+space=dnn", *TINY, *small_dnn, "tuner.max_epochs=4", *extra, f"hydra.run.dir={run_dir}"]
     process = _start(args, store, tmp_path)
     wait_for_trials(process, 2)  # then interrupt the third trial mid-training
     time.sleep(1.0)

@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from data.errors import UserError
-from search.devices import gpu_for_job
+from search.devices import gpu_for_job, visible_gpus
 from search.distributed import role_of
 from tests.conftest import (
     SMALL_CONV_LSTM,
@@ -42,6 +42,12 @@ LINEAR = ["+space=linear", *TINY, "space.window_size.max=20"]
 )
 def test_job_k_gets_gpu_k_mod_n(job, gpus, visible, expected):
     assert gpu_for_job(job, gpus, visible) == expected
+
+
+@pytest.mark.parametrize("variable,expected", [("4,6", ["4", "6"]), ("-1", []), ("", [])])
+def test_visible_gpus_follow_cuda_visible_devices(monkeypatch, variable, expected):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", variable)
+    assert visible_gpus() == expected
 
 
 def test_the_role_comes_from_config_or_from_keras_tuners_variables(monkeypatch):
@@ -81,21 +87,37 @@ def _sweep_parents(store, sweep_dir):
 
 @pytest.mark.slow
 def test_a_sweep_runs_every_job_tags_them_and_summarises_them_even_when_one_fails(tmp_path, store):
-    result = _sweep(tmp_path, store, *LINEAR, "data.test_size=60,5000")  # the second job's test tail is too long
+    sweep = [*LINEAR, "seed=0,1", "data.test_size=60,5000"]  # a test tail of 5000 points is bad input
+    result = _sweep(tmp_path, store, *sweep)
     assert result.returncode == 2, result.stderr[-3000:]
-    assert "data.test_size=5000" in result.stderr and "1 of 2 jobs failed" in result.stderr
+    assert "data.test_size=5000" in result.stderr and "2 of 4 jobs failed" in result.stderr
     sweep_dir = tmp_path / "sweep"
-    rows = json.loads((sweep_dir / "sweep_summary.json").read_text())
-    assert [(row["job"], row["status"], row["exit_code"]) for row in rows] == [("0", "ok", 0), ("1", "error", 2)]
-    assert rows[0]["best_val_mae"] > 0 and rows[0]["test_mae"] > 0 and rows[0]["overrides"] == "data.test_size=60"
+    rows = {frozenset(row["overrides"].split()): row for row in json.loads((sweep_dir / "sweep_summary.json").read_text())}
+    assert {" ".join(sorted(name)): (row["status"], row["exit_code"]) for name, row in rows.items()} == {
+        "data.test_size=60 seed=0": ("ok", 0),
+        "data.test_size=5000 seed=0": ("error", 2),
+        "data.test_size=60 seed=1": ("ok", 0),
+        "data.test_size=5000 seed=1": ("error", 2),
+    }
+    ok = [row for row in rows.values() if row["status"] == "ok"]
+    assert all(row["best_val_mae"] > 0 and row["test_mae"] > 0 for row in ok)
     assert (sweep_dir / "sweep_summary.csv").read_text().startswith("job,overrides,status,best_val_mae,test_mae")
     assert "best val_mae" in result.stdout and "data.test_size=5000" in result.stdout
-    assert (sweep_dir / "0" / "tuner").is_dir()  # each job has its own Keras Tuner project
+    assert all((sweep_dir / row["job"] / "tuner").is_dir() for row in ok)  # each job has its own Keras Tuner project
 
     client, parents = _sweep_parents(store, sweep_dir)
-    assert [p.data.tags["sweep_job"] for p in parents] == ["0"] and parents[0].info.status == "FINISHED"
-    assert parents[0].info.run_id == rows[0]["mlflow_parent_run_id"]
+    assert sorted(p.info.run_id for p in parents) == sorted(row["mlflow_parent_run_id"] for row in ok)
+    assert all(p.info.status == "FINISHED" for p in parents)
     assert not [r for r in client.search_runs([parents[0].info.experiment_id]) if r.info.status == "RUNNING"]
+    # Both winners are registered; the champion is the better one, whichever finished last.
+    best = min(ok, key=lambda row: row["best_val_mae"])
+    champion = client.get_model_version_by_alias("synthetic-linear", "champion")
+    assert champion.run_id == best["mlflow_parent_run_id"]
+    assert len(client.search_model_versions("name = 'synthetic-linear'")) == 2
+
+    again = _sweep(tmp_path, store, *sweep, "search.resume=true")  # resuming a sweep skips what finished
+    assert again.returncode == 2 and again.stdout.count("already finished") == 2
+    assert len(_sweep_parents(store, sweep_dir)[1]) == 2
 
 
 @pytest.mark.slow
@@ -136,7 +158,7 @@ def test_a_chief_and_two_workers_log_every_trial_once_under_one_parent(tmp_path)
     server = start_server(tmp_path, port)
     run_dir = tmp_path / "shared-run"  # Hyperband continues trials from each other's checkpoints: one directory
     args = ["+space=conv_lstm", *TINY, *SMALL_CONV_LSTM, "tuner.max_epochs=4", f"hydra.run.dir={run_dir}"]
-    oracle = [f"search.distributed.oracle_port={free_port()}"]
+    oracle = [f"search.distributed.oracle_port={free_port()}", "search.distributed.attach_timeout_s=60"]
     processes = []
     try:
         chief = start_cli([*args, *oracle, "search.distributed.role=chief"], uri, tmp_path)
