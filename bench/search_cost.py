@@ -27,7 +27,17 @@ from pathlib import Path
 import numpy as np
 
 TRIAL_LINE = re.compile(r"^trial (\d+) .* ([\d.]+)s$")
-TINY = ["data.length=500", "data.test_size=60", "data.season_length=0", "tuner.factor=2", "space.window_size.max=30"]
+TINY = [
+    "data.length=500",
+    "data.test_size=60",
+    "data.season_length=0",
+    "tuner.factor=2",
+    "space.window_size.max=20",
+    "space.filters.values=[4]",
+    "space.lstm_units.max=16",
+    "space.lstm_layers.max=1",
+    "space.batch_size.values=[64]",
+]
 
 
 def run_search(max_epochs: int, workdir: Path, extra: list[str]) -> dict:
@@ -69,7 +79,7 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, nargs="+", default=[9, 27, 81])
     parser.add_argument("--tiny", action="store_true")
     args = parser.parse_args()
-    budgets, extra = ([2, 4], TINY) if args.tiny else (args.max_epochs, [])
+    budgets, extra = ([2], TINY) if args.tiny else (args.max_epochs, [])
     print("max_epochs  wall_s  trials  epochs  E*log3(E)  fixed_s/trial  s/epoch  fixed_share  best_val_mae")
     with tempfile.TemporaryDirectory() as tmp:
         for max_epochs in budgets:
