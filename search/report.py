@@ -60,8 +60,7 @@ def closing_table(summary: dict) -> str:
         rows.append(("registered", f"{summary['registered_model']} v{version} {note}"))
     rows.append(("summary", summary.get("summary_path", "")))
     rows.append(("compare runs", summary.get("ui_command", "")))
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    return _aligned(rows)
 
 
 def _fmt(value) -> str:
@@ -83,5 +82,10 @@ def lr_find_lines(result: dict) -> str:
     ]
     if result.get("warning"):
         rows.append(("warning", result["warning"]))
+    return _aligned(rows)
+
+
+def _aligned(rows: list[tuple[str, str]]) -> str:
+    """Two columns, names padded to the longest."""
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

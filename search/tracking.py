@@ -115,12 +115,7 @@ class Tracker:
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         """All metrics of one step in a single `log_batch` call."""
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        batch = [Metric(name, float(value), now, step) for name, value in metrics.items()]
-        if batch:
-            self.client.log_batch(run_id, metrics=batch)
+        self.log_steps(run_id, [(step, metrics)])
 
     def log_steps(self, run_id: str, steps: list[tuple[int, Mapping[str, float]]]) -> None:
         """Many steps' metrics (a whole recorded curve) in as few `log_batch` calls as MLflow allows."""
