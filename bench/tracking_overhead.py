@@ -3,12 +3,20 @@
     python -m bench.tracking_overhead                  # conv_lstm space, max_epochs=9, factor=3
     python -m bench.tracking_overhead --tiny           # CI
 
-Both runs use the same seed, space, data and HyperModel, so they train the same trials; the
-tracked one also logs a child run per trial with params, per-epoch metrics, forecast plot,
-history and model (drawn and uploaded on the logging thread; the timer stops after it has
-drained). Each search runs in its own fresh Python process, so neither inherits the other's
-TensorFlow state; pairs run alternately (bare, tracked, bare, tracked) and the best of each is
-compared, since the machine is noisy.
+All variants use the same seed, space, data and HyperModel, so they train the same trials:
+
+- `bare`: plain `keras_tuner.Hyperband`, no MLflow.
+- `tracked`: our tuner as the search runs it: a child run per trial with params, per-epoch
+  metrics, forecast plot, history and model (drawn and uploaded on the logging thread; the timer
+  stops after it has drained), with `search.memory`'s fixes, as the search runs it.
+- `tracked_lean`: `tracked` with `tracking.log_trial_plots=false tracking.log_trial_models=false`
+  (params, per-epoch metrics, history and timings only).
+- `bare_memory`: `bare` with the same two memory fixes as `tracked` (`search.memory`: startup
+  objects frozen, each trial's traced graphs released), so `tracked / bare_memory` is the cost of
+  the logging alone.
+
+Each search runs in its own fresh Python process, so none inherits another's TensorFlow state;
+rounds run the variants in turn and the best time of each is compared, since the machine is noisy.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+VARIANTS = ("bare", "bare_memory", "tracked", "tracked_lean")
 SMALL_SPACE = ["space.lstm_units.max=32", "space.lstm_layers.max=1", "space.filters.values=[16,32]"]
 
 
@@ -48,25 +57,38 @@ def build(max_epochs: int, factor: int, length: int):
     return cfg, specs, series, layout
 
 
-def one_search(tracked: bool, cfg, specs, series, layout, workdir: Path) -> tuple[float, int]:
+def one_search(variant: str, cfg, specs, series, layout, workdir: Path) -> tuple[float, int]:
+    import contextlib
+
     import keras
     import keras_tuner
 
     from search.hypermodel import WindowedHyperModel
+    from search.memory import release_traced_graphs, startup_objects_frozen
     from search.quiet import quiet_known_noise
     from search.tracking import Tracker
     from search.tuner import make_tuner
 
+    tracked = variant.startswith("tracked")
+
     quiet_known_noise()
     keras.utils.set_random_seed(cfg.seed)
     hypermodel = WindowedHyperModel(series, layout, specs, 1000, cfg.tuner.patience, cfg.seed)
-    directory = str(workdir / ("tracked" if tracked else "bare"))
+    directory = str(workdir / variant)
     if tracked:
         tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}", "bench-overhead")
         tracker.start_parent("overhead", {"mode": "bench"})
-        tuner = make_tuner(cfg.tuner, hypermodel, tracker, specs, directory, False, cfg.seed, True)
+        full = variant == "tracked"
+        tuner = make_tuner(cfg.tuner, hypermodel, tracker, specs, directory, False, cfg.seed, full, log_trial_plots=full)
     else:
-        tuner = keras_tuner.Hyperband(
+
+        class BareHyperband(keras_tuner.Hyperband):
+            def on_trial_end(self, trial):
+                super().on_trial_end(trial)
+                if variant == "bare_memory":
+                    release_traced_graphs()
+
+        tuner = BareHyperband(
             hypermodel,
             objective=keras_tuner.Objective("val_mae", "min"),
             max_epochs=cfg.tuner.max_epochs,
@@ -76,8 +98,10 @@ def one_search(tracked: bool, cfg, specs, series, layout, workdir: Path) -> tupl
             project_name="tuner",
             overwrite=True,
         )
+    frozen = startup_objects_frozen() if variant != "bare" else contextlib.nullcontext()
     start = time.perf_counter()
-    tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+    with frozen:
+        tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
     if tracked:
         tracker.drain()
     seconds = time.perf_counter() - start
@@ -92,27 +116,29 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=9)
     parser.add_argument("--factor", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=2)
-    parser.add_argument("--one", choices=("bare", "tracked"), help=argparse.SUPPRESS)  # one search, in this process
+    parser.add_argument("--one", choices=VARIANTS, help=argparse.SUPPRESS)  # one search, in this process
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     max_epochs, factor, length, pairs = (2, 2, 400, 1) if args.tiny else (args.max_epochs, args.factor, 1461, args.pairs)
     if args.one:
         cfg, specs, series, layout = build(max_epochs, factor, length)
-        seconds, trials = one_search(args.one == "tracked", cfg, specs, series, layout, Path(args.workdir))
+        seconds, trials = one_search(args.one, cfg, specs, series, layout, Path(args.workdir))
         print(json.dumps({"seconds": seconds, "trials": trials}))
         return
-    times = {"bare": [], "tracked": []}
+    times = {variant: [] for variant in VARIANTS}
     with tempfile.TemporaryDirectory() as tmp:
         for index in range(pairs):
-            for variant in ("bare", "tracked"):
+            for variant in VARIANTS:
                 command = [sys.executable, "-m", "bench.tracking_overhead", *sys.argv[1:], "--one", variant]
                 command += ["--workdir", str(Path(tmp) / str(index))]
                 out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
                 result = json.loads(out.strip().splitlines()[-1])
                 times[variant].append(result["seconds"])
-                print(f"{variant:<7} trials={result['trials']} {result['seconds']:.1f}s", flush=True)
-    bare, tracked = min(times["bare"]), min(times["tracked"])
+                print(f"{variant:<11} trials={result['trials']} {result['seconds']:.1f}s", flush=True)
+    bare, bare_memory, tracked, lean = (min(times[variant]) for variant in VARIANTS)
     print(f"bare={bare:.1f}s tracked={tracked:.1f}s ratio={tracked / bare:.3f} (bar <= 1.10)")
+    print(f"bare_memory={bare_memory:.1f}s tracked/bare_memory={tracked / bare_memory:.3f} (the logging alone)")
+    print(f"tracked_lean={lean:.1f}s tracked_lean/bare_memory={lean / bare_memory:.3f} (no trial plots or models)")
 
 
 if __name__ == "__main__":

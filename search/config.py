@@ -85,6 +85,7 @@ class TrackingConfig:
     artifact_location: Optional[str] = None
     registered_model: Optional[str] = None
     log_trial_models: bool = True
+    log_trial_plots: bool = True
 
 
 @dataclass

@@ -16,6 +16,7 @@ import numpy as np
 from data.baselines import baseline_maes
 from data.windows import window_view
 from search.hypermodel import WindowedHyperModel
+from search.memory import startup_objects_frozen
 from search.plots import forecast_figure, progress_figure
 from search.quiet import quiet_known_noise
 from search.report import write_summary
@@ -47,15 +48,11 @@ def search_and_evaluate(cfg, checked, tracker: Tracker, run_dir: Path, names: di
         lr_range = _narrow_learning_rate(cfg, checked, tracker, run_dir, names)
         checked = replace(checked, specs=with_learning_rate_range(checked.specs, *lr_range["range"]))
         keras.utils.set_random_seed(cfg.seed)
-    hypermodel = WindowedHyperModel(
-        checked.series, checked.layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed
-    )
-    tuner = make_tuner(
-        cfg.tuner, hypermodel, tracker, checked.specs, str(run_dir), cfg.search.resume, cfg.seed, cfg.tracking.log_trial_models
-    )
+    hypermodel, tuner = _hypermodel_and_tuner(cfg, checked, tracker, run_dir, cfg.search.resume)
     error = None
     try:
-        tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+        with startup_objects_frozen():
+            tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
     except RuntimeError as err:
         if CONSECUTIVE_FAILURES not in str(err).lower():
             raise
@@ -85,15 +82,32 @@ def search_and_evaluate(cfg, checked, tracker: Tracker, run_dir: Path, names: di
 def work_for_chief(cfg, checked, tracker: Tracker, run_dir: Path) -> dict:
     """A distributed worker's search: the oracle is the chief's, so this trains what it is handed until told to stop."""
     prepare_tensorflow(cfg)
-    hypermodel = WindowedHyperModel(
-        checked.series, checked.layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed
-    )
-    tuner = make_tuner(cfg.tuner, hypermodel, tracker, checked.specs, str(run_dir), True, cfg.seed, cfg.tracking.log_trial_models)
+    _, tuner = _hypermodel_and_tuner(cfg, checked, tracker, run_dir, resume=True)
     try:
-        tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+        with startup_objects_frozen():
+            tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
     finally:
         tracker.drain()
     return {"trials_run": tuner.trials_run, "mlflow_parent_run_id": tracker.parent_id}
+
+
+def _hypermodel_and_tuner(cfg, checked, tracker: Tracker, run_dir: Path, resume: bool):
+    hypermodel = WindowedHyperModel(
+        checked.series, checked.layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed
+    )
+    tracking = cfg.tracking
+    tuner = make_tuner(
+        cfg.tuner,
+        hypermodel,
+        tracker,
+        checked.specs,
+        str(run_dir),
+        resume,
+        cfg.seed,
+        tracking.log_trial_models,
+        tracking.log_trial_plots,
+    )
+    return hypermodel, tuner
 
 
 def _narrow_learning_rate(cfg, checked, tracker: Tracker, run_dir: Path, names: dict) -> dict:

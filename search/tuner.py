@@ -7,6 +7,7 @@ as FAILED (KILLED on interrupt) before Keras Tuner records the trial, so no run 
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import time
@@ -18,6 +19,7 @@ import keras_tuner
 import numpy as np
 
 from search import interrupts
+from search.memory import release_traced_graphs
 from search.plots import forecast_figure
 from search.report import progress_line
 from search.space import tunable_names
@@ -27,30 +29,35 @@ TUNER_TAGS = {"tuner/bracket": "bracket", "tuner/round": "round"}
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """Sends each epoch's metrics to the trial's MLflow run in one call, and forecasts at the end.
+    """Sends each epoch's metrics and duration to the trial's MLflow run, one call per epoch, off the training thread.
 
     Keras Tuner deep-copies callbacks; this one is shared instead, so the tracker sees what it logged.
     """
 
-    def __init__(self, tracker: Tracker, run_id: str, hypermodel):
+    def __init__(self, tracker: Tracker, run_id: str):
         super().__init__()
-        self.tracker, self.run_id, self.hypermodel = tracker, run_id, hypermodel
+        self.tracker, self.run_id = tracker, run_id
         self.history: dict[str, list[float]] = {}
-        self.forecast = None
+        self.fit_seconds = 0.0
 
     def __deepcopy__(self, memo):
         return self
 
+    def on_train_begin(self, logs=None):
+        self._fit_started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.perf_counter()
+
     def on_epoch_end(self, epoch, logs=None):
         logs = {name: float(value) for name, value in (logs or {}).items()}
+        logs["epoch_seconds"] = time.perf_counter() - self._epoch_started
         for name, value in logs.items():
             self.history.setdefault(name, []).append(value)
-        self.tracker.log_metrics(self.run_id, logs, step=epoch)
+        self.tracker.in_background(functools.partial(self.tracker.log_metrics, self.run_id, logs, step=epoch))
 
     def on_train_end(self, logs=None):
-        x, y = self.hypermodel.scored_windows(self.model.input_shape[1])
-        # One direct call on every window: no predict-function tracing for a model used once.
-        self.forecast = (y, np.asarray(self.model(np.ascontiguousarray(x), training=False)).ravel())
+        self.fit_seconds = time.perf_counter() - self._fit_started
 
 
 class TrackingMixin:
@@ -59,47 +66,52 @@ class TrackingMixin:
     tracker: Tracker
     specs: dict
     log_trial_models: bool = True
+    log_trial_plots: bool = True
     trials_run: int = 0  # trained to the end by this process (a distributed worker reports it)
 
     def run_trial(self, trial, *args, **kwargs):
         values = trial.hyperparameters.values
         tags = {tag: str(values[key]) for key, tag in TUNER_TAGS.items() if key in values}
         run_id = self.tracker.start_trial(trial.trial_id, values, tags)
-        logger = EpochLogger(self.tracker, run_id, self.hypermodel)
+        logger = EpochLogger(self.tracker, run_id)
         kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [logger]
-        self._trial_started = time.monotonic()
+        self._trial_started = started = time.perf_counter()
         try:
             results = super().run_trial(trial, *args, **kwargs)
         except BaseException as err:
             status = "KILLED" if isinstance(err, (KeyboardInterrupt, SystemExit)) else "FAILED"
+            self.tracker.drain()  # the epochs logged so far go in before the run closes
             self.tracker.end(run_id, status, error=f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}")
             raise
-        self._finish_trial(trial, run_id, logger)
+        timing = {"trial_seconds": time.perf_counter() - started, "fit_seconds": logger.fit_seconds}
+        self._finish_trial(trial, run_id, logger, timing)
         return results
 
-    def _finish_trial(self, trial, run_id: str, logger: EpochLogger) -> None:
-        """Final score, history, forecast plot and model of a trial that trained to the end.
+    def _finish_trial(self, trial, run_id: str, logger: EpochLogger, timing: dict) -> None:
+        """Final score, timing, history, forecast plot and model of a trial that trained to the end.
 
-        The model is saved here (it is about to be replaced); drawing, uploading and closing the run
-        happen on the tracker's logging thread while the next trial trains.
+        All of it happens on the tracker's logging thread while the next trial trains: the trained
+        model is handed over (Keras Tuner builds a new one for the next trial) and forecast, drawn,
+        saved and uploaded there.
         """
-        tracker, history, forecast = self.tracker, logger.history, logger.forecast
-        start, title = self.hypermodel.layout.score_start, f"trial {trial.trial_id}: validation forecast"
-        model_dir = Path(tempfile.mkdtemp(prefix="trial-model-")) if self.log_trial_models else None
-        if model_dir:
-            logger.model.save(model_dir / "model.keras")
+        tracker, history, model, hypermodel = self.tracker, logger.history, logger.model, self.hypermodel
+        title, log_model, log_plot = f"trial {trial.trial_id}: validation forecast", self.log_trial_models, self.log_trial_plots
 
         def log_and_close() -> None:
+            model_dir = Path(tempfile.mkdtemp(prefix="trial-model-")) if log_model else None
             try:
                 scores = history.get("val_mae", [])
-                if scores:
-                    tracker.log_metrics(run_id, {"best_val_mae": min(scores)}, step=len(scores))
+                tracker.log_metrics(run_id, {**timing, **({"best_val_mae": min(scores)} if scores else {})}, step=len(scores))
                 tracker.log_json(run_id, history, "history.json")
-                if forecast is not None:
-                    actual, predicted = forecast
-                    time_index = range(start, start + len(actual))
-                    tracker.log_figure(run_id, forecast_figure(time_index, actual, predicted, title), "forecast_validation.png")
+                if log_plot:
+                    x, actual = hypermodel.scored_windows(model.input_shape[1])
+                    # One direct call on every window: no predict-function tracing for a model used once.
+                    predicted = np.asarray(model(np.ascontiguousarray(x), training=False)).ravel()
+                    time_index = range(hypermodel.layout.score_start, hypermodel.layout.score_start + len(actual))
+                    figure = forecast_figure(time_index, actual, predicted, title)
+                    tracker.log_figure(run_id, figure, "forecast_validation.png")
                 if model_dir:
+                    model.save(model_dir / "model.keras")
                     tracker.log_file(run_id, model_dir / "model.keras")
             finally:
                 if model_dir:
@@ -112,7 +124,8 @@ class TrackingMixin:
     def on_trial_end(self, trial):
         with interrupts.critical():
             super().on_trial_end(trial)
-        seconds = time.monotonic() - getattr(self, "_trial_started", time.monotonic())
+        release_traced_graphs()
+        seconds = time.perf_counter() - getattr(self, "_trial_started", time.perf_counter())
         best = self.oracle.get_best_trials(1)
         print(progress_line(trial, tunable_names(self.specs), best[0].score if best else None, seconds), flush=True)
 
@@ -133,7 +146,15 @@ TUNERS = {"hyperband": TrackedHyperband, "random": TrackedRandomSearch, "bayesia
 
 
 def make_tuner(
-    tuner_cfg, hypermodel, tracker: Tracker, specs: dict, directory: str, resume: bool, seed: int, log_trial_models: bool
+    tuner_cfg,
+    hypermodel,
+    tracker: Tracker,
+    specs: dict,
+    directory: str,
+    resume: bool,
+    seed: int,
+    log_trial_models: bool,
+    log_trial_plots: bool = True,
 ):
     """The configured tuner, its project in `directory/tuner`; `resume` reloads it instead of starting over."""
     common = dict(
@@ -154,7 +175,8 @@ def make_tuner(
     else:
         extra = dict(max_trials=tuner_cfg.max_trials)
     tuner = TUNERS[tuner_cfg.name](**common, **extra)
-    tuner.tracker, tuner.specs, tuner.log_trial_models = tracker, specs, log_trial_models
+    tuner.tracker, tuner.specs = tracker, specs
+    tuner.log_trial_models, tuner.log_trial_plots = log_trial_models, log_trial_plots
     _write_oracle_state_whole(tuner.oracle)
     return tuner
 
