@@ -46,6 +46,11 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
         history = client.get_metric_history(child.info.run_id, "val_mae")
         assert history and [m.step for m in history] == sorted(m.step for m in history)
         assert {"loss", "val_loss", "mae", "val_mae", "best_val_mae"} <= set(child.data.metrics)
+        # What each trial cost: seconds per epoch, in fit, and in all (build and datasets included).
+        epoch_seconds = client.get_metric_history(child.info.run_id, "epoch_seconds")
+        assert len(epoch_seconds) == len(history) and all(m.value > 0 for m in epoch_seconds)
+        metrics = child.data.metrics
+        assert metrics["trial_seconds"] > metrics["fit_seconds"] >= sum(m.value for m in epoch_seconds)
         files = {f.path for f in client.list_artifacts(child.info.run_id)}
         assert {"forecast_validation.png", "history.json", "model.keras"} <= files
         scores.append(child.data.metrics["best_val_mae"])
@@ -69,6 +74,7 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
 # linear, dnn and lstm run end to end in test_scale_out, test_lr_find/test_reliability and the reproducibility test.
 @pytest.mark.parametrize("space", ["rnn", "gru"])
 def test_every_space_runs_end_to_end(tmp_path, store, space):
+    """Also the lean logging switches: no per-trial plot or model, the rest logged as usual."""
     run_dir = tmp_path / "run"
     args = [
         f"+space={space}",
@@ -77,6 +83,8 @@ def test_every_space_runs_end_to_end(tmp_path, store, space):
         "tuner.max_trials=2",
         "tuner.max_epochs=1",
         "space.window_size.max=20",
+        "tracking.log_trial_plots=false",
+        "tracking.log_trial_models=false",
         f"hydra.run.dir={run_dir}",
     ]
     result = run_cli(args, store, tmp_path)
@@ -86,6 +94,9 @@ def test_every_space_runs_end_to_end(tmp_path, store, space):
     client = MlflowClient(store)
     _, children = parent_and_children(client, summary["mlflow_parent_run_id"])
     assert sorted(c.info.status for c in children) == ["FINISHED", "FINISHED"]
+    for child in children:
+        assert {f.path for f in client.list_artifacts(child.info.run_id)} == {"history.json"}
+        assert {"val_mae", "best_val_mae", "epoch_seconds", "trial_seconds"} <= set(child.data.metrics)
 
 
 @pytest.mark.slow
