@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--one", choices=VARIANTS, help=argparse.SUPPRESS)  # one search, in this process
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    max_epochs, factor, length, pairs = (2, 2, 400, 1) if args.tiny else (args.max_epochs, args.factor, 1461, args.pairs)
+    max_epochs, factor, length, pairs = (2, 3, 400, 1) if args.tiny else (args.max_epochs, args.factor, 1461, args.pairs)
     if args.one:
         cfg, specs, series, layout = build(max_epochs, factor, length)
         seconds, trials = one_search(args.one, cfg, specs, series, layout, Path(args.workdir))

@@ -61,7 +61,7 @@ def store(tmp_path) -> str:
 
 def cli_env(tracking_uri: str | None) -> dict:
     """This environment, pointed at `tracking_uri` (or none), with the checkout importable and output unbuffered."""
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri

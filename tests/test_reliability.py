@@ -126,7 +126,7 @@ def test_the_same_command_twice_gives_the_same_trials(tmp_path, store):
             "+space=lstm",
             *TINY,
             "tuner=random",
-            "tuner.max_trials=3",
+            "tuner.max_trials=2",
             "tuner.max_epochs=2",
             "space.lstm_units.max=16",
             "space.window_size.max=20",
