@@ -17,6 +17,7 @@ from tests.conftest import ROOT
         ("forecast", "ratio="),
         ("tracking_overhead", "ratio="),
         ("search_cost", "fixed_share"),
+        ("profile_trials", "Model.fit"),
     ],
 )
 def test_bench_script_runs_tiny(script, expect):
