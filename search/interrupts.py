@@ -9,6 +9,7 @@ summary being written) the interrupt waits until the block ends, so nothing is l
 from __future__ import annotations
 
 import signal
+import threading
 from contextlib import contextmanager
 
 _state = {"depth": 0, "pending": None}
@@ -30,12 +31,19 @@ def install() -> None:
 
 @contextmanager
 def critical():
-    """Hold interrupts until the block has finished writing."""
+    """Hold interrupts until the block has finished writing.
+
+    Only the main thread is ever interrupted (Python runs signal handlers there), so on any other
+    thread (the MLflow logging thread) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _state["depth"] += 1
     try:
         yield
     finally:
         _state["depth"] -= 1
-        pending, _state["pending"] = _state["pending"], None
-        if pending and not _state["depth"]:
+        if not _state["depth"] and _state["pending"]:  # an inner block leaves it to the outermost
+            pending, _state["pending"] = _state["pending"], None
             raise KeyboardInterrupt(pending)

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from search import interrupts
 from search.hypermodel import WindowedHyperModel
 from search.lr_range import Suggestion, geometric_schedule, suggest
 from search.plots import lr_figure
@@ -81,8 +82,10 @@ def find_learning_rate(cfg, checked, tracker: Tracker, run_dir: Path, names: dic
     tags["git_commit"] = names.get("git_commit", "unknown")
     if parent_id:
         tags[MLFLOW_PARENT_RUN_ID] = parent_id
-    run_id = tracker.client.create_run(tracker.experiment_id, run_name=f"lr_find-{names['space']}", tags=tags).info.run_id
+    run_id = None
     try:
+        with interrupts.critical():  # an interrupt waits until the run exists and its id is kept
+            run_id = tracker.client.create_run(tracker.experiment_id, run_name=f"lr_find-{names['space']}", tags=tags).info.run_id
         tracker.log_params(run_id, {**values, **{f"lr_find.{k}": v for k, v in settings.items()}})
         hypermodel = WindowedHyperModel(
             checked.series, checked.layout, checked.specs, cfg.data.shuffle_buffer, patience=0, seed=cfg.seed
@@ -101,10 +104,12 @@ def find_learning_rate(cfg, checked, tracker: Tracker, run_dir: Path, names: dic
         }
         _write_and_log(tracker, run_id, run_dir, rates, losses, found, result)
     except KeyboardInterrupt:
-        tracker.end(run_id, "KILLED", error="interrupted (SIGINT/SIGTERM)")
+        if run_id:
+            tracker.end(run_id, "KILLED", error="interrupted (SIGINT/SIGTERM)")
         raise
     except BaseException as err:
-        tracker.end(run_id, "FAILED", error=f"{type(err).__name__}: {err}")
+        if run_id:
+            tracker.end(run_id, "FAILED", error=f"{type(err).__name__}: {err}")
         raise
     tracker.end(run_id, "FINISHED")
     return result

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from data.errors import UserError
 from data.sources import load_series
 from data.split import Layout, plan_layout
-from search import distributed
+from search import distributed, interrupts
 from search.lr_range import check_settings
 from search.space import auto_learning_rate, candidates, validate_space
 from search.tracking import Tracker, load_parent_id, redact, resolve_uri, save_parent_id
@@ -83,9 +83,8 @@ def connect(cfg, launch_dir: Path, names: dict) -> Tracker:
     return Tracker(uri, experiment, cfg.tracking.artifact_location)
 
 
-def open_tracking(cfg, run_dir: Path, launch_dir: Path, names: dict, role: distributed.Role | None = None) -> Tracker:
-    """Connect to the store and start (or, with `search.resume`, reattach to) the parent run."""
-    tracker = connect(cfg, launch_dir, names)
+def open_parent(tracker: Tracker, cfg, run_dir: Path, names: dict, role: distributed.Role | None = None) -> None:
+    """Start (or, with `search.resume`, reattach to) the parent run: `tracker.parent_id` is set on return."""
     previous = load_parent_id(run_dir) if cfg.search.resume else None
     if previous:
         tracker.resume_parent(previous)
@@ -106,7 +105,6 @@ def open_tracking(cfg, run_dir: Path, launch_dir: Path, names: dict, role: distr
         tracker.start_parent(f"{names['space']}-{run_dir.name}", tags)
         save_parent_id(run_dir, tracker.parent_id, tracker.experiment_id)
         tracker.log_text(tracker.parent_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
-    return tracker
 
 
 def run_search(cfg, run_dir: Path, launch_dir: Path, names: dict) -> dict:
@@ -124,20 +122,23 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, names: dict) -> dict:
         if role.is_worker:
             return run_worker(cfg, checked, run_dir, launch_dir, names, role)
     prepare_run_dir(run_dir, cfg.search.resume)
-    tracker = open_tracking(cfg, run_dir, launch_dir, names, role)
-    if role:
-        print(
-            f"chief: serving the oracle on {role.oracle}; start workers with the same command and search.distributed.role=worker"
-        )
+    tracker = connect(cfg, launch_dir, names)
     try:
+        with interrupts.critical():  # an interrupt waits until the parent run exists and its id is kept
+            open_parent(tracker, cfg, run_dir, names, role)
+        if role:
+            start_workers = "start workers with the same command and search.distributed.role=worker"
+            print(f"chief: serving the oracle on {role.oracle}; {start_workers}")
         from search.session import search_and_evaluate
 
         summary = search_and_evaluate(cfg, checked, tracker, run_dir, names, started)
     except KeyboardInterrupt:
-        tracker.end(tracker.parent_id, "KILLED", error="interrupted (SIGINT/SIGTERM); resume with search.resume=true")
+        if tracker.parent_id:
+            tracker.end(tracker.parent_id, "KILLED", error="interrupted (SIGINT/SIGTERM); resume with search.resume=true")
         raise
     except BaseException as err:
-        tracker.end(tracker.parent_id, "FAILED", error=f"{type(err).__name__}: {err}")
+        if tracker.parent_id:
+            tracker.end(tracker.parent_id, "FAILED", error=f"{type(err).__name__}: {err}")
         raise
     tracker.end(tracker.parent_id, "FAILED" if summary.get("error") else "FINISHED", error=summary.get("error"))
     summary["tracking_uri"] = redact(tracker.uri)

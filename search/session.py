@@ -15,6 +15,7 @@ import numpy as np
 
 from data.baselines import baseline_maes
 from data.windows import window_view
+from search import interrupts
 from search.hypermodel import WindowedHyperModel
 from search.memory import startup_objects_frozen
 from search.plots import forecast_figure, progress_figure
@@ -225,7 +226,7 @@ def _register(model, x_example, y_example, tracker: Tracker, name: str, val_mae:
 
     signature = infer_signature(np.asarray(x_example, dtype=np.float32), np.asarray(y_example, dtype=np.float32)[:, None])
     requirements = [f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}", f"mlflow=={mlflow.__version__}"]
-    with mlflow.start_run(run_id=tracker.parent_id, nested=True):
+    with interrupts.critical(), mlflow.start_run(run_id=tracker.parent_id, nested=True):
         info = mlflow.keras.log_model(
             model, name="model", signature=signature, pip_requirements=requirements, registered_model_name=name
         )

@@ -7,6 +7,7 @@ its parent run by id.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from data.errors import UserError
+from search import interrupts
 
 PARENT_FILE = "mlflow_run.json"
 _SECRET = re.compile(r"(?<=://)[^/@\s]+@")
@@ -41,6 +43,30 @@ def default_artifact_location(uri: str) -> str | None:
     return None
 
 
+class UninterruptedClient:
+    """An `MlflowClient` whose every call finishes before a Ctrl-C or SIGTERM is acted on.
+
+    A `KeyboardInterrupt` raised inside MLflow's SQLAlchemy session can leave a sqlite write lock
+    held by a connection that only the traceback still references: every later write, closing the
+    runs as KILLED included, then waits out MLflow's 20 s busy timeout and fails "database is locked".
+    """
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def call(*args, **kwargs):
+            with interrupts.critical():
+                return attribute(*args, **kwargs)
+
+        return call
+
+
 class Tracker:
     """An MLflow experiment and the runs of one search in it."""
 
@@ -52,7 +78,7 @@ class Tracker:
         registry = os.environ.get("MLFLOW_REGISTRY_URI") or uri
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(registry)
-        self.client = MlflowClient(tracking_uri=uri, registry_uri=registry)
+        self.client = UninterruptedClient(MlflowClient(tracking_uri=uri, registry_uri=registry))
         try:
             with _no_retries():
                 found = self.client.get_experiment_by_name(experiment)
@@ -164,10 +190,11 @@ class Tracker:
 
     def end(self, run_id: str, status: str, error: str | None = None) -> None:
         """Close a run; FAILED and KILLED runs carry the error message as a tag."""
-        if error:
-            self.client.set_tag(run_id, "error", error[:5000])
-        self.client.set_tag(run_id, "status", {"FINISHED": "COMPLETED"}.get(status, status))
-        self.client.set_terminated(run_id, status=status)
+        with interrupts.critical():  # not left RUNNING with its status tag already set
+            if error:
+                self.client.set_tag(run_id, "error", error[:5000])
+            self.client.set_tag(run_id, "status", {"FINISHED": "COMPLETED"}.get(status, status))
+            self.client.set_terminated(run_id, status=status)
 
 
 def save_parent_id(run_dir: Path, run_id: str, experiment_id: str) -> None:

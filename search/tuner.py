@@ -72,16 +72,19 @@ class TrackingMixin:
     def run_trial(self, trial, *args, **kwargs):
         values = trial.hyperparameters.values
         tags = {tag: str(values[key]) for key, tag in TUNER_TAGS.items() if key in values}
-        run_id = self.tracker.start_trial(trial.trial_id, values, tags)
-        logger = EpochLogger(self.tracker, run_id)
-        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [logger]
         self._trial_started = started = time.perf_counter()
+        run_id = None
         try:
+            with interrupts.critical():  # an interrupt waits until the child run exists and its id is kept
+                run_id = self.tracker.start_trial(trial.trial_id, values, tags)
+            logger = EpochLogger(self.tracker, run_id)
+            kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [logger]
             results = super().run_trial(trial, *args, **kwargs)
         except BaseException as err:
-            status = "KILLED" if isinstance(err, (KeyboardInterrupt, SystemExit)) else "FAILED"
-            self.tracker.drain()  # the epochs logged so far go in before the run closes
-            self.tracker.end(run_id, status, error=f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}")
+            if run_id is not None:
+                status = "KILLED" if isinstance(err, (KeyboardInterrupt, SystemExit)) else "FAILED"
+                self.tracker.drain()  # the epochs logged so far go in before the run closes
+                self.tracker.end(run_id, status, error=f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}")
             raise
         timing = {"trial_seconds": time.perf_counter() - started, "fit_seconds": logger.fit_seconds}
         self._finish_trial(trial, run_id, logger, timing)

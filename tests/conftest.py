@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -51,6 +52,45 @@ CONV_LSTM_TUNED = (
     "bidirectional",
     "learning_rate",
 )
+
+
+def call_in_child(module: str, function: str, *args: str) -> tuple[dict, str]:
+    """`module.function(*args)` in a fresh Python process; its JSON result and the child's stderr."""
+    code = f"import json, sys; from {module} import {function} as f; print(json.dumps(f(*sys.argv[1:])))"
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=ROOT, env=cli_env(None), capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
+
+
+def in_process_tuner(directory: str, store: str, experiment: str, overrides: list[str]):
+    """The config, tracker (parent run started) and tracked tuner `python -m search` would build, in this process.
+
+    For tests that must reach inside a search (its memory, its MLflow writes). An in-process Tracker
+    sets MLflow's process-wide URIs, so such tests run this in a child process.
+    """
+    import keras
+    from omegaconf import OmegaConf
+
+    from data.sources import synthetic_series
+    from data.split import plan_layout
+    from search.hypermodel import WindowedHyperModel
+    from search.space import candidates, validate_space
+    from search.tracking import Tracker
+    from search.tuner import make_tuner
+    from tests.test_spaces import compose_config
+
+    cfg = compose_config(*overrides)
+    specs = validate_space(OmegaConf.to_container(cfg.space, resolve=True))
+    series = synthetic_series(length=cfg.data.length)
+    layout = plan_layout(len(series), cfg.data.test_size, candidates(specs["split_time"]), candidates(specs["window_size"]))
+    keras.utils.set_random_seed(0)
+    hypermodel = WindowedHyperModel(series, layout, specs, 100, 0, 0)
+    tracker = Tracker(store, experiment)
+    tracker.start_parent(experiment, {})
+    tuner = make_tuner(cfg.tuner, hypermodel, tracker, specs, directory, False, 0, False)
+    return cfg, tracker, tuner
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import TINY, parent_and_children, run_cli, start_cli, wait_for_trials
+from tests.conftest import TINY, call_in_child, in_process_tuner, parent_and_children, run_cli, start_cli, wait_for_trials
 
 
 def runs_of(store, parent_id):
@@ -115,6 +115,53 @@ def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, store, sig
     # Trials completed before the interrupt were not trained again.
     for trial_id in finished_before:
         assert f"trial {trial_id} " not in result.stdout
+
+
+def interrupt_mid_insert(directory: str, store: str) -> dict:
+    """SIGTERM while MLflow inserts the third trial's run; what the runs look like after (run in a child process)."""
+    import os
+
+    import sqlalchemy
+
+    from search import interrupts
+
+    overrides = ["+space=dnn", *TINY, "tuner=random", "tuner.max_trials=4", "tuner.max_epochs=1", "space.dense_units.max=16"]
+    cfg, tracker, tuner = in_process_tuner(directory, store, "interrupt", overrides)
+    interrupts.install()
+    inserts = []
+
+    def signal_on_third_trial_insert(connection, cursor, statement, *args):
+        if statement.startswith("INSERT INTO runs "):
+            inserts.append(time.monotonic())
+            if len(inserts) == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", signal_on_third_trial_insert)
+    interrupted = False
+    try:
+        tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+    except KeyboardInterrupt:
+        interrupted = True
+    tracker.drain()
+    tracker.end(tracker.parent_id, "KILLED")
+    closed = time.monotonic()
+    _, children = parent_and_children(tracker.client, tracker.parent_id)
+    return {
+        "interrupted": interrupted,
+        "seconds_to_close": closed - inserts[2],
+        "status_by_trial": {c.data.tags["trial_id"]: c.info.status for c in children},
+    }
+
+
+@pytest.mark.slow
+def test_an_interrupt_during_an_mlflow_write_waits_for_it_and_closes_every_run(tmp_path, store):
+    # Before the fix: the write was cut short holding sqlite's lock, so closing the runs waited out
+    # MLflow's 20 s busy timeout, failed "database is locked", and left the trial's run RUNNING.
+    outcome, stderr = call_in_child("tests.test_reliability", "interrupt_mid_insert", str(tmp_path), store)
+    assert outcome["interrupted"]
+    assert outcome["status_by_trial"] == {"0": "FINISHED", "1": "FINISHED", "2": "KILLED"}
+    assert outcome["seconds_to_close"] < 5
+    assert "database is locked" not in stderr
 
 
 @pytest.mark.slow
