@@ -87,7 +87,7 @@ def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, store, sig
     sent = time.monotonic()
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
-    assert time.monotonic() - sent < 20
+    assert time.monotonic() - sent < 20, stderr[-2000:]
     assert process.returncode == 130, stderr[-2000:]
     assert "search.resume=true" in stderr
     parent_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
@@ -117,8 +117,8 @@ def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, store, sig
         assert f"trial {trial_id} " not in result.stdout
 
 
-def interrupt_mid_insert(directory: str, store: str) -> dict:
-    """SIGTERM while MLflow inserts the third trial's run; what the runs look like after (run in a child process)."""
+def interrupt_mid_commit(directory: str, store: str) -> dict:
+    """SIGTERM while MLflow commits the third trial's run; what the runs look like after (run in a child process)."""
     import os
 
     import sqlalchemy
@@ -128,15 +128,20 @@ def interrupt_mid_insert(directory: str, store: str) -> dict:
     overrides = ["+space=dnn", *TINY, "tuner=random", "tuner.max_trials=4", "tuner.max_epochs=1", "space.dense_units.max=16"]
     cfg, tracker, tuner = in_process_tuner(directory, store, "interrupt", overrides)
     interrupts.install()
-    inserts = []
+    inserts, sent = [], []
 
-    def signal_on_third_trial_insert(connection, cursor, statement, *args):
+    def count_run_inserts(connection, cursor, statement, *args):
         if statement.startswith("INSERT INTO runs "):
             inserts.append(time.monotonic())
-            if len(inserts) == 3:
-                os.kill(os.getpid(), signal.SIGTERM)
 
-    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", signal_on_third_trial_insert)
+    def signal_as_third_trial_run_commits(connection):
+        # The run row is written and sqlite's write lock taken; the commit has not happened yet.
+        if len(inserts) == 3 and not sent:
+            sent.append(connection)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", count_run_inserts)
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "commit", signal_as_third_trial_run_commits)
     interrupted = False
     try:
         tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
@@ -157,7 +162,7 @@ def interrupt_mid_insert(directory: str, store: str) -> dict:
 def test_an_interrupt_during_an_mlflow_write_waits_for_it_and_closes_every_run(tmp_path, store):
     # Before the fix: the write was cut short holding sqlite's lock, so closing the runs waited out
     # MLflow's 20 s busy timeout, failed "database is locked", and left the trial's run RUNNING.
-    outcome, stderr = call_in_child("tests.test_reliability", "interrupt_mid_insert", str(tmp_path), store)
+    outcome, stderr = call_in_child("tests.test_reliability", "interrupt_mid_commit", str(tmp_path), store)
     assert outcome["interrupted"]
     assert outcome["status_by_trial"] == {"0": "FINISHED", "1": "FINISHED", "2": "KILLED"}
     assert outcome["seconds_to_close"] < 5
