@@ -1,15 +1,23 @@
 """Windowed datasets with the course's `windowed_dataset` semantics, built from indices.
 
 The course builds windows with `window(w + 1, shift=1).flat_map(batch)`, which materialises every
-window as its own small dataset and measured 15-24x slower here. This module shuffles window
-*start indices* instead (`Dataset.range` holds no array) and gathers each batch of windows from
+window as its own small dataset: 50-100x slower here at 1M points (bench/README.md). This module
+shuffles window *start indices* instead (`Dataset.range` holds no array) and gathers each batch of windows from
 the series in one op, so memory stays at the series itself and the pairs and their order are the
 same as the course's for the same shuffle seed.
+
+Small batches are gathered several at a time and split again (`rebatch`): tf.data's fixed cost per
+element of a `map` dominated batch 32 (`python -m bench.windowing`, 1M points, w 20, batch 32:
+0.46M windows/s with one `map` per batch, 1.18M with chunks). `rebatch` cuts batches across
+chunk boundaries, so every batch, the last partial one included, is the same as without chunks.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+GATHER_CHUNK = 1024
+"""Windows gathered per `map` call at least (a whole number of batches)."""
 
 
 def window_starts(label_start: int, label_stop: int, window_size: int) -> range:
@@ -62,7 +70,12 @@ def windowed_dataset(
     dataset = tf.data.Dataset.range(starts.start, starts.stop)
     if shuffle_buffer > 1:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed)
-    dataset = dataset.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    batches_per_chunk = -(-GATHER_CHUNK // batch_size)
+    dataset = dataset.batch(batch_size * batches_per_chunk).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    if batches_per_chunk > 1:
+        # rebatch loses the batch count, which Keras uses for its steps per epoch: restore it.
+        batch_count = -(-len(starts) // batch_size)
+        dataset = dataset.rebatch(batch_size).apply(tf.data.experimental.assert_cardinality(batch_count))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

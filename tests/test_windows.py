@@ -10,15 +10,33 @@ def batches(dataset):
     return [(x.numpy(), y.numpy()) for x, y in dataset]
 
 
-@pytest.mark.parametrize("window_size,batch_size,buffer", [(4, 3, 1), (4, 3, 10), (5, 2, 1000), (1, 7, 3)])
-def test_same_pairs_in_same_order_as_the_course_pipeline(window_size, batch_size, buffer):
-    series = np.arange(30, dtype=np.float32)
+@pytest.mark.parametrize(
+    "points,window_size,batch_size,buffer",
+    [
+        (30, 4, 3, 1),
+        (30, 4, 3, 10),
+        (30, 5, 2, 1000),
+        (30, 1, 7, 3),
+        # several gather chunks of whole batches, the last chunk and the last batch partial
+        (3_000, 20, 32, 1000),
+        (3_000, 20, 100, 0),
+        (3_000, 8, 2048, 500),
+    ],
+)
+def test_same_pairs_in_same_order_as_the_course_pipeline(points, window_size, batch_size, buffer):
+    series = np.arange(points, dtype=np.float32)
     ours = batches(windowed_dataset(series, window_size, batch_size, buffer, seed=7))
     course = batches(course_windowed_dataset(series, window_size, batch_size, buffer, seed=7))
     assert len(ours) == len(course)
     for (x1, y1), (x2, y2) in zip(ours, course, strict=True):
         np.testing.assert_array_equal(x1, x2)
         np.testing.assert_array_equal(y1, y2)
+
+
+@pytest.mark.parametrize("batch_size", [32, 100, 1024])
+def test_the_batch_count_is_known_so_keras_knows_its_steps_per_epoch(batch_size):
+    dataset = windowed_dataset(np.arange(3_000, dtype=np.float32), 20, batch_size, 1000, seed=0)
+    assert int(dataset.cardinality()) == -(-2_980 // batch_size) == len(batches(dataset))
 
 
 def test_unshuffled_windows_on_the_toy_series():
