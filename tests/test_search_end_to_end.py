@@ -21,6 +21,8 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
     for field in ("best_val_mae", "test_mae", "baselines", "best_hyperparameters", "mlflow_parent_run_id"):
         assert summary[field] is not None, field
     assert set(summary["baselines"]) >= {"naive", "moving_average"}
+    # The evaluated and registered model is the best trial at its best epoch: it scores what the search scored.
+    assert summary["winner_val_mae"] == pytest.approx(summary["best_val_mae"], rel=1e-4)
     assert summary["trials"]["completed"] >= 3 and summary["trials"]["failed"] == 0
 
     client = MlflowClient(store, registry_uri=store)
