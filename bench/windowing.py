@@ -56,10 +56,8 @@ def main() -> None:
                     ours, n1 = rate(windowed_dataset(series, window, batch, 1000, seed=0))
                     course, n2 = rate(course_windowed_dataset(series, window, batch, 1000, seed=0))
                     assert n1 == n2 == points - window
-                    print(
-                        f"{points:>10} {window:>4} {batch:>6} {consumed:>12} {ours:>12,.0f} {course:>13,.0f} {ours / course:>6.1f}x",
-                        flush=True,
-                    )
+                    row = f"{points:>10} {window:>4} {batch:>6} {consumed:>12} {ours:>12,.0f} {course:>13,.0f}"
+                    print(f"{row} {ours / course:>6.1f}x", flush=True)
 
 
 if __name__ == "__main__":

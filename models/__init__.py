@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from models import conv_lstm, dnn, gru, linear, lstm, rnn
-from models.common import compile_model
+from models.common import compile_model, forecast
 from models.names import BUILDER_ARGUMENTS, LOSSES, OPTIMIZERS
 
 BUILDERS: dict[str, Callable] = {
@@ -20,4 +20,4 @@ BUILDERS: dict[str, Callable] = {
     "conv_lstm": conv_lstm.build,
 }
 
-__all__ = ["BUILDERS", "BUILDER_ARGUMENTS", "LOSSES", "OPTIMIZERS", "compile_model"]
+__all__ = ["BUILDERS", "BUILDER_ARGUMENTS", "LOSSES", "OPTIMIZERS", "compile_model", "forecast"]

@@ -54,3 +54,22 @@ def compile_model(model, loss: str = "huber", optimizer: str = "adam", learning_
     }
     model.compile(loss=losses[loss], optimizer=optimizers[optimizer](), metrics=["mae"])
     return model
+
+
+FORECAST_CHUNK = 4096
+"""Windows per forward pass in `forecast`: a few MB of activations for these models."""
+
+
+def forecast(model, windows, chunk: int = FORECAST_CHUNK):
+    """One-step forecasts for every row of `windows` (shape `(n, window_size)`), shape `(n,)`.
+
+    Each chunk is one call of the model's compiled predict step (`predict_on_batch`). `predict`
+    would also build a tf.data pipeline and an epoch iterator per call, which for the few hundred
+    windows of a validation split cost more than the forward pass itself (`python -m bench.forecast`).
+    """
+    import numpy as np
+
+    windows = np.ascontiguousarray(windows, dtype=np.float32)
+    starts = range(0, len(windows), chunk)
+    parts = [np.asarray(model.predict_on_batch(windows[start : start + chunk])).ravel() for start in starts]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)

@@ -15,6 +15,7 @@ import numpy as np
 
 from data.baselines import baseline_maes
 from data.windows import window_view
+from models import forecast as batched_forecast
 from search import interrupts
 from search.hypermodel import WindowedHyperModel
 from search.memory import startup_objects_frozen
@@ -171,7 +172,7 @@ def _evaluate_best(tuner, hypermodel, checked, cfg, tracker: Tracker, completed)
     model = tuner.load_model(best_trial)
     layout, series = checked.layout, checked.series
     x, y = window_view(series, best_values["window_size"], layout.score_start, layout.length)
-    forecast = model.predict(np.ascontiguousarray(x), batch_size=1024, verbose=0).ravel()
+    forecast = batched_forecast(model, x)
     n_val = layout.score_points
     val_mae = float(np.mean(np.abs(y[:n_val] - forecast[:n_val])))
     test_mae = float(np.mean(np.abs(y[n_val:] - forecast[n_val:]))) if layout.test_size else None

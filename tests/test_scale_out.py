@@ -80,7 +80,7 @@ def _sweep(tmp_path, store, *overrides, timeout=900):
 
 
 def _sweep_parents(store, sweep_dir):
-    client = MlflowClient(store)
+    client = MlflowClient(store, registry_uri=store)
     experiments = [e.experiment_id for e in client.search_experiments()]
     return client, client.search_runs(experiments, filter_string=f"tags.sweep_id = '{sweep_dir}'")
 

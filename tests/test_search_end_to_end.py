@@ -10,7 +10,7 @@ from tests.conftest import CONV_LSTM_TUNED, SMALL_CONV_LSTM, TINY, parent_and_ch
 
 
 @pytest.mark.slow
-def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, store):
+def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, store, monkeypatch):
     run_dir = tmp_path / "run"
     result = run_cli(["+space=conv_lstm", *TINY, *SMALL_CONV_LSTM, f"hydra.run.dir={run_dir}"], store, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -65,7 +65,7 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
 
     import mlflow.pyfunc
 
-    mlflow.set_registry_uri(store)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", store)  # for this test only: a global set_registry_uri leaked into later tests
     model = mlflow.pyfunc.load_model(f"models:/{summary['registered_model']}@champion")
     window = summary["best_hyperparameters"]["window_size"]
     forecast = np.asarray(model.predict(np.full((2, window), 50.0, dtype=np.float32)))
