@@ -218,8 +218,8 @@ def _baselines(series, layout, data_cfg) -> dict:
 def _register(model, x_example, y_example, tracker: Tracker, name: str, val_mae: float, scored_on: str) -> dict:
     """Log the winner as an MLflow model (signature, pinned requirements) as a new version of `name`.
 
-    Alias `champion` moves to it unless the current champion scored better on the same points (a sweep
-    over seeds registers every job's winner, and the champion is the best of them, not the last).
+    Alias `champion` then points at the best version scored on the same points (`elect_champion`): a
+    sweep over seeds registers every job's winner, and the champion is the best of them, not the last.
     """
     import mlflow
     import tensorflow as tf
@@ -235,11 +235,7 @@ def _register(model, x_example, y_example, tracker: Tracker, name: str, val_mae:
     version = str(info.registered_model_version)
     tracker.client.set_model_version_tag(name, version, "val_mae", str(val_mae))
     tracker.client.set_model_version_tag(name, version, "scored_on", scored_on)
-    champion = _champion(tracker.client, name)
-    keep = champion is not None and champion.tags.get("scored_on") == scored_on and float(champion.tags["val_mae"]) <= val_mae
-    if not keep:
-        tracker.client.set_registered_model_alias(name, "champion", version)
-    champion_version = champion.version if keep else version
+    champion_version = elect_champion(tracker.client, name, scored_on)
     return {
         "registered_model": name,
         "registered_version": version,
@@ -248,10 +244,41 @@ def _register(model, x_example, y_example, tracker: Tracker, name: str, val_mae:
     }
 
 
-def _champion(client, name: str):
-    """The version alias `champion` points at, if it has the tags to compare with."""
+ELECTION_ATTEMPTS = 5
+
+
+def elect_champion(client, name: str, scored_on: str) -> str:
+    """Point alias `champion` at the best version of `name` scored on `scored_on`; returns that version.
+
+    The best is recomputed from every version's tags rather than compared with the current champion,
+    so parallel jobs registering at once agree: each elects after its own version is tagged, and
+    re-reads after moving the alias, so a job that read the versions before another registered does
+    not leave its stale choice in place. A champion scored on other points is replaced.
+    """
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(ELECTION_ATTEMPTS):
+        candidates = [
+            v
+            for v in client.search_model_versions(f"name = '{name}'")
+            if v.tags.get("scored_on") == scored_on and "val_mae" in v.tags
+        ]
+        best = min(candidates, key=lambda v: (float(v.tags["val_mae"]), int(v.version)))
+        if _champion_version(client, name) == best.version:
+            return best.version
+        try:
+            client.set_registered_model_alias(name, "champion", best.version)
+        except MlflowException:
+            # MLflow creates a missing alias with a plain INSERT: when two jobs create it at once, one
+            # gets a unique-constraint error. The alias exists now; read again and move it if needed.
+            if attempt == ELECTION_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    return best.version
+
+
+def _champion_version(client, name: str) -> str | None:
     try:
-        current = client.get_model_version_by_alias(name, "champion")
+        return client.get_model_version_by_alias(name, "champion").version
     except Exception:  # noqa: BLE001 - no champion yet
         return None
-    return current if "val_mae" in current.tags and "scored_on" in current.tags else None

@@ -194,3 +194,55 @@ def test_a_worker_without_a_chief_gives_up_with_one_line(tmp_path, store):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: no running chief for oracle 127.0.0.1:8000")
     assert os.path.isdir(tmp_path / "run")
+
+
+def _register_version(client, name: str, val_mae: float, scored_on: str, source) -> str:
+    version = client.create_model_version(name, source=str(source), run_id=None).version  # source: any existing dir
+    client.set_model_version_tag(name, version, "val_mae", str(val_mae))
+    client.set_model_version_tag(name, version, "scored_on", scored_on)
+    return version
+
+
+def test_the_champion_is_the_best_version_on_the_same_points_even_after_a_stale_alias_move(store, tmp_path):
+    from search.session import elect_champion
+
+    client = MlflowClient(store, registry_uri=store)
+    client.create_registered_model("m")
+    worse = _register_version(client, "m", 5.0, "points A", tmp_path)
+    better = _register_version(client, "m", 4.0, "points A", tmp_path)
+    other_data = _register_version(client, "m", 1.0, "points B", tmp_path)
+    # A slow job read the versions before `better` existed and moved the alias afterwards.
+    client.set_registered_model_alias("m", "champion", worse)
+    assert elect_champion(client, "m", "points A") == better
+    assert client.get_model_version_by_alias("m", "champion").version == better
+    # A search on other data replaces it: val_mae on other points is not comparable.
+    assert elect_champion(client, "m", "points B") == other_data
+
+
+def test_parallel_jobs_registering_at_once_leave_the_best_as_champion(store, tmp_path):
+    import threading
+
+    from search.session import elect_champion
+
+    MlflowClient(store, registry_uri=store).create_registered_model("m")
+    scores = [4.5, 3.0, 5.5, 3.5, 6.0, 4.0]
+    barrier = threading.Barrier(len(scores))
+    versions, errors = {}, []
+
+    def job(score: float) -> None:
+        client = MlflowClient(store, registry_uri=store)
+        try:
+            versions[score] = _register_version(client, "m", score, "points A", tmp_path)
+            barrier.wait()  # every job elects at the same moment: none has seen an alias yet
+            elect_champion(client, "m", "points A")
+        except Exception as error:  # noqa: BLE001 - a job that fails to register fails the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=job, args=(score,)) for score in scores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    champion = MlflowClient(store, registry_uri=store).get_model_version_by_alias("m", "champion")
+    assert champion.version == versions[min(scores)]
