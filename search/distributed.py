@@ -62,20 +62,44 @@ def apply(role: Role) -> None:
 
 
 def find_chief_parent(client, experiment_id: str, oracle: str, timeout_s: float, poll_s: float = 2.0) -> str:
-    """The running parent run of the chief serving `oracle`, waiting up to `timeout_s` for the chief to start."""
+    """The running parent run of the chief serving `oracle`, waiting up to `timeout_s` for the chief to start.
+
+    A chief whose parent run ends while the worker waits (it failed, was interrupted, or its search
+    is already done) will not come back by itself: the worker says so at once instead of waiting out
+    the timeout. Runs that ended before the worker began waiting belong to earlier searches on the
+    same address and are ignored (end times are the writers' clocks: machines should agree on time).
+    """
+    waiting_since_ms = int(time.time() * 1000)
     deadline = time.monotonic() + timeout_s
+    chief = f"tags.oracle = '{oracle}' and tags.distributed = 'chief'"
+    announced = False
     while True:
         runs = client.search_runs(
             [experiment_id],
-            filter_string=f"tags.oracle = '{oracle}' and tags.distributed = 'chief' and attributes.status = 'RUNNING'",
+            filter_string=f"{chief} and attributes.status = 'RUNNING'",
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )
         if runs:
             return runs[0].info.run_id
+        ended = client.search_runs(
+            [experiment_id],
+            filter_string=f"{chief} and attributes.end_time >= {waiting_since_ms}",
+            order_by=["attributes.end_time DESC"],
+            max_results=1,
+        )
+        if ended:
+            run = ended[0].info
+            raise UserError(
+                f"the chief for oracle {oracle} ended ({run.status}, MLflow run {run.run_id}) while this worker waited: "
+                "see the chief's error, restart it, then start the workers again"
+            )
         if time.monotonic() > deadline:
             raise UserError(
                 f"no running chief for oracle {oracle} in this experiment after {timeout_s:g} s: start the chief first "
                 "(search.distributed.role=chief, same command and tracking store) or raise search.distributed.attach_timeout_s"
             )
+        if not announced:
+            print(f"waiting up to {timeout_s:g} s for the chief's MLflow run (oracle {oracle})", flush=True)
+            announced = True
         time.sleep(poll_s)

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -194,6 +195,30 @@ def test_a_worker_without_a_chief_gives_up_with_one_line(tmp_path, store):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: no running chief for oracle 127.0.0.1:8000")
     assert os.path.isdir(tmp_path / "run")
+
+
+def test_a_worker_stops_waiting_as_soon_as_its_chief_run_ends(tmp_path, store):
+    args = [*LINEAR, "search.distributed.role=worker", "search.distributed.attach_timeout_s=300"]
+    client = MlflowClient(store)
+    old_chief = {"oracle": "127.0.0.1:8000", "distributed": "chief"}
+    experiment = client.create_experiment("synthetic-linear", artifact_location=str(tmp_path / "artifacts"))
+    client.set_terminated(client.create_run(experiment, tags=old_chief).info.run_id, "FINISHED")  # an earlier search
+    worker = start_cli([*args, f"hydra.run.dir={tmp_path / 'run'}"], store, tmp_path)
+    try:
+        for line in worker.stdout:  # the worker ignores the earlier search's chief and waits
+            if line.startswith("waiting up to 300 s for the chief"):
+                break
+        crashed = client.create_run(experiment, tags=old_chief).info.run_id  # a chief starts, then fails
+        client.set_terminated(crashed, "FAILED")
+        started = time.monotonic()
+        _, stderr = worker.communicate(timeout=60)
+    finally:
+        worker.kill()
+    assert worker.returncode == 2 and time.monotonic() - started < 30
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: the chief for oracle 127.0.0.1:8000 ended (FAILED, MLflow run {crashed}) while this worker waited: "
+        "see the chief's error, restart it, then start the workers again"
+    )
 
 
 def _register_version(client, name: str, val_mae: float, scored_on: str, source) -> str:
