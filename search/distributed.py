@@ -74,22 +74,11 @@ def find_chief_parent(client, experiment_id: str, oracle: str, timeout_s: float,
     chief = f"tags.oracle = '{oracle}' and tags.distributed = 'chief'"
     announced = False
     while True:
-        runs = client.search_runs(
-            [experiment_id],
-            filter_string=f"{chief} and attributes.status = 'RUNNING'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        if runs:
-            return runs[0].info.run_id
-        ended = client.search_runs(
-            [experiment_id],
-            filter_string=f"{chief} and attributes.end_time >= {waiting_since_ms}",
-            order_by=["attributes.end_time DESC"],
-            max_results=1,
-        )
-        if ended:
-            run = ended[0].info
+        running = _latest_run(client, experiment_id, f"{chief} and attributes.status = 'RUNNING'", "start_time")
+        if running:
+            return running.run_id
+        run = _latest_run(client, experiment_id, f"{chief} and attributes.end_time >= {waiting_since_ms}", "end_time")
+        if run:
             raise UserError(
                 f"the chief for oracle {oracle} ended ({run.status}, MLflow run {run.run_id}) while this worker waited: "
                 "see the chief's error, restart it, then start the workers again"
@@ -103,3 +92,9 @@ def find_chief_parent(client, experiment_id: str, oracle: str, timeout_s: float,
             print(f"waiting up to {timeout_s:g} s for the chief's MLflow run (oracle {oracle})", flush=True)
             announced = True
         time.sleep(poll_s)
+
+
+def _latest_run(client, experiment_id: str, filter_string: str, by: str):
+    """The RunInfo of the run matching `filter_string` with the latest `by` time, or None."""
+    runs = client.search_runs([experiment_id], filter_string=filter_string, order_by=[f"attributes.{by} DESC"], max_results=1)
+    return runs[0].info if runs else None
