@@ -14,6 +14,8 @@ chunk boundaries, so every batch, the last partial one included, is the same as 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 GATHER_CHUNK = 1024
@@ -70,11 +72,11 @@ def windowed_dataset(
     dataset = tf.data.Dataset.range(starts.start, starts.stop)
     if shuffle_buffer > 1:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed)
-    batches_per_chunk = -(-GATHER_CHUNK // batch_size)
+    batches_per_chunk = math.ceil(GATHER_CHUNK / batch_size)
     dataset = dataset.batch(batch_size * batches_per_chunk).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     if batches_per_chunk > 1:
         # rebatch loses the batch count, which Keras uses for its steps per epoch: restore it.
-        batch_count = -(-len(starts) // batch_size)
+        batch_count = math.ceil(len(starts) / batch_size)
         dataset = dataset.rebatch(batch_size).apply(tf.data.experimental.assert_cardinality(batch_count))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
