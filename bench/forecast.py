@@ -26,10 +26,11 @@ def main() -> None:
     from data.sources import synthetic_series
     from data.windows import window_view
     from models import BUILDERS, compile_model, forecast
+    from models.framing import Framing
 
     window, count = 30, (10 if args.tiny else args.windows)
     series = synthetic_series()
-    model = compile_model(BUILDERS["conv_lstm"](window_size=window, mean=50.0, std=20.0), "huber", "adam", 1e-3)
+    model = compile_model(BUILDERS["conv_lstm"](framing=Framing(window, mean=50.0, std=20.0)), "huber", "adam", 1e-3)
     x, _ = window_view(series, window, 1000, 1000 + count)
     windows = np.ascontiguousarray(x)
     model.predict(x[:1], verbose=0)  # warm every path: traced predict functions for both shapes

@@ -53,6 +53,10 @@ def run_search(max_epochs: int, workdir: Path, extra: list[str]) -> dict:
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     command = [sys.executable, "-m", "search", "+space=conv_lstm", f"tuner.max_epochs={max_epochs}", *extra]
     command += [f"hydra.run.dir={run_dir}", f"tracking.experiment=cost-{max_epochs}"]
+    command += [
+        "search.select.top_k=1",
+        "search.refit=false",
+    ]  # the search alone: the stages after it are bench.forecast_quality's
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True, check=True)
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -62,6 +66,7 @@ def run_search(max_epochs: int, workdir: Path, extra: list[str]) -> dict:
         f"tags.mlflow.parentRunId = '{summary['mlflow_parent_run_id']}' and attributes.status = 'FINISHED'",
         max_results=1000,
     )
+    children = [c for c in children if "stage" not in c.data.tags]  # trials only: not the backtest/refit fits
     trial = np.array([c.data.metrics["trial_seconds"] for c in children])
     fit = np.array([c.data.metrics["fit_seconds"] for c in children])
     epochs = [[m.value for m in client.get_metric_history(c.info.run_id, "epoch_seconds")] for c in children]

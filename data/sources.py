@@ -1,4 +1,4 @@
-"""Series sources: the TF course's synthetic series and a column of a CSV file."""
+"""Series sources: the TF course's synthetic series, a column of a CSV file, and the real series shipped in `data/series/`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import numpy as np
 from data.errors import UserError
 
 GAP_POLICIES = ("error", "interpolate", "drop")
+BUNDLED_DIR = Path(__file__).resolve().parent / "series"
+"""Real series shipped with the project (`data=co2`, `data=elnino`); `data/series/export.py` says where each comes from."""
 
 
 def synthetic_series(
@@ -118,8 +120,10 @@ def load_series(cfg) -> np.ndarray:
         )
     elif cfg.source == "csv":
         series = csv_series(cfg.path, cfg.column, cfg.time_column, cfg.gaps)
+    elif cfg.source == "bundled":
+        series = csv_series(str(BUNDLED_DIR / cfg.file), cfg.column, cfg.time_column, cfg.gaps)
     else:
-        raise UserError(f"data.source={cfg.source!r} is unknown: use data=synthetic or data=csv")
+        raise UserError(f"data.source={cfg.source!r} is unknown: use data=synthetic, data=csv or a bundled series (data=co2)")
     if not np.all(np.isfinite(series)):
         raise UserError(f"data: the {cfg.name} series has non-finite values; fix the data or set data.gaps")
     if len(series) == 0 or float(np.ptp(series)) == 0.0:

@@ -47,10 +47,13 @@ class Layout:
         return self.test_start - self.score_start
 
 
-def plan_layout(length: int, test_size: int, split_times: Iterable[float], window_sizes: Iterable[int]) -> Layout:
+def plan_layout(
+    length: int, test_size: int, split_times: Iterable[float], window_sizes: Iterable[int], input_span: int | None = None
+) -> Layout:
     """Check that every candidate split and window fits the series, and return the layout.
 
-    Raises `UserError` naming the field to change when the series is too short for the space.
+    `input_span` is the longest raw input a candidate reads, when seasonal context makes it longer
+    than its window. Raises `UserError` naming the field to change when the series is too short for the space.
     """
     if test_size < 0:
         raise UserError(f"data.test_size={test_size} must be >= 0")
@@ -71,5 +74,10 @@ def plan_layout(length: int, test_size: int, split_times: Iterable[float], windo
         raise UserError(
             f"space.window_size={max_window} leaves too few training windows before space.split_time={splits[0]}; "
             "lower window_size or raise split_time"
+        )
+    if input_span is not None and input_span + 1 >= splits[0]:
+        raise UserError(
+            f"space.seasons: seasonal context reaches {input_span} points back, which leaves too few training windows "
+            f"before space.split_time={splits[0]}; lower space.seasons or space.season_halfwidth, or raise split_time"
         )
     return Layout(length=length, test_start=test_start, score_start=splits[-1])

@@ -1,34 +1,25 @@
-"""Pieces every builder shares: scaling in and out of the model, and compiling it.
+"""Pieces every builder shares: the framing around the network, recurrent stacks, compiling, forecasting.
 
-Scaling lives inside the model, with training-split statistics, using Keras' own serializable
-`Normalization` and `Rescaling` layers (never `Lambda`), so a saved model maps raw windows to raw
-forecasts and loads with `safe_mode=True`.
+Scaling and seasonal context live inside the model (`models.framing`, Keras' own layers, never
+`Lambda`), so a saved model maps raw windows to raw forecasts and loads with `safe_mode=True`.
 """
 
 from __future__ import annotations
 
+from models.framing import framed_input
 
-def scaled_input(window_size: int, mean: float, std: float, sequence: bool):
-    """`(inputs, x)`: a raw-window `Input` of shape `(window_size,)` and its standardised tensor.
 
-    With `sequence=True` the tensor is reshaped to `(window_size, 1)` for recurrent and conv layers.
+def framed_model(framing, body, name: str, sequence: bool):
+    """A model from raw windows to raw forecasts: `framing`'s scaling and seasonal context around `body`.
+
+    `body(x)` maps the scaled features (a sequence with `sequence=True`) to a hidden tensor; one
+    linear unit reads it and `framing` turns that unit into the forecast.
     """
     import keras
 
-    inputs = keras.Input(shape=(window_size,), name="window")
-    x = keras.layers.Normalization(mean=mean, variance=std**2, name="standardize")(inputs)
-    if sequence:
-        x = keras.layers.Reshape((window_size, 1), name="as_sequence")(x)
-    return inputs, x
-
-
-def scaled_output(inputs, x, mean: float, std: float, name: str):
-    """Close a model: one linear unit, scaled back to the series' units."""
-    import keras
-
-    x = keras.layers.Dense(1, name="forecast_scaled")(x)
-    outputs = keras.layers.Rescaling(scale=std, offset=mean, name="forecast")(x)
-    return keras.Model(inputs, outputs, name=name)
+    inputs, x, restore = framed_input(framing, sequence)
+    y = keras.layers.Dense(1, name="forecast_scaled")(body(x))
+    return keras.Model(inputs, restore(y), name=name)
 
 
 def recurrent_stack(x, layer_cls, units: int, layers: int, bidirectional: bool, dropout: float = 0.0):

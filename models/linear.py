@@ -1,9 +1,8 @@
 """A single Dense unit over the window: the course's first model."""
 
-from models.common import scaled_input, scaled_output
+from models.common import framed_model
 
 
-def build(*, window_size: int, mean: float = 0.0, std: float = 1.0):
-    """Linear regression on the last `window_size` values."""
-    inputs, x = scaled_input(window_size, mean, std, sequence=False)
-    return scaled_output(inputs, x, mean, std, name="linear")
+def build(*, framing):
+    """Linear regression on the framed window (the last `window_size` values, and any seasonal context)."""
+    return framed_model(framing, lambda x: x, name="linear", sequence=False)

@@ -18,6 +18,7 @@ class DataCommon:
     test_size: int = 0
     season_length: int = 0
     ma_window: int = 30
+    ar_lags: int = 24
     shuffle_buffer: int = 1000
 
 
@@ -41,6 +42,17 @@ class CsvData(DataCommon):
 
     source: str = "csv"
     path: str = MISSING
+    column: str = MISSING
+    time_column: Optional[str] = None
+    gaps: str = "error"
+
+
+@dataclass
+class BundledData(DataCommon):
+    """A real series shipped with the project in `data/series/` (see `data/series/export.py` for its source)."""
+
+    source: str = "bundled"
+    file: str = MISSING
     column: str = MISSING
     time_column: Optional[str] = None
     gaps: str = "error"
@@ -104,6 +116,15 @@ class DistributedConfig:
 
 
 @dataclass
+class SelectConfig:
+    """How the winner is chosen after the search: a rolling-origin backtest of the `top_k` best configurations
+    over `folds` expanding windows (`top_k: 1` keeps the search's best trial, with no backtest)."""
+
+    top_k: int = 5
+    folds: int = 3
+
+
+@dataclass
 class SearchConfig:
     """How this search runs: `resume` continues the tuner project and MLflow run in hydra.run.dir."""
 
@@ -111,6 +132,11 @@ class SearchConfig:
     deterministic: bool = True
     gpus: Optional[int] = None
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+    refit: bool = True
+    ensemble: int = 1
+    ensemble_of: str = "seeds"
+    ets_baseline: bool = True
 
 
 @dataclass
@@ -151,3 +177,4 @@ def register_configs() -> None:
     store.store(name="config_schema", node=Config)
     store.store(group="data", name="synthetic_schema", node=SyntheticData)
     store.store(group="data", name="csv_schema", node=CsvData)
+    store.store(group="data", name="bundled_schema", node=BundledData)

@@ -10,6 +10,7 @@ import numpy as np
 from data.split import Layout, resolve_split_time
 from data.windows import window_view, windowed_dataset
 from models import BUILDER_ARGUMENTS, BUILDERS, compile_model
+from models.framing import Framing, input_length
 from search.space import declare
 
 
@@ -32,12 +33,23 @@ class WindowedHyperModel(keras_tuner.HyperModel):
         shuffle_buffer: the training windows' shuffle buffer.
         patience: epochs without val_mae improvement before a trial stops early (0: never).
         seed: shuffle seed.
+        season_length: the data's season (`data.season_length`), for the `seasons` context.
     """
 
-    def __init__(self, series: np.ndarray, layout: Layout, specs: dict, shuffle_buffer: int, patience: int, seed: int):
+    def __init__(
+        self,
+        series: np.ndarray,
+        layout: Layout,
+        specs: dict,
+        shuffle_buffer: int,
+        patience: int,
+        seed: int,
+        season_length: int = 0,
+    ):
         super().__init__(name="windowed")
         self.series, self.layout, self.specs = series, layout, specs
         self.shuffle_buffer, self.patience, self.seed = shuffle_buffer, patience, seed
+        self.season_length = season_length
 
     def split_time(self, values: dict) -> int:
         return resolve_split_time(values["split_time"], self.layout.test_start)
@@ -45,25 +57,44 @@ class WindowedHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         return self.model_for(declare(hp, self.specs))
 
-    def model_for(self, values: dict):
-        """The compiled model for one configuration (trial values, or the LR range test's reference)."""
-        train = self.series[: self.split_time(values)]
-        architecture = {name: values[name] for name in BUILDER_ARGUMENTS[values["model"]] if name in values}
-        model = BUILDERS[values["model"]](
-            window_size=values["window_size"], mean=float(train.mean()), std=float(train.std()), **architecture
+    def framing(self, values: dict, train_stop: int | None = None) -> Framing:
+        """Scaling and seasonal context of a configuration, with statistics of `[:train_stop]` (default: its split)."""
+        train = self.series[: self.split_time(values) if train_stop is None else train_stop].astype(np.float64)
+        return Framing(
+            window_size=values["window_size"],
+            scaling=values["scaling"],
+            seasons=self.seasons(values),
+            season_halfwidth=values["season_halfwidth"],
+            season_length=self.season_length,
+            mean=float(train.mean()),
+            std=float(train.std()),
+            step_std=float(np.diff(train).std()) or 1.0,
         )
+
+    def model_for(self, values: dict, train_stop: int | None = None):
+        """The compiled model for one configuration (trial values, or the LR range test's reference)."""
+        architecture = {name: values[name] for name in BUILDER_ARGUMENTS[values["model"]] if name in values}
+        model = BUILDERS[values["model"]](framing=self.framing(values, train_stop), **architecture)
         return compile_model(model, values["loss"], values["optimizer"], values["learning_rate"], values["momentum"])
 
-    def training_windows(self, values: dict):
-        """Shuffled `(window, next value)` batches of `[:split_time]`: what every fit of this configuration trains on."""
-        window = values["window_size"]
+    def input_length(self, values: dict) -> int:
+        """Raw points each window of this configuration holds (its `window_size`, or more with seasonal context)."""
+        return input_length(values["window_size"], self.seasons(values), values["season_halfwidth"], self.season_length)
+
+    def seasons(self, values: dict) -> int:
+        """Past seasons of context: none for a series without a season (planning narrows such a space to 0 too)."""
+        return values["seasons"] if self.season_length > 0 else 0
+
+    def training_windows(self, values: dict, train_stop: int | None = None, seed: int | None = None):
+        """Shuffled `(window, next value)` batches of `[:split_time]` (or `[:train_stop]`): what a fit trains on."""
+        length = self.input_length(values)
         return windowed_dataset(
-            self.series[: self.split_time(values)],
-            window,
+            self.series[: self.split_time(values) if train_stop is None else train_stop],
+            length,
             values["batch_size"],
             self.shuffle_buffer,
-            label_start=window,
-            seed=self.seed,
+            label_start=length,
+            seed=self.seed if seed is None else seed,
         )
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
@@ -71,7 +102,7 @@ class WindowedHyperModel(keras_tuner.HyperModel):
         values = declare(hp, self.specs)
         valid = windowed_dataset(
             self.series,
-            values["window_size"],
+            self.input_length(values),
             max(values["batch_size"], 256),
             0,
             label_start=self.layout.score_start,
@@ -84,7 +115,6 @@ class WindowedHyperModel(keras_tuner.HyperModel):
         kwargs["shuffle"] = False  # the dataset shuffles itself
         return model.fit(self.training_windows(values), *args, validation_data=valid, callbacks=callbacks, **kwargs)
 
-    def scored_windows(self, window_size: int, label_stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Inputs and labels of the scored validation points (through `label_stop`, default the test start)."""
-        stop = self.layout.test_start if label_stop is None else label_stop
-        return window_view(self.series, window_size, self.layout.score_start, stop)
+    def scored_windows(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs (`length` raw points each) and labels of the scored validation points."""
+        return window_view(self.series, length, self.layout.score_start, self.layout.test_start)

@@ -88,7 +88,13 @@ def find_learning_rate(cfg, checked, tracker: Tracker, run_dir: Path, names: dic
             run_id = tracker.client.create_run(tracker.experiment_id, run_name=f"lr_find-{names['space']}", tags=tags).info.run_id
         tracker.log_params(run_id, {**values, **{f"lr_find.{k}": v for k, v in settings.items()}})
         hypermodel = WindowedHyperModel(
-            checked.series, checked.layout, checked.specs, cfg.data.shuffle_buffer, patience=0, seed=cfg.seed
+            checked.series,
+            checked.layout,
+            checked.specs,
+            cfg.data.shuffle_buffer,
+            patience=0,
+            seed=cfg.seed,
+            season_length=cfg.data.season_length,
         )
         keras.utils.set_random_seed(cfg.seed)
         record = sweep(hypermodel, values, settings)

@@ -24,16 +24,51 @@ def forecast_figure(time: np.ndarray, actual: np.ndarray, forecast: np.ndarray, 
     return figure
 
 
-def progress_figure(scores: list[float], objective: str = "val_mae"):
-    """Each completed trial's score and the best so far, in trial order."""
+def progress_figure(scores: list[float], objective: str = "val_mae", naive: float | None = None):
+    """Each completed trial's score and the best so far, in trial order; the naive forecast's level for reference."""
     figure = Figure(figsize=(7, 4))
     axes = figure.subplots()
     trials = np.arange(1, len(scores) + 1)
     axes.plot(trials, scores, "o", alpha=0.5, label=objective)
     axes.step(trials, np.minimum.accumulate(scores), where="post", label=f"best {objective} so far")
+    if naive is not None:
+        axes.axhline(naive, color="grey", linestyle=":", label=f"naive {naive:.4g}")
+    if len(scores) and max(scores) > 20 * min(scores) > 0:
+        axes.set_yscale("log")  # one diverged trial would flatten the rest
     axes.set(xlabel="completed trial", ylabel=objective, title="Search progress")
     axes.legend()
     axes.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def vs_baselines_figure(winner: dict, baselines: dict):
+    """Validation and test MAE of the winner beside every baseline (`{name: {val_mae, test_mae}}`), lowest first."""
+    rows = sorted(
+        {"winner": winner, **baselines}.items(), key=lambda item: (item[1].get("test_mae") is None, item[1].get("test_mae") or 0)
+    )
+    names = [name for name, _ in rows]
+    figure = Figure(figsize=(8, 0.5 * len(rows) + 1.8))
+    axes = figure.subplots()
+    position = np.arange(len(rows))
+    for offset, split, colour in ((-0.2, "val_mae", "tab:blue"), (0.2, "test_mae", "tab:orange")):
+        values = [maes.get(split) or 0.0 for _, maes in rows]
+        bars = axes.barh(
+            position + offset,
+            values,
+            height=0.4,
+            color=colour,
+            label=split.replace("_mae", "idation" if split == "val_mae" else ""),
+        )
+        axes.bar_label(bars, labels=[f"{v:.4g}" if v else "-" for v in values], fontsize=8, padding=2)
+    axes.set_yticks(position, names)
+    axes.get_yticklabels()[names.index("winner")].set_fontweight("bold")
+    axes.invert_yaxis()
+    axes.set(xlabel="MAE (same points for every row; winner: validation by the searched model, test by the registered one)")
+    axes.set_title("Winner vs baselines")
+    axes.set_xlim(0, axes.get_xlim()[1] * 1.12)  # room for the labels
+    axes.legend(loc="upper right")
+    axes.grid(alpha=0.3, axis="x")
     figure.tight_layout()
     return figure
 

@@ -47,9 +47,25 @@ def write_summary(path: Path, summary: dict) -> None:
 def closing_table(summary: dict) -> str:
     """The short table printed when a search ends."""
     rows = [("best val_mae", _fmt(summary.get("best_val_mae")))]
+    if summary.get("search_best_trial_id") not in (None, summary.get("best_trial_id")):
+        rows[0] = (
+            "best val_mae",
+            f"{_fmt(summary.get('best_val_mae'))}  (backtest winner, trial {summary['best_trial_id']}; "
+            f"the search's lowest: {_fmt(summary.get('search_best_val_mae'))}, trial {summary['search_best_trial_id']})",
+        )
     rows.append(("test_mae", _fmt(summary.get("test_mae"))))
+    if summary.get("test_mae_without_refit") is not None:
+        rows.append(("  without refit", _fmt(summary["test_mae_without_refit"])))
+    skill, mase = summary.get("skill_vs_naive", {}), summary.get("mase", {})
+    if skill:
+        rows.append(("skill vs naive", f"val {_pct(skill.get('val'))}  test {_pct(skill.get('test'))}"))
+        rows.append(("MASE", f"val {_fmt(mase.get('val'))}  test {_fmt(mase.get('test'))}"))
     for name, maes in summary.get("baselines", {}).items():
         rows.append((f"baseline {name}", f"val {_fmt(maes.get('val_mae'))}  test {_fmt(maes.get('test_mae'))}"))
+    if summary.get("ets_skipped"):
+        rows.append(("baseline ets", f"skipped: {summary['ets_skipped']}"))
+    if summary.get("verdict"):
+        rows.append(("verdict", summary["verdict"]))
     rows.append(("trials", f"{summary['trials']['completed']} completed, {summary['trials']['failed']} failed"))
     rows += [(f"  {name}", _short(value)) for name, value in summary.get("best_hyperparameters", {}).items()]
     rows.append(("scored on", summary.get("scored_on", "")))
@@ -65,6 +81,10 @@ def closing_table(summary: dict) -> str:
 
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:+.1%}"
 
 
 def lr_find_lines(result: dict) -> str:

@@ -19,11 +19,12 @@ from data.sources import load_series
 from data.split import Layout, plan_layout
 from search import distributed, interrupts
 from search.lr_range import check_settings
-from search.space import auto_learning_rate, candidates, validate_space
+from search.space import auto_learning_rate, candidates, fit_to_season, input_lengths, validate_space
 from search.tracking import Tracker, load_parent_id, redact, resolve_uri, save_parent_id
 
 TUNER_NAMES = ("hyperband", "random", "bayesian")
 MODES = ("search", "lr_find")
+ENSEMBLE_KINDS = ("seeds", "configurations")
 
 
 @dataclass
@@ -50,11 +51,21 @@ def plan(cfg) -> Plan:
             raise UserError(f"tuner.{field}={getattr(cfg.tuner, field)} must be >= 1")
     if cfg.tuner.name == "hyperband" and cfg.tuner.factor < 2:
         raise UserError(f"tuner.factor={cfg.tuner.factor} must be >= 2")
+    if cfg.search.ensemble_of not in ENSEMBLE_KINDS:
+        raise UserError(f"search.ensemble_of={cfg.search.ensemble_of!r} is unknown: use seeds or configurations")
+    for field, low in (("select.top_k", 1), ("select.folds", 1), ("ensemble", 1)):
+        value = OmegaConf.select(cfg.search, field)
+        if value < low:
+            raise UserError(f"search.{field}={value} must be >= {low}")
     specs = validate_space(OmegaConf.to_container(cfg.space, resolve=True))
     if cfg.mode == "lr_find" or auto_learning_rate(specs):
         check_settings(cfg.lr_find)
+    specs, note = fit_to_season(specs, cfg.data.season_length)
+    if note:
+        print(f"note: {note}", flush=True)
     series = load_series(cfg.data)
-    layout = plan_layout(len(series), cfg.data.test_size, candidates(specs["split_time"]), candidates(specs["window_size"]))
+    span = max(input_lengths(specs, cfg.data.season_length))
+    layout = plan_layout(len(series), cfg.data.test_size, candidates(specs["split_time"]), candidates(specs["window_size"]), span)
     return Plan(series, specs, layout)
 
 

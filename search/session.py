@@ -13,16 +13,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from data.baselines import baseline_maes
 from data.windows import window_view
 from models import forecast as batched_forecast
 from search import interrupts
+from search.evaluation import baseline_table, score
 from search.hypermodel import WindowedHyperModel
 from search.memory import startup_objects_frozen
-from search.plots import forecast_figure, progress_figure
+from search.plots import forecast_figure, progress_figure, vs_baselines_figure
 from search.quiet import quiet_known_noise
 from search.report import write_summary
 from search.runner import ui_command
+from search.selection import Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
 from search.space import auto_learning_rate, with_learning_rate_range
 from search.tracking import Tracker
 from search.tuner import make_tuner
@@ -52,6 +53,7 @@ def search_and_evaluate(cfg, checked, tracker: Tracker, run_dir: Path, names: di
         keras.utils.set_random_seed(cfg.seed)
     hypermodel, tuner = _hypermodel_and_tuner(cfg, checked, tracker, run_dir, cfg.search.resume)
     error = None
+    search_started = time.monotonic()
     try:
         with startup_objects_frozen():
             tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
@@ -69,8 +71,10 @@ def search_and_evaluate(cfg, checked, tracker: Tracker, run_dir: Path, names: di
     summary = _base_summary(cfg, tracker, run_dir, names, checked, trials, completed)
     if lr_range:
         summary["learning_rate_range"] = lr_range
+    summary["stage_seconds"] = {"search": round(time.monotonic() - search_started, 1)}
     if completed:
         summary.update(_evaluate_best(tuner, hypermodel, checked, cfg, tracker, completed))
+        summary["stage_seconds"].update(summary.pop("_stage_seconds"))
     else:
         error = error or "no trial completed; see the FAILED child runs for why"
     if error:
@@ -95,7 +99,13 @@ def work_for_chief(cfg, checked, tracker: Tracker, run_dir: Path) -> dict:
 
 def _hypermodel_and_tuner(cfg, checked, tracker: Tracker, run_dir: Path, resume: bool):
     hypermodel = WindowedHyperModel(
-        checked.series, checked.layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed
+        checked.series,
+        checked.layout,
+        checked.specs,
+        cfg.data.shuffle_buffer,
+        cfg.tuner.patience,
+        cfg.seed,
+        season_length=cfg.data.season_length,
     )
     tracking = cfg.tracking
     tuner = make_tuner(
@@ -166,56 +176,102 @@ def _base_summary(cfg, tracker, run_dir, names, checked, trials, completed) -> d
 
 
 def _evaluate_best(tuner, hypermodel, checked, cfg, tracker: Tracker, completed) -> dict:
-    """One batched predict over every scored validation and test window; baselines on the same points."""
-    best_trial = min(completed, key=lambda t: t.score)
-    best_values = {k: v for k, v in best_trial.hyperparameters.values.items() if not k.startswith("tuner/")}
-    model = tuner.load_model(best_trial)
-    layout, series = checked.layout, checked.series
-    x, y = window_view(series, best_values["window_size"], layout.score_start, layout.length)
-    forecast = batched_forecast(model, x)
+    """Choose the winner (backtest), retrain it (refit, ensemble), score it beside the baselines, log and register it."""
+    layout, series, select = checked.layout, checked.series, cfg.search.select
+    candidates = best_candidates(completed, select.top_k)
+    refitter = Refitter(hypermodel, cfg.seed)
+    winner, seconds, clock = candidates[0], {}, time.monotonic()
+    if len(candidates) > 1:
+        print(f"backtest: {len(candidates)} best configurations x {select.folds} folds", flush=True)
+        winner = backtest(refitter, candidates, fold_blocks(layout.score_start, layout.test_start, select.folds), tracker)
+        seconds["backtest"] = round(time.monotonic() - clock, 1)
+    searched = tuner.load_model(tuner.oracle.get_trial(winner.trial_id))
+    x, y = window_view(series, searched.input_shape[1], layout.score_start, layout.length)
+    searched_forecast = batched_forecast(searched, x)
     n_val = layout.score_points
-    val_mae = float(np.mean(np.abs(y[:n_val] - forecast[:n_val])))
-    test_mae = float(np.mean(np.abs(y[n_val:] - forecast[n_val:]))) if layout.test_size else None
-    baselines = _baselines(series, layout, cfg.data)
-    metrics = {"best_val_mae": best_trial.score, "winner_val_mae": val_mae}
-    if test_mae is not None:
-        metrics["test_mae"] = test_mae
-    for name, maes in baselines.items():
-        metrics.update({f"baseline_{name}_{split}": value for split, value in maes.items() if value is not None})
+    final, final_forecast = searched, searched_forecast
+    if cfg.search.refit or cfg.search.ensemble > 1:
+        train_stop = layout.test_start if cfg.search.refit else hypermodel.split_time(winner.values)
+        clock = time.monotonic()
+        ranked = sorted(candidates, key=lambda c: c.backtest_mae if c.backtest_mae is not None else c.search_val_mae)
+        members = ensemble_members(winner, ranked, cfg.search.ensemble, cfg.search.ensemble_of)
+        final = fit_final(refitter, members, train_stop, tracker)
+        final_forecast = batched_forecast(final, x)
+        seconds["refit" if cfg.search.ensemble == 1 else "ensemble"] = round(time.monotonic() - clock, 1)
+    val_mae = float(np.mean(np.abs(y[:n_val] - searched_forecast[:n_val])))
+    test_mae, unrefit_mae = None, None
+    if layout.test_size:
+        test_mae = float(np.mean(np.abs(y[n_val:] - final_forecast[n_val:])))
+        unrefit_mae = float(np.mean(np.abs(y[n_val:] - searched_forecast[n_val:])))
+    table, _, ets_skipped = baseline_table(
+        series, layout, cfg.data.season_length, cfg.data.ma_window, cfg.search.ets_baseline, cfg.data.ar_lags
+    )
+    scores = score(series, layout, val_mae, test_mae, unrefit_mae if final is not searched else None, table, ets_skipped)
+    best_trial = min(completed, key=lambda t: t.score)
     parent = tracker.parent_id
+    metrics = {"best_val_mae": winner.search_val_mae, "search_best_val_mae": best_trial.score, **scores.metrics()}
+    if winner.backtest_mae is not None:
+        metrics["backtest_mae"] = winner.backtest_mae
     tracker.log_metrics(parent, metrics)
-    tracker.log_params(parent, {f"best.{k}": v for k, v in best_values.items()})
-    tracker.client.set_tag(parent, "best_trial_id", best_trial.trial_id)
-    time_index = np.arange(layout.score_start, layout.length)
-    figure = forecast_figure(time_index, y, forecast, "best model: validation and test forecast")
-    figure.axes[0].axvline(layout.test_start, color="grey", linestyle="--")
-    tracker.log_figure(parent, figure, "forecast_best.png")
-    scores = [t.score for t in sorted(completed, key=lambda t: int(t.trial_id))]
-    tracker.log_figure(parent, progress_figure(scores), "search_progress.png")
+    tracker.log_params(parent, {f"best.{k}": v for k, v in winner.values.items()})
+    tracker.client.set_tag(parent, "best_trial_id", winner.trial_id)
+    shown = np.concatenate([searched_forecast[:n_val], final_forecast[n_val:]])  # each split by the model it scores
+    _log_figures(tracker, layout, y, shown, completed, scores)
     name = cfg.tracking.registered_model or tracker.experiment_name
     fingerprint = hashlib.sha1(np.ascontiguousarray(series, dtype=np.float32).tobytes()).hexdigest()[:12]
     scored_on = f"series sha1 {fingerprint}, validation points [{layout.score_start}, {layout.test_start})"
-    registered = _register(model, x[:5], forecast[:5], tracker, name, best_trial.score, scored_on)
+    registered = _register(final, x[:5], final_forecast[:5], tracker, name, winner.search_val_mae, scored_on, scores)
     return {
-        "best_trial_id": best_trial.trial_id,
-        "best_val_mae": best_trial.score,
-        "winner_val_mae": val_mae,
-        "test_mae": test_mae,
-        "baselines": baselines,
-        "best_hyperparameters": best_values,
+        "best_trial_id": winner.trial_id,
+        "best_val_mae": winner.search_val_mae,
+        "search_best_trial_id": best_trial.trial_id,
+        "search_best_val_mae": best_trial.score,
+        **scores.as_dict(),
+        "best_hyperparameters": winner.values,
+        "selection": {
+            "top_k": select.top_k,
+            "folds": select.folds if len(candidates) > 1 else 0,
+            "candidates": [c.as_dict() for c in candidates],
+        },
+        "refit": bool(cfg.search.refit),
+        "ensemble": cfg.search.ensemble,
+        "ensemble_of": cfg.search.ensemble_of,
+        "epochs": winner.epochs,
         **registered,
+        "_stage_seconds": seconds,
     }
 
 
-def _baselines(series, layout, data_cfg) -> dict:
-    scored = range(layout.score_start, layout.test_start)
-    test = range(layout.test_start, layout.length)
-    val = baseline_maes(series, scored, data_cfg.season_length, data_cfg.ma_window)
-    tail = baseline_maes(series, test, data_cfg.season_length, data_cfg.ma_window)
-    return {name: {"val_mae": mae, "test_mae": tail.get(name)} for name, mae in val.items()}
+def _log_figures(tracker: Tracker, layout, y, forecast, completed, scores) -> None:
+    """forecast_best.png (the test boundary labelled, naive's MAE beside the winner's), vs_baselines.png, search_progress.png."""
+    parent = tracker.parent_id
+    naive = scores.baselines.get("naive", {})
+    title = f"validation MAE {scores.winner_val_mae:.4g} (naive {naive.get('val_mae', float('nan')):.4g})"
+    if scores.test_mae is not None:
+        title += f", test MAE {scores.test_mae:.4g} (naive {naive.get('test_mae', float('nan')):.4g})"
+    figure = forecast_figure(np.arange(layout.score_start, layout.length), y, forecast, title)
+    if layout.test_size:
+        axes = figure.axes[0]
+        axes.axvline(layout.test_start, color="grey", linestyle="--")
+        axes.annotate(
+            " test tail: the registered model", (layout.test_start, 1.0), xycoords=("data", "axes fraction"), va="top", fontsize=8
+        )
+        axes.annotate(
+            "validation: the searched model ",
+            (layout.test_start, 1.0),
+            xycoords=("data", "axes fraction"),
+            va="top",
+            ha="right",
+            fontsize=8,
+        )
+    tracker.log_figure(parent, figure, "forecast_best.png")
+    winner = {"val_mae": scores.winner_val_mae, "test_mae": scores.test_mae}
+    tracker.log_figure(parent, vs_baselines_figure(winner, scores.baselines), "vs_baselines.png")
+    ordered = [t.score for t in sorted(completed, key=lambda t: int(t.trial_id))]
+    tracker.log_figure(parent, progress_figure(ordered, naive=naive.get("val_mae")), "search_progress.png")
 
 
-def _register(model, x_example, y_example, tracker: Tracker, name: str, val_mae: float, scored_on: str) -> dict:
+def _register(model, x_example, y_example, tracker: Tracker, name: str, val_mae: float, scored_on: str, scores) -> dict:
     """Log the winner as an MLflow model (signature, pinned requirements) as a new version of `name`.
 
     Alias `champion` then points at the best version scored on the same points (`elect_champion`): a
@@ -235,6 +291,9 @@ def _register(model, x_example, y_example, tracker: Tracker, name: str, val_mae:
     version = str(info.registered_model_version)
     tracker.client.set_model_version_tag(name, version, "val_mae", str(val_mae))
     tracker.client.set_model_version_tag(name, version, "scored_on", scored_on)
+    for tag, value in (("test_mae", scores.test_mae), ("skill_vs_naive", scores.skill_vs_naive.get("test"))):
+        if value is not None:
+            tracker.client.set_model_version_tag(name, version, tag, f"{value:.6g}")
     champion_version = elect_champion(tracker.client, name, scored_on)
     return {
         "registered_model": name,

@@ -11,14 +11,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from data.errors import UserError
+from models.framing import SCALINGS, input_length
 from models.names import BUILDER_ARGUMENTS, LOSSES, OPTIMIZERS
 
 KINDS = ("int", "float", "choice", "bool", "fixed")
 DATA_NAMES = ("window_size", "split_time", "batch_size")
+FRAMING_NAMES = ("scaling", "seasons", "season_halfwidth")
 TRAINING_NAMES = ("learning_rate", "optimizer", "loss", "momentum")
 REQUIRED = ("model", "window_size", "split_time", "batch_size", "learning_rate")
-DEFAULTS = {"optimizer": "adam", "loss": "huber", "momentum": 0.9}
-ALLOWED_VALUES = {"optimizer": OPTIMIZERS, "loss": LOSSES}
+DEFAULTS = {"optimizer": "adam", "loss": "huber", "momentum": 0.9, "scaling": "standard", "seasons": 0, "season_halfwidth": 0}
+ALLOWED_VALUES = {"optimizer": OPTIMIZERS, "loss": LOSSES, "scaling": SCALINGS}
+MAX_SEASONS = 2
 
 
 def effective_kind(spec: Mapping[str, Any]) -> str:
@@ -35,7 +38,7 @@ def validate_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
     model = specs["model"]
     if effective_kind(model) != "fixed" or model.get("value") not in BUILDER_ARGUMENTS:
         raise UserError(f"space.model must be fixed to one of {', '.join(BUILDER_ARGUMENTS)} (got {model.get('value')!r})")
-    known = set(BUILDER_ARGUMENTS[model["value"]]) | set(DATA_NAMES) | set(TRAINING_NAMES) | {"model"}
+    known = set(BUILDER_ARGUMENTS[model["value"]]) | set(DATA_NAMES) | set(FRAMING_NAMES) | set(TRAINING_NAMES) | {"model"}
     for name, spec in specs.items():
         if name not in known:
             raise UserError(f"space.{name} is not a hyperparameter of model {model['value']!r}: use {', '.join(sorted(known))}")
@@ -52,7 +55,47 @@ def validate_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
         for value in candidates(specs[name]) if name in specs else ():
             if value not in allowed:
                 raise UserError(f"space.{name}={value!r} is unknown: use one of {', '.join(allowed)}")
+    for name, low, high in (("seasons", 0, MAX_SEASONS), ("season_halfwidth", 0, None)):
+        for value in candidates(specs[name]) if name in specs else ():
+            if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+                allowed = f"an integer from {low} to {high}" if high is not None else f"an integer >= {low}"
+                raise UserError(f"space.{name}={value!r} must be {allowed}")
     return specs
+
+
+def fit_to_season(specs: Mapping[str, Mapping[str, Any]], season_length: int) -> tuple[dict[str, dict], str | None]:
+    """The space with its seasonal context checked against `data.season_length`; and a note when narrowed.
+
+    A series without a season (`data.season_length=0`) cannot have seasonal context: a `seasons` choice
+    is narrowed to 0 (a shipped space works on any data), a pinned `seasons > 0` is an error.
+    """
+    specs = {name: dict(spec) for name, spec in specs.items()}
+    seasons = candidates(specs["seasons"]) if "seasons" in specs else [0]
+    if max(seasons) == 0:
+        return specs, None
+    if season_length <= 0:
+        if effective_kind(specs["seasons"]) == "fixed":
+            raise UserError(
+                f"space.seasons={seasons[0]} needs a season: set data.season_length (e.g. 52 for weekly data), "
+                "or space.seasons.value=0"
+            )
+        specs["seasons"] = {"kind": "fixed", "value": 0}
+        return specs, "space.seasons narrowed to 0: data.season_length=0 (set it to search seasonal context)"
+    halfwidths = candidates(specs["season_halfwidth"]) if "season_halfwidth" in specs else [0]
+    if max(halfwidths) >= season_length:
+        raise UserError(
+            f"space.season_halfwidth={max(halfwidths)} must be less than data.season_length={season_length}: lower it"
+        )
+    return specs, None
+
+
+def input_lengths(specs: Mapping[str, Mapping[str, Any]], season_length: int) -> list[int]:
+    """Every raw input length a trial of the space can need (its window, or back to its oldest seasonal value)."""
+    seasons = candidates(specs["seasons"]) if "seasons" in specs else [0]
+    halfwidths = candidates(specs["season_halfwidth"]) if "season_halfwidth" in specs else [0]
+    return sorted(
+        {input_length(w, n, k, season_length) for w in candidates(specs["window_size"]) for n in seasons for k in halfwidths}
+    )
 
 
 def _check_spec(name: str, spec: dict) -> None:

@@ -132,6 +132,30 @@ class Tracker:
         self.log_params(run.info.run_id, params)
         return run.info.run_id
 
+    def start_stage_run(self, stage: str, key: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> str:
+        """A child run for one fit after the search (tag `stage`: backtest, refit, ensemble), named `<stage>-<key>`.
+
+        A resumed search re-runs its stages: earlier runs of the same stage and key are closed KILLED and
+        tagged `superseded`, so every fit appears once.
+        """
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        earlier = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent_id}' and tags.stage = '{stage}' and tags.stage_key = '{key}'",
+        )
+        for old in earlier:
+            if old.info.status == "RUNNING":
+                self.client.set_terminated(old.info.run_id, status="KILLED")
+            self.client.set_tag(old.info.run_id, "superseded", "true")
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"{stage}-{key}",
+            tags={MLFLOW_PARENT_RUN_ID: self.parent_id, "stage": stage, "stage_key": key, "status": "RUNNING", **(tags or {})},
+        )
+        self.log_params(run.info.run_id, params)
+        return run.info.run_id
+
     def trial_runs(self, trial_id: str):
         """Child runs of this search already logged for `trial_id` (from an interrupted attempt)."""
         return self.client.search_runs(

@@ -25,6 +25,9 @@ TINY = [
     "tuner.max_epochs=2",
     "tuner.factor=2",
     "tuner.patience=0",
+    # The stages after the search (backtest, refit) have their own tests; elsewhere they would only add minutes.
+    "search.select.top_k=1",
+    "search.refit=false",
 ]
 
 
@@ -143,12 +146,20 @@ def wait_for_trials(process: subprocess.Popen, count: int) -> None:
 
 
 def parent_and_children(client, parent_id: str):
-    """A search's parent run and all its child runs."""
+    """A search's parent run and its trials' child runs (not the backtest, refit and ensemble fits: `stage_runs`)."""
     parent = client.get_run(parent_id)
-    children = client.search_runs(
-        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=1000
-    )
-    return parent, children
+    return parent, [run for run in _child_runs(client, parent) if "stage" not in run.data.tags]
+
+
+def stage_runs(client, parent_id: str, stage: str | None = None):
+    """The child runs of the fits after the search (tag `stage`: backtest, refit, ensemble)."""
+    runs = [run for run in _child_runs(client, client.get_run(parent_id)) if "stage" in run.data.tags]
+    return [run for run in runs if stage is None or run.data.tags["stage"] == stage]
+
+
+def _child_runs(client, parent):
+    filter_string = f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    return client.search_runs([parent.info.experiment_id], filter_string=filter_string, max_results=1000)
 
 
 @pytest.fixture

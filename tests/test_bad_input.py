@@ -36,6 +36,10 @@ CASES = [
     ("unknown tuner", ["tuner.name=grid"], "tuner.name='grid' is unknown"),
     ("batch_size <= 0", ["space.batch_size.values=[0,32]"], "space.batch_size must be >= 1"),
     ("zero epochs", ["tuner.max_epochs=0"], "tuner.max_epochs=0 must be >= 1"),
+    ("unknown scaling", ["space.scaling.value=minmax"], "space.scaling='minmax' is unknown"),
+    ("seasons without a season", ["data.season_length=0", "space.seasons.value=1"], "space.seasons=1 needs a season"),
+    ("season halfwidth too wide", ["data.season_length=5", "space.season_halfwidth.values=[5]"], "space.season_halfwidth=5"),
+    ("zero backtest candidates", ["search.select.top_k=0"], "search.select.top_k=0 must be >= 1"),
     ("unknown gap policy", [*CSV, "data.path={csv:numbers}", "data.gaps=guess"], "data.gaps='guess' is not a gap policy"),
 ]
 

@@ -18,6 +18,7 @@ from tests.conftest import ROOT
         ("tracking_overhead", "ratio="),
         ("search_cost", "fixed_share"),
         ("profile_trials", "Model.fit"),
+        ("forecast_quality", "after_share"),
     ],
 )
 def test_bench_script_runs_tiny(script, expect):

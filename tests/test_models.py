@@ -1,5 +1,7 @@
-"""Every builder maps raw windows to raw forecasts and reloads with Keras' safe_mode=True."""
+"""Every builder, in every scaling mode and with seasonal context, maps raw windows to raw forecasts,
+trains, and reloads with Keras' safe_mode=True in a fresh process."""
 
+import json
 import subprocess
 import sys
 
@@ -7,6 +9,7 @@ import numpy as np
 import pytest
 
 from models import BUILDER_ARGUMENTS, BUILDERS, compile_model
+from models.framing import SCALINGS, Framing, input_length
 from models.names import LOSSES, OPTIMIZERS
 
 SMALL = {
@@ -19,39 +22,57 @@ SMALL = {
 }
 
 
+def framing(scaling="standard", window_size=12, seasons=0, halfwidth=0, season_length=0, mean=50.0, std=10.0, step_std=2.0):
+    return Framing(window_size, scaling, seasons, halfwidth, season_length, mean, std, step_std)
+
+
 def test_registry_names_match_builder_signatures():
     import inspect
 
     for name, builder in BUILDERS.items():
-        params = set(inspect.signature(builder).parameters) - {"mean", "std", "window_size"}
+        params = set(inspect.signature(builder).parameters) - {"framing"}
         assert params == set(BUILDER_ARGUMENTS[name]), name
 
 
-@pytest.mark.parametrize("name", sorted(BUILDERS))
-def test_output_shape_and_safe_reload_in_a_fresh_process(name, tmp_path):
-    model = BUILDERS[name](window_size=12, mean=50.0, std=10.0, **SMALL[name])
-    compile_model(model, "huber", "adam", 1e-3)
-    x = np.random.RandomState(0).normal(50, 10, size=(5, 12)).astype(np.float32)
-    expected = model.predict(x, verbose=0)
-    assert expected.shape == (5, 1)
-    assert not any(type(layer).__name__ == "Lambda" for layer in model.layers)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    np.save(tmp_path / "x.npy", x)
+def test_every_builder_scaling_and_seasonal_context_reloads_safely_in_a_fresh_process(tmp_path):
+    """Every builder (each in one scaling, so every scaling occurs) and every scaling on dnn and conv_lstm, one with
+    seasonal context: trained a step, saved, and reloaded (safe_mode) in one child process."""
+    rng = np.random.RandomState(0)
+    cases = [(name, SCALINGS[index % len(SCALINGS)], 0) for index, name in enumerate(sorted(BUILDERS))]
+    cases += [(name, scaling, 0) for name in ("dnn", "conv_lstm") for scaling in SCALINGS]
+    cases = sorted(set(cases)) + [("conv_lstm", "window", 2), ("dnn", "last_value", 1)]
+    expected = {}
+    for name, scaling, seasons in cases:
+        frame = framing(scaling, seasons=seasons, halfwidth=2, season_length=7)
+        model = compile_model(BUILDERS[name](framing=frame, **SMALL[name]), "huber", "adam", 1e-3)
+        x = rng.normal(50, 10, size=(8, frame.input_length)).astype(np.float32)
+        model.train_on_batch(x, x[:, -1] + 1.0)
+        prediction = model.predict_on_batch(x)
+        assert prediction.shape == (8, 1), (name, scaling)
+        assert not any(type(layer).__name__ == "Lambda" for layer in model.layers)
+        key = f"{name}-{scaling}-{seasons}"
+        model.save(tmp_path / f"{key}.keras")
+        np.save(tmp_path / f"{key}-x.npy", x)
+        expected[key] = prediction.ravel().tolist()
     code = (
-        "import numpy as np, keras; "
-        f"m = keras.saving.load_model(r'{path}'); "  # safe_mode=True is Keras' default
-        f"print(np.abs(m.predict(np.load(r'{tmp_path / 'x.npy'}'), verbose=0) - np.load(r'{tmp_path / 'e.npy'}')).max())"
+        "import json, sys, numpy as np, keras; from pathlib import Path; d = Path(sys.argv[1]); out = {}\n"
+        "for key in json.loads(sys.argv[2]):\n"
+        "    m = keras.saving.load_model(d / f'{key}.keras')\n"  # safe_mode=True is Keras' default
+        "    out[key] = np.asarray(m.predict_on_batch(np.load(d / f'{key}-x.npy'))).ravel().tolist()\n"
+        "print(json.dumps(out))"
     )
-    np.save(tmp_path / "e.npy", expected)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert float(out.stdout.strip().splitlines()[-1]) < 1e-4
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path), json.dumps(list(expected))], capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    reloaded = json.loads(run.stdout.strip().splitlines()[-1])
+    for key, values in expected.items():
+        np.testing.assert_allclose(reloaded[key], values, rtol=1e-4, atol=1e-4, err_msg=key)
 
 
-def test_scaling_lives_inside_the_model():
+def test_standard_scaling_lives_inside_the_model():
     """An untrained linear model starts near the training mean: inputs are standardised, outputs scaled back."""
-    model = BUILDERS["linear"](window_size=3, mean=1000.0, std=5.0)
+    model = BUILDERS["linear"](framing=framing("standard", window_size=3, mean=1000.0, std=5.0))
     layers = {layer.name: layer for layer in model.layers}
     assert layers["forecast"].get_config()["offset"] == pytest.approx(1000.0)
     assert layers["forecast"].get_config()["scale"] == pytest.approx(5.0)
@@ -59,9 +80,48 @@ def test_scaling_lives_inside_the_model():
     assert model.predict(x, verbose=0)[0, 0] == pytest.approx(1000.0, abs=1e-3)
 
 
+def _zero_head(model):
+    """Set the last Dense unit to output 0, whatever it reads."""
+    head = model.get_layer("forecast_scaled")
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    return model
+
+
+def test_last_value_scaling_with_a_zero_network_is_the_naive_forecast():
+    """A network that outputs 0 forecasts the window's last value, at any level: the change is added back."""
+    model = _zero_head(BUILDERS["dnn"](framing=framing("last_value", window_size=5), **SMALL["dnn"]))
+    x = np.array([[1, 2, 3, 4, 5], [1e4, 1e4 + 3, 1e4 - 2, 1e4, 1e4 + 7]], dtype=np.float32)
+    np.testing.assert_allclose(model.predict_on_batch(x).ravel(), [5, 1e4 + 7], rtol=1e-6)
+
+
+def test_window_scaling_is_reversible_instance_normalisation():
+    """A zero network forecasts each window's own mean; shifting and stretching a window shifts and stretches the forecast."""
+    model = BUILDERS["dnn"](framing=framing("window", window_size=6, std=3.0), **SMALL["dnn"])
+    x = np.random.RandomState(1).normal(0, 1, size=(4, 6)).astype(np.float32)
+    base = model.predict_on_batch(x).ravel()
+    moved = model.predict_on_batch(x * 10 + 500).ravel()
+    np.testing.assert_allclose(moved, base * 10 + 500, rtol=1e-3, atol=1e-2)
+    zero = _zero_head(model).predict_on_batch(x).ravel()
+    np.testing.assert_allclose(zero, x.mean(axis=1), atol=1e-4)
+    flat = model.predict_on_batch(np.full((1, 6), 7.0, dtype=np.float32)).ravel()
+    assert np.all(np.isfinite(flat)) and flat[0] == pytest.approx(7.0, abs=1e-4)  # a flat window divides by no zero
+
+
+def test_seasonal_context_reads_the_values_around_each_past_season():
+    """With seasons=2, halfwidth 1, season 10 and window 3, the network reads t-21..t-19, t-11..t-9, then t-3..t-1."""
+    frame = framing("standard", window_size=3, seasons=2, halfwidth=1, season_length=10, mean=0.0, std=1.0)
+    assert frame.input_length == input_length(3, 2, 1, 10) == 21
+    model = BUILDERS["linear"](framing=frame)
+    x = np.arange(1, 22, dtype=np.float32)[None, :]  # x[0, j] is the value at t - 21 + j
+    features = model.get_layer("context_and_window").output
+    import keras
+
+    probe = keras.Model(model.inputs, features)
+    assert probe.predict_on_batch(x).ravel().tolist() == [1.0, 2.0, 3.0, 11.0, 12.0, 13.0, 19.0, 20.0, 21.0]
+
+
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_every_loss_and_optimizer_compiles(loss, optimizer):
-    model = compile_model(BUILDERS["linear"](window_size=3), loss, optimizer, 1e-3, 0.9)
+    model = compile_model(BUILDERS["linear"](framing=framing(window_size=3)), loss, optimizer, 1e-3, 0.9)
     assert model.optimizer.__class__.__name__.lower() == optimizer
-    assert "mae" in str(model.metrics_names) or model.compiled_metrics is not None

@@ -6,13 +6,16 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import CONV_LSTM_TUNED, SMALL_CONV_LSTM, TINY, parent_and_children, run_cli
+from tests.conftest import CONV_LSTM_TUNED, SMALL_CONV_LSTM, TINY, parent_and_children, run_cli, stage_runs
 
 
 @pytest.mark.slow
 def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, store, monkeypatch):
+    """Also the stages after the search: a backtest of 3 configurations x 2 folds, a refit, a 2-seed ensemble."""
     run_dir = tmp_path / "run"
-    result = run_cli(["+space=conv_lstm", *TINY, *SMALL_CONV_LSTM, f"hydra.run.dir={run_dir}"], store, tmp_path)
+    stages = ["search.select.top_k=3", "search.select.folds=2", "search.refit=true", "search.ensemble=2"]
+    tiny = [item for item in TINY if not item.startswith("search.")]
+    result = run_cli(["+space=conv_lstm", *tiny, *SMALL_CONV_LSTM, *stages, f"hydra.run.dir={run_dir}"], store, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert "val_mae=" in result.stdout and "registered" in result.stdout
@@ -20,7 +23,11 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
     summary = json.loads((run_dir / "summary.json").read_text())
     for field in ("best_val_mae", "test_mae", "baselines", "best_hyperparameters", "mlflow_parent_run_id"):
         assert summary[field] is not None, field
-    assert set(summary["baselines"]) >= {"naive", "moving_average"}
+    assert set(summary["baselines"]) >= {"naive", "moving_average", "drift", "ets"}
+    assert "verdict" in result.stdout and summary["verdict"] in result.stdout
+    naive = summary["baselines"]["naive"]
+    assert summary["skill_vs_naive"]["test"] == pytest.approx(1 - summary["test_mae"] / naive["test_mae"])
+    assert summary["best_baseline"]["test"]["mae"] == min(b["test_mae"] for b in summary["baselines"].values())
     # The evaluated and registered model is the best trial at its best epoch: it scores what the search scored.
     assert summary["winner_val_mae"] == pytest.approx(summary["best_val_mae"], rel=1e-4)
     assert summary["trials"]["completed"] >= 3 and summary["trials"]["failed"] == 0
@@ -32,9 +39,22 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
     assert "git_commit" in parent.data.tags
     assert parent.data.metrics["test_mae"] == pytest.approx(summary["test_mae"])
     assert parent.data.metrics["best_val_mae"] == pytest.approx(summary["best_val_mae"])
-    assert "baseline_naive_val_mae" in parent.data.metrics
+    assert {"baseline_naive_val_mae", "baseline_ets_test_mae", "skill_vs_naive_test", "mase_test"} <= set(parent.data.metrics)
+    assert parent.data.metrics["test_mae_without_refit"] == pytest.approx(summary["test_mae_without_refit"])
     parent_files = {f.path for f in client.list_artifacts(parent.info.run_id)}
-    assert {"config.yaml", "summary.json", "search_progress.png", "forecast_best.png"} <= parent_files
+    assert {"config.yaml", "summary.json", "search_progress.png", "forecast_best.png", "vs_baselines.png"} <= parent_files
+
+    # The backtest: every candidate on every fold, one FINISHED child run per fit; the winner has the lowest mean.
+    candidates = summary["selection"]["candidates"]
+    assert len(candidates) == 3 and all(len(c["fold_maes"]) == 2 for c in candidates)
+    assert summary["best_trial_id"] == min(candidates, key=lambda c: c["backtest_mae"])["trial_id"]
+    backtest = stage_runs(client, parent.info.run_id, "backtest")
+    assert sorted((r.data.tags["source_trial_id"], r.data.tags["fold"]) for r in backtest) == sorted(
+        (c["trial_id"], str(fold)) for c in candidates for fold in range(2)
+    )
+    assert all(r.info.status == "FINISHED" and "fold_mae" in r.data.metrics for r in backtest)
+    ensemble = stage_runs(client, parent.info.run_id, "ensemble")
+    assert len(ensemble) == 2 and {r.data.params["train_stop"] for r in ensemble} == {"440"}  # every pre-test point
 
     _, children = parent_and_children(client, parent.info.run_id)
     finished = [c for c in children if c.info.status == "FINISHED"]
@@ -62,11 +82,13 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
 
     version = client.get_model_version_by_alias(summary["registered_model"], "champion")
     assert version.run_id == parent.info.run_id
+    assert float(version.tags["test_mae"]) == pytest.approx(summary["test_mae"], rel=1e-5)
+    assert "skill_vs_naive" in version.tags
 
     import mlflow.pyfunc
 
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", store)  # for this test only: a global set_registry_uri leaked into later tests
-    model = mlflow.pyfunc.load_model(f"models:/{summary['registered_model']}@champion")
+    model = mlflow.pyfunc.load_model(f"models:/{summary['registered_model']}@champion")  # the 2-member ensemble
     window = summary["best_hyperparameters"]["window_size"]
     forecast = np.asarray(model.predict(np.full((2, window), 50.0, dtype=np.float32)))
     assert forecast.shape[0] == 2 and np.all(np.isfinite(forecast))
@@ -114,6 +136,7 @@ def test_csv_data_end_to_end(tmp_path, store, tiny_csv):
         "tuner=random",
         "tuner.max_trials=2",
         "tuner.max_epochs=2",
+        "search.select.folds=2",  # the default stages otherwise: a backtest of both trials, a refit
         f"hydra.run.dir={run_dir}",
     ]
     result = run_cli(args, store, tmp_path)
@@ -138,3 +161,36 @@ def test_default_store_is_an_absolute_sqlite_file_in_the_launch_dir(tmp_path):
 
     uri = resolve_uri(None, Path("."))
     assert uri.startswith("sqlite:////") and uri.endswith("/mlflow.db")
+
+
+@pytest.mark.slow
+def test_last_value_scaling_on_a_random_walk_forecasts_like_naive(tmp_path, store):
+    """On a random walk nothing beats the last value: a last_value model must land within 5 % of naive on the
+    test tail (a standard-scaled one drifts off as the walk leaves its training range). Also the refit run."""
+    walk = 100 + np.cumsum(np.random.RandomState(3).normal(0, 1, 800))
+    path = tmp_path / "walk.csv"
+    path.write_text("v\n" + "\n".join(f"{value:.4f}" for value in walk) + "\n")
+    run_dir = tmp_path / "run"
+    args = [
+        "+space=linear",
+        "data=csv",
+        f"data.path={path}",
+        "data.column=v",
+        "data.test_size=150",
+        "space.scaling.value=last_value",
+        "space.window_size.value=10",
+        "space.learning_rate.value=0.01",
+        "space.optimizer.value=adam",
+        "tuner=random",
+        "tuner.max_trials=1",
+        "tuner.max_epochs=10",
+        "search.select.top_k=1",
+        f"hydra.run.dir={run_dir}",
+    ]
+    result = run_cli(args, store, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["test_mae"] / summary["baselines"]["naive"]["test_mae"] == pytest.approx(1.0, abs=0.05)
+    assert "backtest" not in summary["stage_seconds"] and summary["selection"]["folds"] == 0  # top_k=1: no backtest
+    (refit,) = stage_runs(MlflowClient(store), summary["mlflow_parent_run_id"], "refit")
+    assert refit.info.status == "FINISHED" and refit.data.params["train_stop"] == "650"

@@ -56,3 +56,29 @@ def test_bad_csv_names_the_problem(tmp_path, content, column, field):
         path.write_text(content)
     with pytest.raises(UserError, match=field):
         csv_series(str(path), column)
+
+
+@pytest.mark.parametrize(
+    "data,points,season,first,last",
+    [("co2", 2284, 52, 316.1, 371.5), ("elnino", 732, 12, 23.11, 22.07)],
+)
+def test_shipped_real_series_plan_with_every_shipped_space(data, points, season, first, last, capsys):
+    """`data=co2` / `data=elnino` load from the repository (no network), gap-free, and every shipped space
+    fits them with its seasonal context."""
+    from search.runner import plan
+    from tests.test_spaces import compose_config
+
+    for space in ("conv_lstm", "dnn", "linear", "lstm", "gru", "rnn"):
+        cfg = compose_config(f"+space={space}", f"data={data}")
+        checked = plan(cfg)
+        assert len(checked.series) == points and np.all(np.isfinite(checked.series))
+        assert checked.series[0] == pytest.approx(first) and checked.series[-1] == pytest.approx(last)
+        assert cfg.data.season_length == season and checked.layout.test_size == cfg.data.test_size
+        assert set(candidates_of(checked.specs["seasons"])) == {0, 1, 2}
+    assert "note:" not in capsys.readouterr().out  # nothing narrowed: these series have a season
+
+
+def candidates_of(spec):
+    from search.space import candidates
+
+    return candidates(spec)

@@ -1,0 +1,159 @@
+"""Which stages after the search pay: the same finished search, evaluated with each selection variant.
+
+    python -m bench.selection_variants --data synthetic co2     # the default conv_lstm search on each
+    python -m bench.selection_variants --tiny                   # CI
+
+For each series, one real search (`python -m search +space=conv_lstm data=<data>`, stages off) runs in
+a fresh process; then, in this process, its tuner project is reloaded and the variants below are
+fitted from its trials (one seed each; the backtest once, shared by the variants that use it) and
+scored on the test tail, beside naive and the best baseline:
+
+- `search best`: the trial with the lowest val_mae, as the search trained it (no stage at all);
+- `search best + refit`: retrained on every pre-test point for its best epoch count;
+- `backtest + refit`: the winner of the rolling-origin backtest (top_k 5, folds 3), refit;
+- `backtest + refit + seeds k`: the mean of k refits of that winner (k = 3, 5);
+- `backtest + refit + configurations 3`: the mean of the 3 best configurations of the backtest, refit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+TINY = [
+    "data.length=600",
+    "data.test_size=60",
+    "data.season_length=50",
+    "tuner.max_epochs=2",
+    "tuner.factor=2",
+    "space.window_size.max=20",
+    "space.filters.values=[4]",
+    "space.lstm_units.max=16",
+    "space.lstm_layers.max=1",
+    "space.batch_size.values=[64]",
+]
+STAGES_OFF = ["search.select.top_k=1", "search.refit=false"]
+
+
+def search(data: str, overrides: list[str], workdir: Path) -> Path:
+    run_dir = workdir / data
+    command = [
+        sys.executable,
+        "-m",
+        "search",
+        "+space=conv_lstm",
+        f"data={data}",
+        *overrides,
+        *STAGES_OFF,
+        f"hydra.run.dir={run_dir}",
+    ]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
+    done = subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return run_dir
+
+
+def variants(data: str, overrides: list[str], run_dir: Path, workdir: Path, top_k: int, folds: int) -> list[dict]:
+    import keras
+    import numpy as np
+    from hydra import compose, initialize_config_dir
+
+    from data.windows import window_view
+    from models import forecast
+    from search.config import register_configs
+    from search.evaluation import baseline_table
+    from search.hypermodel import WindowedHyperModel
+    from search.runner import plan
+    from search.selection import Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
+    from search.session import prepare_tensorflow
+    from search.tracking import Tracker
+    from search.tuner import make_tuner
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parent.parent / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["+space=conv_lstm", f"data={data}", *overrides])
+    checked = plan(cfg)
+    prepare_tensorflow(cfg)
+    series, layout = checked.series, checked.layout
+    hypermodel = WindowedHyperModel(
+        series, layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed, season_length=cfg.data.season_length
+    )
+    tracker = Tracker(f"sqlite:///{workdir / 'variants.db'}", f"variants-{data}")
+    tracker.start_parent(f"variants-{data}", {"mode": "bench"})
+    tuner = make_tuner(cfg.tuner, hypermodel, tracker, checked.specs, str(run_dir), True, cfg.seed, False, False)
+    completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
+    refitter = Refitter(hypermodel, cfg.seed)
+
+    def test_mae(model) -> float:
+        x, y = window_view(series, model.input_shape[1], layout.test_start, layout.length)
+        return float(np.mean(np.abs(y - forecast(model, x))))
+
+    rows = []
+
+    def row(name: str, model, seconds: float) -> None:
+        rows.append({"data": data, "variant": name, "test_mae": test_mae(model), "seconds": seconds})
+        print(f"{data}: {name}: test_mae {rows[-1]['test_mae']:.4f} ({seconds:.0f} s)", flush=True)
+
+    candidates = best_candidates(completed, top_k)
+    best = candidates[0]
+    row("search best", tuner.load_model(tuner.oracle.get_trial(best.trial_id)), 0.0)
+    clock = time.monotonic()
+    row("search best + refit", fit_final(refitter, [(best, 100)], layout.test_start, tracker), time.monotonic() - clock)
+    clock = time.monotonic()
+    winner = backtest(refitter, candidates, fold_blocks(layout.score_start, layout.test_start, folds), tracker)
+    backtest_seconds = time.monotonic() - clock
+    ranked = sorted(candidates, key=lambda c: c.backtest_mae if c.backtest_mae is not None else float("inf"))
+    for name, size, of in (
+        ("backtest + refit", 1, "seeds"),
+        ("+ seeds 3", 3, "seeds"),
+        ("+ seeds 5", 5, "seeds"),
+        ("+ configurations 3", 3, "configurations"),
+    ):
+        clock = time.monotonic()
+        model = fit_final(refitter, ensemble_members(winner, ranked, size, of), layout.test_start, tracker)
+        row(
+            name if name.startswith("backtest") else f"backtest + refit {name}",
+            model,
+            backtest_seconds + time.monotonic() - clock,
+        )
+        keras.backend.clear_session()
+    table, _, _ = baseline_table(series, layout, cfg.data.season_length, cfg.data.ma_window, True, cfg.data.ar_lags)
+    best_baseline = min(table.items(), key=lambda item: item[1]["test_mae"])
+    for entry in rows:
+        entry.update(naive=table["naive"]["test_mae"], best_baseline=f"{best_baseline[0]} {best_baseline[1]['test_mae']:.4f}")
+    search_seconds = json.loads((run_dir / "summary.json").read_text())["stage_seconds"]["search"]
+    for entry in rows:
+        entry["share_of_search"] = entry["seconds"] / search_seconds
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="+", default=["synthetic", "co2"])
+    parser.add_argument("--tiny", action="store_true", help="a seconds-long run for CI")
+    args = parser.parse_args()
+    data, overrides, top_k, folds = (["synthetic"], TINY, 2, 2) if args.tiny else (args.data, [], 5, 3)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-variants-") as tmp:
+        for name in data:
+            rows += variants(name, overrides, search(name, overrides, Path(tmp)), Path(tmp), top_k, folds)
+    print("data  variant  test_mae  naive  best_baseline  seconds  share_of_search")
+    for r in rows:
+        print(
+            f"{r['data']}  {r['variant']}  {r['test_mae']:.4f}  {r['naive']:.4f}  {r['best_baseline']}  "
+            f"{r['seconds']:.0f}  {r['share_of_search']:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

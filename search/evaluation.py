@@ -1,0 +1,143 @@
+"""The winner against the baselines, on the same points: MAE, skill over naive, MASE, and one verdict line.
+
+Validation figures are the searched model's (the points it was chosen on, never trained on); test
+figures are the registered forecaster's (refit and ensemble included), on the tail no step of the
+search has seen. Every baseline is scored on exactly the same points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from data.baselines import ar_changes, baseline_forecasts, exponential_smoothing, naive_scale
+from data.split import Layout
+
+
+@dataclass
+class Scores:
+    """What the summary, the closing table, the parent run and the registered version report."""
+
+    winner_val_mae: float
+    test_mae: float | None
+    test_mae_without_refit: float | None
+    baselines: dict  # {name: {val_mae, test_mae}}
+    skill_vs_naive: dict  # {val, test}
+    mase: dict  # {val, test}
+    best_baseline: dict  # {val: {name, mae}, test: {name, mae}}
+    verdict: str
+    ets_skipped: str | None = None
+
+    def as_dict(self) -> dict:
+        out = {
+            "winner_val_mae": self.winner_val_mae,
+            "test_mae": self.test_mae,
+            "test_mae_without_refit": self.test_mae_without_refit,
+            "baselines": self.baselines,
+            "skill_vs_naive": self.skill_vs_naive,
+            "mase": self.mase,
+            "best_baseline": self.best_baseline,
+            "verdict": self.verdict,
+        }
+        if self.ets_skipped:
+            out["ets_skipped"] = self.ets_skipped
+        return out
+
+    def metrics(self) -> dict[str, float]:
+        """Parent-run metrics (names kept from earlier releases: `winner_val_mae`, `test_mae`, `baseline_<name>_<split>`)."""
+        metrics = {"winner_val_mae": self.winner_val_mae}
+        for name, value in (("test_mae", self.test_mae), ("test_mae_without_refit", self.test_mae_without_refit)):
+            if value is not None:
+                metrics[name] = value
+        for name, maes in self.baselines.items():
+            metrics.update({f"baseline_{name}_{split}": value for split, value in maes.items() if value is not None})
+        for split in ("val", "test"):
+            for prefix, values in (("skill_vs_naive", self.skill_vs_naive), ("mase", self.mase)):
+                if values.get(split) is not None:
+                    metrics[f"{prefix}_{split}"] = values[split]
+        return metrics
+
+
+def baseline_table(series: np.ndarray, layout: Layout, season_length: int, ma_window: int, ets: bool, ar_lags: int = 0):
+    """`({name: {val_mae, test_mae}}, {name: test forecast}, why ets was skipped or None)` on the scored and test points.
+
+    The fitted baselines (`ets`, `ar_changes`) are fitted twice, like a forecaster would: on the points
+    before the scored validation points for the validation figures, on every point before the test
+    tail for the test figures; each forecast uses only the points before it.
+    """
+    scored, test = range(layout.score_start, layout.test_start), range(layout.test_start, layout.length)
+    skipped = None if ets else "search.ets_baseline=false"
+    forecasts = {}
+    for split, points in (("val", scored), ("test", test)):
+        if not len(points):
+            continue
+        smoothing = exponential_smoothing(series, points.start, season_length) if ets else None
+        if ets and smoothing is None:
+            skipped = "statsmodels is not installed, or the series is too short to fit it"
+        autoregression = ar_changes(series, points.start, ar_lags) if ar_lags > 0 else None
+        forecasts[split] = baseline_forecasts(series, points, season_length, ma_window, smoothing, autoregression)
+    table = {}
+    for name, forecast in forecasts["val"].items():
+        tail = forecasts.get("test", {}).get(name)
+        table[name] = {
+            "val_mae": _mae(series[scored.start : scored.stop], forecast),
+            "test_mae": _mae(series[test.start : test.stop], tail) if tail is not None else None,
+        }
+    return table, forecasts.get("test", {}), skipped
+
+
+def score(
+    series: np.ndarray,
+    layout: Layout,
+    winner_val_mae: float,
+    test_mae: float | None,
+    test_mae_without_refit: float | None,
+    baselines: dict,
+    ets_skipped: str | None,
+) -> Scores:
+    """Skill over naive, MASE (scaled by the naive MAE over the pre-test points) and the verdict."""
+    scale = naive_scale(series, layout.test_start)
+    naive = baselines.get("naive", {})
+    skill, mase = {}, {}
+    for split, mae in (("val", winner_val_mae), ("test", test_mae)):
+        reference = naive.get(f"{split}_mae")
+        skill[split] = 1.0 - mae / reference if mae is not None and reference else None
+        mase[split] = mae / scale if mae is not None and scale > 0 else None
+    best = {}
+    for split in ("val", "test"):
+        ranked = sorted((maes[f"{split}_mae"], name) for name, maes in baselines.items() if maes.get(f"{split}_mae") is not None)
+        if ranked:
+            best[split] = {"name": ranked[0][1], "mae": ranked[0][0]}
+    return Scores(
+        winner_val_mae,
+        test_mae,
+        test_mae_without_refit,
+        baselines,
+        skill,
+        mase,
+        best,
+        verdict(winner_val_mae, test_mae, best, baselines),
+        ets_skipped,
+    )
+
+
+def verdict(winner_val_mae: float, test_mae: float | None, best: dict, baselines: dict) -> str:
+    """One line: which baseline is best, and whether the winner beats it on validation and on test."""
+    parts = []
+    for split, mae in (("validation", winner_val_mae), ("test", test_mae)):
+        key = "val" if split == "validation" else "test"
+        if mae is None or key not in best:
+            continue
+        name, reference = best[key]["name"], best[key]["mae"]
+        beats = "beats" if mae < reference else "does NOT beat"
+        parts.append(f"on {split} the winner ({mae:.4g}) {beats} the best baseline, {name} ({reference:.4g})")
+    if test_mae is not None:
+        simple = [n for n in ("naive", "seasonal_naive") if baselines.get(n, {}).get("test_mae") is not None]
+        lost = [n for n in simple if test_mae >= baselines[n]["test_mae"]]
+        parts.append(f"it beats {' and '.join(simple)} on test" if not lost else f"it does NOT beat {' and '.join(lost)} on test")
+    return "; ".join(parts)
+
+
+def _mae(actual: np.ndarray, forecast: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.asarray(actual, dtype=np.float64) - np.asarray(forecast, dtype=np.float64))))

@@ -1,0 +1,170 @@
+"""After the search: pick a winner that carries to unseen points, retrain it on every pre-test point,
+and average a few of it.
+
+- Backtest (`search.select.top_k` > 1): the best configurations by search score are each retrained
+  on `search.select.folds` expanding windows over the scored validation points (fold i trains on
+  everything before its block, for the epochs its trial found best) and the winner is the lowest
+  mean fold MAE. One score on one stretch of points rewards the configuration Hyperband trained
+  longest; several origins reward the one that fits.
+- Refit (`search.refit`): the winner is retrained on every point before the test tail, so the
+  registered model has seen the most recent data.
+- Ensemble (`search.ensemble` = k): k such fits with different seeds, averaged inside ONE Keras model
+  (shared input, `Average` of the members), which loads like any winner.
+
+Every fit is a child run of the search's parent run, tagged `stage` (backtest, refit, ensemble).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from data.windows import window_view
+from models import forecast as batched_forecast
+from search.hypermodel import StopOnNaN, WindowedHyperModel
+from search.space import DEFAULTS
+from search.tracking import Tracker
+
+
+@dataclass
+class Candidate:
+    """One configuration the search trained: its best trial, score and epoch count."""
+
+    trial_id: str
+    values: dict
+    search_val_mae: float
+    epochs: int
+    fold_maes: list[float] = field(default_factory=list)
+
+    @property
+    def backtest_mae(self) -> float | None:
+        return float(np.mean(self.fold_maes)) if self.fold_maes else None
+
+    def as_dict(self) -> dict:
+        return {
+            "trial_id": self.trial_id,
+            "search_val_mae": self.search_val_mae,
+            "epochs": self.epochs,
+            "fold_maes": self.fold_maes,
+            "backtest_mae": self.backtest_mae,
+        }
+
+
+def best_candidates(completed: list, top_k: int) -> list[Candidate]:
+    """The `top_k` best distinct configurations among completed trials (a Hyperband continuation is the same one)."""
+    best: dict[tuple, Candidate] = {}
+    for trial in sorted(completed, key=lambda t: (t.score, t.trial_id)):
+        values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+        key = tuple(sorted((k, str(v)) for k, v in values.items()))
+        if key not in best:
+            epochs = int(trial.hyperparameters.values.get("tuner/initial_epoch", 0)) + int(trial.best_step or 0) + 1
+            best[key] = Candidate(trial.trial_id, values, float(trial.score), epochs)
+    return list(best.values())[:top_k]
+
+
+def fold_blocks(score_start: int, test_start: int, folds: int) -> list[range]:
+    """`folds` consecutive blocks of the scored validation points, the last ending at the test tail."""
+    edges = np.linspace(score_start, test_start, folds + 1).round().astype(int)
+    return [range(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+class Refitter:
+    """Trains one configuration outside the tuner: on `[:train_stop]`, for a fixed epoch count, seeded."""
+
+    def __init__(self, hypermodel: WindowedHyperModel, seed: int):
+        self.hypermodel, self.seed = hypermodel, seed
+
+    def fit(self, values: dict, epochs: int, train_stop: int, seed_offset: int = 0):
+        seed = self.seed + seed_offset
+        keras.utils.set_random_seed(seed)
+        values = {**DEFAULTS, **values}  # a trial records only the names its space declares
+        model = self.hypermodel.model_for(values, train_stop=train_stop)
+        data = self.hypermodel.training_windows(values, train_stop=train_stop, seed=seed)
+        model.fit(data, epochs=epochs, verbose=0, shuffle=False, callbacks=[StopOnNaN()])
+        return model
+
+    def mae(self, model, points: range) -> float:
+        x, y = window_view(self.hypermodel.series, model.input_shape[1], points.start, points.stop)
+        return float(np.mean(np.abs(y - batched_forecast(model, x))))
+
+
+def backtest(refitter: Refitter, candidates: list[Candidate], blocks: list[range], tracker: Tracker) -> Candidate:
+    """Score every candidate on every fold (a child run per fit, tag `stage=backtest`); returns the winner.
+
+    A candidate whose fit fails (a NaN loss) is dropped from the ranking, with its run FAILED.
+    """
+    import keras_tuner
+
+    scored = []
+    for candidate in candidates:
+        for index, block in enumerate(blocks):
+            key = f"{candidate.trial_id}-fold{index}"
+            params = {**candidate.values, "fold": index, "train_stop": block.start, "epochs": candidate.epochs}
+            run_id = tracker.start_stage_run("backtest", key, params, {"source_trial_id": candidate.trial_id, "fold": str(index)})
+            try:
+                model = refitter.fit(candidate.values, candidate.epochs, train_stop=block.start, seed_offset=index)
+            except keras_tuner.errors.FailedTrialError as err:
+                tracker.end(run_id, "FAILED", error=str(err))
+                candidate.fold_maes = []
+                break
+            except BaseException:
+                tracker.end(run_id, "KILLED")
+                raise
+            mae = refitter.mae(model, block)
+            candidate.fold_maes.append(mae)
+            tracker.log_metrics(run_id, {"fold_mae": mae})
+            tracker.end(run_id, "FINISHED")
+            del model
+        if candidate.fold_maes:
+            scored.append(candidate)
+    if not scored:
+        return candidates[0]
+    return min(scored, key=lambda c: (c.backtest_mae, c.search_val_mae))
+
+
+def ensemble_members(winner: Candidate, ranked: list[Candidate], size: int, of: str) -> list[tuple[Candidate, int]]:
+    """`(configuration, seed offset)` of each member: `size` seeds of the winner, or the `size` best configurations."""
+    if of == "configurations":
+        return [(candidate, 100) for candidate in ranked[:size]]
+    return [(winner, 100 + index) for index in range(size)]
+
+
+def fit_final(refitter: Refitter, members: list[tuple[Candidate, int]], train_stop: int, tracker: Tracker):
+    """The forecaster to register: each member retrained on `[:train_stop]`, and averaged when there are several."""
+    stage = "refit" if len(members) == 1 else "ensemble"
+    models = []
+    for index, (candidate, seed_offset) in enumerate(members):
+        params = {**candidate.values, "train_stop": train_stop, "epochs": candidate.epochs, "member": index}
+        key = f"{candidate.trial_id}-m{index}"
+        run_id = tracker.start_stage_run(stage, key, params, {"source_trial_id": candidate.trial_id})
+        try:
+            models.append(refitter.fit(candidate.values, candidate.epochs, train_stop=train_stop, seed_offset=seed_offset))
+        except BaseException as err:
+            tracker.end(run_id, "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED", error=str(err))
+            raise
+        tracker.end(run_id, "FINISHED")
+    return models[0] if len(models) == 1 else average_model(models)
+
+
+def average_model(members: list):
+    """One Keras model whose forecast is the mean of `members`' forecasts.
+
+    Its raw input is the longest member's; a member that reads fewer points gets the most recent ones
+    (a `Cropping1D`), so members of different window sizes and seasonal context share one input.
+    """
+    length = max(m.input_shape[1] for m in members)
+    inputs = keras.Input(shape=(length,), name="window")
+    sequence = keras.layers.Reshape((length, 1), name="window_sequence")(inputs)
+    outputs = []
+    for index, member in enumerate(members):
+        own = member.input_shape[1]
+        x = inputs
+        if own < length:
+            cropped = keras.layers.Cropping1D((length - own, 0), name=f"recent_{index}")(sequence)
+            x = keras.layers.Reshape((own,), name=f"recent_{index}_flat")(cropped)
+        outputs.append(keras.Model(member.input, member.output, name=f"member_{index}")(x))
+    model = keras.Model(inputs, keras.layers.Average(name="forecast_mean")(outputs), name="ensemble")
+    model.compile(loss="huber", metrics=["mae"])
+    return model
