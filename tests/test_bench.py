@@ -19,6 +19,7 @@ from tests.conftest import ROOT
         ("search_cost", "fixed_share"),
         ("profile_trials", "Model.fit"),
         ("forecast_quality", "after_share"),
+        ("selection_variants", "share_of_search"),
     ],
 )
 def test_bench_script_runs_tiny(script, expect):
