@@ -63,7 +63,7 @@ def search(data: str, overrides: list[str], workdir: Path) -> Path:
     return run_dir
 
 
-def variants(data: str, overrides: list[str], run_dir: Path, workdir: Path, top_k: int, folds: int) -> list[dict]:
+def variants(data: str, overrides: list[str], run_dir: Path, workdir: Path, top_k: int, folds: int, sizes=(3, 5)) -> list[dict]:
     import keras
     import numpy as np
     from hydra import compose, initialize_config_dir
@@ -113,12 +113,8 @@ def variants(data: str, overrides: list[str], run_dir: Path, workdir: Path, top_
     winner = backtest(refitter, candidates, fold_blocks(layout.score_start, layout.test_start, folds), tracker)
     backtest_seconds = time.monotonic() - clock
     ranked = sorted(candidates, key=lambda c: c.backtest_mae if c.backtest_mae is not None else float("inf"))
-    for name, size, of in (
-        ("backtest + refit", 1, "seeds"),
-        ("+ seeds 3", 3, "seeds"),
-        ("+ seeds 5", 5, "seeds"),
-        ("+ configurations 3", 3, "configurations"),
-    ):
+    ensembles = [(f"+ seeds {k}", k, "seeds") for k in sizes] + [(f"+ configurations {sizes[0]}", sizes[0], "configurations")]
+    for name, size, of in [("backtest + refit", 1, "seeds"), *ensembles]:
         clock = time.monotonic()
         model = fit_final(refitter, ensemble_members(winner, ranked, size, of), layout.test_start, tracker)
         row(
@@ -142,11 +138,11 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", default=["synthetic", "co2"])
     parser.add_argument("--tiny", action="store_true", help="a seconds-long run for CI")
     args = parser.parse_args()
-    data, overrides, top_k, folds = (["synthetic"], TINY, 2, 2) if args.tiny else (args.data, [], 5, 3)
+    data, overrides, top_k, folds, sizes = (["synthetic"], TINY, 2, 2, (2,)) if args.tiny else (args.data, [], 5, 3, (3, 5))
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-variants-") as tmp:
         for name in data:
-            rows += variants(name, overrides, search(name, overrides, Path(tmp)), Path(tmp), top_k, folds)
+            rows += variants(name, overrides, search(name, overrides, Path(tmp)), Path(tmp), top_k, folds, sizes)
     print("data  variant  test_mae  naive  best_baseline  seconds  share_of_search")
     for r in rows:
         print(

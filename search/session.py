@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -23,7 +23,7 @@ from search.plots import forecast_figure, progress_figure, vs_baselines_figure
 from search.quiet import quiet_known_noise
 from search.report import write_summary
 from search.runner import ui_command
-from search.selection import Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
+from search.selection import Candidate, Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
 from search.space import auto_learning_rate, with_learning_rate_range
 from search.tracking import Tracker
 from search.tuner import make_tuner
@@ -175,9 +175,20 @@ def _base_summary(cfg, tracker, run_dir, names, checked, trials, completed) -> d
     }
 
 
-def _evaluate_best(tuner, hypermodel, checked, cfg, tracker: Tracker, completed) -> dict:
-    """Choose the winner (backtest), retrain it (refit, ensemble), score it beside the baselines, log and register it."""
-    layout, series, select = checked.layout, checked.series, cfg.search.select
+@dataclass
+class Chosen:
+    """The winner after the stages: its configuration, the model the search trained, the one to register."""
+
+    winner: Candidate
+    candidates: list[Candidate]
+    searched: object
+    final: object
+    seconds: dict
+
+
+def _choose_and_train(tuner, hypermodel, layout, cfg, tracker: Tracker, completed) -> Chosen:
+    """Backtest the best configurations (search.select), then refit / ensemble the winner (search.refit, search.ensemble)."""
+    select = cfg.search.select
     candidates = best_candidates(completed, select.top_k)
     refitter = Refitter(hypermodel, cfg.seed)
     winner, seconds, clock = candidates[0], {}, time.monotonic()
@@ -186,27 +197,35 @@ def _evaluate_best(tuner, hypermodel, checked, cfg, tracker: Tracker, completed)
         winner = backtest(refitter, candidates, fold_blocks(layout.score_start, layout.test_start, select.folds), tracker)
         seconds["backtest"] = round(time.monotonic() - clock, 1)
     searched = tuner.load_model(tuner.oracle.get_trial(winner.trial_id))
-    x, y = window_view(series, searched.input_shape[1], layout.score_start, layout.length)
-    searched_forecast = batched_forecast(searched, x)
-    n_val = layout.score_points
-    final, final_forecast = searched, searched_forecast
+    final = searched
     if cfg.search.refit or cfg.search.ensemble > 1:
         train_stop = layout.test_start if cfg.search.refit else hypermodel.split_time(winner.values)
         clock = time.monotonic()
         ranked = sorted(candidates, key=lambda c: c.backtest_mae if c.backtest_mae is not None else c.search_val_mae)
         members = ensemble_members(winner, ranked, cfg.search.ensemble, cfg.search.ensemble_of)
         final = fit_final(refitter, members, train_stop, tracker)
-        final_forecast = batched_forecast(final, x)
         seconds["refit" if cfg.search.ensemble == 1 else "ensemble"] = round(time.monotonic() - clock, 1)
+    return Chosen(winner, candidates, searched, final, seconds)
+
+
+def _evaluate_best(tuner, hypermodel, checked, cfg, tracker: Tracker, completed) -> dict:
+    """Choose and train the winner, score it beside the baselines on the same points, log and register it."""
+    layout, series = checked.layout, checked.series
+    chosen = _choose_and_train(tuner, hypermodel, layout, cfg, tracker, completed)
+    winner, n_val = chosen.winner, layout.score_points
+    x, y = window_view(series, chosen.searched.input_shape[1], layout.score_start, layout.length)
+    searched_forecast = batched_forecast(chosen.searched, x)
+    final_forecast = searched_forecast if chosen.final is chosen.searched else batched_forecast(chosen.final, x)
     val_mae = float(np.mean(np.abs(y[:n_val] - searched_forecast[:n_val])))
     test_mae, unrefit_mae = None, None
     if layout.test_size:
         test_mae = float(np.mean(np.abs(y[n_val:] - final_forecast[n_val:])))
-        unrefit_mae = float(np.mean(np.abs(y[n_val:] - searched_forecast[n_val:])))
+        if chosen.final is not chosen.searched:
+            unrefit_mae = float(np.mean(np.abs(y[n_val:] - searched_forecast[n_val:])))
     table, _, ets_skipped = baseline_table(
         series, layout, cfg.data.season_length, cfg.data.ma_window, cfg.search.ets_baseline, cfg.data.ar_lags
     )
-    scores = score(series, layout, val_mae, test_mae, unrefit_mae if final is not searched else None, table, ets_skipped)
+    scores = score(series, layout, val_mae, test_mae, unrefit_mae, table, ets_skipped)
     best_trial = min(completed, key=lambda t: t.score)
     parent = tracker.parent_id
     metrics = {"best_val_mae": winner.search_val_mae, "search_best_val_mae": best_trial.score, **scores.metrics()}
@@ -215,12 +234,13 @@ def _evaluate_best(tuner, hypermodel, checked, cfg, tracker: Tracker, completed)
     tracker.log_metrics(parent, metrics)
     tracker.log_params(parent, {f"best.{k}": v for k, v in winner.values.items()})
     tracker.client.set_tag(parent, "best_trial_id", winner.trial_id)
+    tracker.client.set_tag(parent, "verdict", scores.verdict)
     shown = np.concatenate([searched_forecast[:n_val], final_forecast[n_val:]])  # each split by the model it scores
     _log_figures(tracker, layout, y, shown, completed, scores)
     name = cfg.tracking.registered_model or tracker.experiment_name
     fingerprint = hashlib.sha1(np.ascontiguousarray(series, dtype=np.float32).tobytes()).hexdigest()[:12]
     scored_on = f"series sha1 {fingerprint}, validation points [{layout.score_start}, {layout.test_start})"
-    registered = _register(final, x[:5], final_forecast[:5], tracker, name, winner.search_val_mae, scored_on, scores)
+    registered = _register(chosen.final, x[:5], final_forecast[:5], tracker, name, winner.search_val_mae, scored_on, scores)
     return {
         "best_trial_id": winner.trial_id,
         "best_val_mae": winner.search_val_mae,
@@ -229,16 +249,16 @@ def _evaluate_best(tuner, hypermodel, checked, cfg, tracker: Tracker, completed)
         **scores.as_dict(),
         "best_hyperparameters": winner.values,
         "selection": {
-            "top_k": select.top_k,
-            "folds": select.folds if len(candidates) > 1 else 0,
-            "candidates": [c.as_dict() for c in candidates],
+            "top_k": cfg.search.select.top_k,
+            "folds": cfg.search.select.folds if len(chosen.candidates) > 1 else 0,
+            "candidates": [c.as_dict() for c in chosen.candidates],
         },
         "refit": bool(cfg.search.refit),
         "ensemble": cfg.search.ensemble,
         "ensemble_of": cfg.search.ensemble_of,
         "epochs": winner.epochs,
         **registered,
-        "_stage_seconds": seconds,
+        "_stage_seconds": chosen.seconds,
     }
 
 

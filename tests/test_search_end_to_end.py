@@ -36,7 +36,7 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
     parent = client.get_run(summary["mlflow_parent_run_id"])
     assert parent.info.status == "FINISHED"
     assert {"space": "conv_lstm", "data": "synthetic", "tuner": "hyperband", "seed": "42"}.items() <= parent.data.tags.items()
-    assert "git_commit" in parent.data.tags
+    assert "git_commit" in parent.data.tags and parent.data.tags["verdict"] == summary["verdict"]
     assert parent.data.metrics["test_mae"] == pytest.approx(summary["test_mae"])
     assert parent.data.metrics["best_val_mae"] == pytest.approx(summary["best_val_mae"])
     assert {"baseline_naive_val_mae", "baseline_ets_test_mae", "skill_vs_naive_test", "mase_test"} <= set(parent.data.metrics)
