@@ -21,20 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-TINY = [
-    "data.length=600",
-    "data.test_size=60",
-    "data.season_length=50",
-    "tuner.max_epochs=2",
-    "tuner.factor=2",
-    "space.window_size.max=20",
-    "space.filters.values=[4]",
-    "space.lstm_units.max=16",
-    "space.lstm_layers.max=1",
-    "space.batch_size.values=[64]",
-    "search.select.top_k=2",
-    "search.select.folds=2",
-]
+from bench.tiny import TINY_SEASONAL
+
+TINY = [*TINY_SEASONAL, "search.select.top_k=2", "search.select.folds=2"]
 
 COLUMNS = (
     ("data", "{}"),

@@ -32,17 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-TINY = [
-    "data.length=500",
-    "data.test_size=60",
-    "data.season_length=0",
-    "tuner.factor=2",
-    "space.window_size.max=20",
-    "space.filters.values=[4]",
-    "space.lstm_units.max=16",
-    "space.lstm_layers.max=1",
-    "space.batch_size.values=[64]",
-]
+from bench.tiny import SMALL_CONV_LSTM
+
+TINY = ["data.length=500", "data.test_size=60", "data.season_length=0", "tuner.factor=2", *SMALL_CONV_LSTM]
 
 
 def run_search(max_epochs: int, workdir: Path, extra: list[str]) -> dict:

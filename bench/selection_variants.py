@@ -26,21 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.tiny import TINY_SEASONAL
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-TINY = [
-    "data.length=600",
-    "data.test_size=60",
-    "data.season_length=50",
-    "tuner.max_epochs=2",
-    "tuner.factor=2",
-    "space.window_size.max=20",
-    "space.filters.values=[4]",
-    "space.lstm_units.max=16",
-    "space.lstm_layers.max=1",
-    "space.batch_size.values=[64]",
-]
+TINY = TINY_SEASONAL
 STAGES_OFF = ["search.select.top_k=1", "search.refit=false"]
 
 

@@ -37,25 +37,28 @@ class SyntheticData(DataCommon):
 
 
 @dataclass
-class CsvData(DataCommon):
-    """One numeric column of a CSV file (see `data.sources.csv_series`)."""
+class ColumnData(DataCommon):
+    """One numeric column of a CSV file, optionally indexed by a time column (see `data.sources.csv_series`)."""
 
-    source: str = "csv"
-    path: str = MISSING
     column: str = MISSING
     time_column: Optional[str] = None
     gaps: str = "error"
 
 
 @dataclass
-class BundledData(DataCommon):
+class CsvData(ColumnData):
+    """A CSV file of the user's: `data.path`."""
+
+    source: str = "csv"
+    path: str = MISSING
+
+
+@dataclass
+class BundledData(ColumnData):
     """A real series shipped with the project in `data/series/` (see `data/series/export.py` for its source)."""
 
     source: str = "bundled"
     file: str = MISSING
-    column: str = MISSING
-    time_column: Optional[str] = None
-    gaps: str = "error"
 
 
 @dataclass
