@@ -137,8 +137,8 @@ class SearchConfig:
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
     refit: bool = True
-    ensemble: int = 1
-    ensemble_of: str = "seeds"
+    ensemble: int = 3
+    ensemble_of: str = "configurations"
     ets_baseline: bool = True
 
 

@@ -198,13 +198,13 @@ def _choose_and_train(tuner, hypermodel, layout, cfg, tracker: Tracker, complete
         seconds["backtest"] = round(time.monotonic() - clock, 1)
     searched = tuner.load_model(tuner.oracle.get_trial(winner.trial_id))
     final = searched
-    if cfg.search.refit or cfg.search.ensemble > 1:
+    ranked = sorted(candidates, key=lambda c: c.backtest_mae if c.backtest_mae is not None else c.search_val_mae)
+    members = ensemble_members(winner, ranked, cfg.search.ensemble, cfg.search.ensemble_of)
+    if cfg.search.refit or len(members) > 1:  # one member without a refit is the searched model itself
         train_stop = layout.test_start if cfg.search.refit else hypermodel.split_time(winner.values)
         clock = time.monotonic()
-        ranked = sorted(candidates, key=lambda c: c.backtest_mae if c.backtest_mae is not None else c.search_val_mae)
-        members = ensemble_members(winner, ranked, cfg.search.ensemble, cfg.search.ensemble_of)
         final = fit_final(refitter, members, train_stop, tracker)
-        seconds["refit" if cfg.search.ensemble == 1 else "ensemble"] = round(time.monotonic() - clock, 1)
+        seconds["refit" if len(members) == 1 else "ensemble"] = round(time.monotonic() - clock, 1)
     return Chosen(winner, candidates, searched, final, seconds)
 
 
@@ -215,7 +215,9 @@ def _evaluate_best(tuner, hypermodel, checked, cfg, tracker: Tracker, completed)
     winner, n_val = chosen.winner, layout.score_points
     x, y = window_view(series, chosen.searched.input_shape[1], layout.score_start, layout.length)
     searched_forecast = batched_forecast(chosen.searched, x)
-    final_forecast = searched_forecast if chosen.final is chosen.searched else batched_forecast(chosen.final, x)
+    # An ensemble reads as many points as its longest member: its own windows, for the same labels.
+    x_final, _ = window_view(series, chosen.final.input_shape[1], layout.score_start, layout.length)
+    final_forecast = searched_forecast if chosen.final is chosen.searched else batched_forecast(chosen.final, x_final)
     val_mae = float(np.mean(np.abs(y[:n_val] - searched_forecast[:n_val])))
     test_mae, unrefit_mae = None, None
     if layout.test_size:
@@ -240,7 +242,7 @@ def _evaluate_best(tuner, hypermodel, checked, cfg, tracker: Tracker, completed)
     name = cfg.tracking.registered_model or tracker.experiment_name
     fingerprint = hashlib.sha1(np.ascontiguousarray(series, dtype=np.float32).tobytes()).hexdigest()[:12]
     scored_on = f"series sha1 {fingerprint}, validation points [{layout.score_start}, {layout.test_start})"
-    registered = _register(chosen.final, x[:5], final_forecast[:5], tracker, name, winner.search_val_mae, scored_on, scores)
+    registered = _register(chosen.final, x_final[:5], final_forecast[:5], tracker, name, winner.search_val_mae, scored_on, scores)
     return {
         "best_trial_id": winner.trial_id,
         "best_val_mae": winner.search_val_mae,
@@ -257,6 +259,7 @@ def _evaluate_best(tuner, hypermodel, checked, cfg, tracker: Tracker, completed)
         "ensemble": cfg.search.ensemble,
         "ensemble_of": cfg.search.ensemble_of,
         "epochs": winner.epochs,
+        "input_length": int(chosen.final.input_shape[1]),
         **registered,
         "_stage_seconds": chosen.seconds,
     }

@@ -11,7 +11,7 @@ from tests.conftest import CONV_LSTM_TUNED, SMALL_CONV_LSTM, TINY, parent_and_ch
 
 @pytest.mark.slow
 def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, store, monkeypatch):
-    """Also the stages after the search: a backtest of 3 configurations x 2 folds, a refit, a 2-seed ensemble."""
+    """Also the stages after the search: a backtest of 3 configurations x 2 folds, then the 2 best refit and averaged."""
     run_dir = tmp_path / "run"
     stages = ["search.select.top_k=3", "search.select.folds=2", "search.refit=true", "search.ensemble=2"]
     tiny = [item for item in TINY if not item.startswith("search.")]
@@ -55,6 +55,8 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
     assert all(r.info.status == "FINISHED" and "fold_mae" in r.data.metrics for r in backtest)
     ensemble = stage_runs(client, parent.info.run_id, "ensemble")
     assert len(ensemble) == 2 and {r.data.params["train_stop"] for r in ensemble} == {"440"}  # every pre-test point
+    best_two = sorted(candidates, key=lambda c: c["backtest_mae"])[:2]
+    assert {r.data.tags["source_trial_id"] for r in ensemble} == {c["trial_id"] for c in best_two}
 
     _, children = parent_and_children(client, parent.info.run_id)
     finished = [c for c in children if c.info.status == "FINISHED"]
@@ -89,8 +91,7 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
 
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", store)  # for this test only: a global set_registry_uri leaked into later tests
     model = mlflow.pyfunc.load_model(f"models:/{summary['registered_model']}@champion")  # the 2-member ensemble
-    window = summary["best_hyperparameters"]["window_size"]
-    forecast = np.asarray(model.predict(np.full((2, window), 50.0, dtype=np.float32)))
+    forecast = np.asarray(model.predict(np.full((2, summary["input_length"]), 50.0, dtype=np.float32)))
     assert forecast.shape[0] == 2 and np.all(np.isfinite(forecast))
 
 
