@@ -114,7 +114,7 @@ def variants(data: str, overrides: list[str], run_dir: Path, workdir: Path, top_
             backtest_seconds + time.monotonic() - clock,
         )
         keras.backend.clear_session()
-    table, _, _ = baseline_table(series, layout, cfg.data.season_length, cfg.data.ma_window, True, cfg.data.ar_lags)
+    table, _ = baseline_table(series, layout, cfg.data.season_length, cfg.data.ma_window, True, cfg.data.ar_lags)
     best_baseline = min(table.items(), key=lambda item: item[1]["test_mae"])
     for entry in rows:
         entry.update(naive=table["naive"]["test_mae"], best_baseline=f"{best_baseline[0]} {best_baseline[1]['test_mae']:.4f}")

@@ -60,7 +60,7 @@ class Scores:
 
 
 def baseline_table(series: np.ndarray, layout: Layout, season_length: int, ma_window: int, ets: bool, ar_lags: int = 0):
-    """`({name: {val_mae, test_mae}}, {name: test forecast}, why ets was skipped or None)` on the scored and test points.
+    """`({name: {val_mae, test_mae}}, why ets was skipped or None)` on the scored and test points.
 
     The fitted baselines (`ets`, `ar_changes`) are fitted twice, like a forecaster would: on the points
     before the scored validation points for the validation figures, on every point before the test
@@ -84,7 +84,7 @@ def baseline_table(series: np.ndarray, layout: Layout, season_length: int, ma_wi
             "val_mae": _mae(series[scored.start : scored.stop], forecast),
             "test_mae": _mae(series[test.start : test.stop], tail) if tail is not None else None,
         }
-    return table, forecasts.get("test", {}), skipped
+    return table, skipped
 
 
 def score(

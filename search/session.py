@@ -224,7 +224,7 @@ def _evaluate_best(tuner, hypermodel, checked, cfg, tracker: Tracker, completed)
         test_mae = float(np.mean(np.abs(y[n_val:] - final_forecast[n_val:])))
         if chosen.final is not chosen.searched:
             unrefit_mae = float(np.mean(np.abs(y[n_val:] - searched_forecast[n_val:])))
-    table, _, ets_skipped = baseline_table(
+    table, ets_skipped = baseline_table(
         series, layout, cfg.data.season_length, cfg.data.ma_window, cfg.search.ets_baseline, cfg.data.ar_lags
     )
     scores = score(series, layout, val_mae, test_mae, unrefit_mae, table, ets_skipped)
