@@ -64,11 +64,11 @@ def variants(data: str, overrides: list[str], run_dir: Path, workdir: Path, top_
     from search.config import register_configs
     from search.evaluation import baseline_table
     from search.hypermodel import WindowedHyperModel
-    from search.runner import plan
+    from search.planning import plan
     from search.selection import Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
-    from search.session import prepare_tensorflow
     from search.tracking import Tracker
     from search.tuner import make_tuner
+    from search.tuning import prepare_tensorflow
 
     register_configs()
     with initialize_config_dir(config_dir=str(Path(__file__).resolve().parent.parent / "conf"), version_base="1.3"):
@@ -81,7 +81,8 @@ def variants(data: str, overrides: list[str], run_dir: Path, workdir: Path, top_
     )
     tracker = Tracker(f"sqlite:///{workdir / 'variants.db'}", f"variants-{data}")
     tracker.start_parent(f"variants-{data}", {"mode": "bench"})
-    tuner = make_tuner(cfg.tuner, hypermodel, tracker, checked.specs, str(run_dir), True, cfg.seed, False, False)
+    cfg.tracking.log_trial_models = cfg.tracking.log_trial_plots = False
+    tuner = make_tuner(cfg, hypermodel, tracker, checked.specs, run_dir, resume=True)
     completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
     refitter = Refitter(hypermodel, cfg.seed)
 

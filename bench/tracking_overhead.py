@@ -79,7 +79,8 @@ def one_search(variant: str, cfg, specs, series, layout, workdir: Path) -> tuple
         tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}", "bench-overhead")
         tracker.start_parent("overhead", {"mode": "bench"})
         full = variant == "tracked"
-        tuner = make_tuner(cfg.tuner, hypermodel, tracker, specs, directory, False, cfg.seed, full, log_trial_plots=full)
+        cfg.tracking.log_trial_models = cfg.tracking.log_trial_plots = full
+        tuner = make_tuner(cfg, hypermodel, tracker, specs, Path(directory), resume=False)
     else:
 
         class BareHyperband(keras_tuner.Hyperband):

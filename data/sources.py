@@ -2,36 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from data.errors import UserError
+from data.errors import UserError, first_line
 
 GAP_POLICIES = ("error", "interpolate", "drop")
 BUNDLED_DIR = Path(__file__).resolve().parent / "series"
 """Real series shipped with the project (`data=co2`, `data=elnino`); `data/series/export.py` says where each comes from."""
 
 
-def synthetic_series(
-    length: int = 4 * 365 + 1,
-    baseline: float = 10.0,
-    slope: float = 0.05,
-    period: int = 365,
-    amplitude: float = 40.0,
-    noise_level: float = 5.0,
-    noise_seed: int = 42,
-) -> np.ndarray:
-    """The course's series: baseline + trend + yearly seasonality + Gaussian noise, shape `(length,)`.
+@dataclass
+class CourseSeries:
+    """The shape of the TF course's synthetic series, with the course's values: 4 years of daily points,
+    trend + yearly seasonality + Gaussian noise. `data=synthetic` takes its defaults from here."""
+
+    length: int = 4 * 365 + 1
+    baseline: float = 10.0
+    slope: float = 0.05
+    period: int = 365
+    amplitude: float = 40.0
+    noise_level: float = 5.0
+    noise_seed: int = 42
+
+
+def synthetic_series(**shape) -> np.ndarray:
+    """The course's series, shape `(length,)`; `shape` overrides fields of `CourseSeries` (e.g. `length=500`).
 
     The seasonal pattern is `cos(2*pi*s)` for `s < 0.4` and `exp(-3*s)` otherwise, where `s` is the
     phase within the period, exactly as in the TensorFlow time-series course.
     """
-    time = np.arange(length, dtype=np.float32)
-    season_time = ((time + 0) % period) / period
+    course = CourseSeries(**shape)
+    time = np.arange(course.length, dtype=np.float32)
+    season_time = ((time + 0) % course.period) / course.period
     pattern = np.where(season_time < 0.4, np.cos(season_time * 2 * np.pi), 1 / np.exp(3 * season_time))
-    noise = np.random.RandomState(noise_seed).randn(length) * noise_level
-    series = baseline + slope * time + amplitude * pattern + noise
+    noise = np.random.RandomState(course.noise_seed).randn(course.length) * course.noise_level
+    series = course.baseline + course.slope * time + course.amplitude * pattern + noise
     return series.astype(np.float32)
 
 
@@ -52,7 +60,7 @@ def csv_series(path: str, column: str, time_column: str | None = None, gaps: str
     try:
         frame = pd.read_csv(file)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise UserError(f"data.path={path!r} cannot be read as CSV ({_first_line(err)}); fix the file") from None
+        raise UserError(f"data.path={path!r} cannot be read as CSV ({first_line(err)}); fix the file") from None
     for field, name in (("data.column", column), ("data.time_column", time_column)):
         if name is not None and name not in frame.columns:
             raise UserError(f"{field}={name!r} is not a column of {path}; columns are: {', '.join(map(str, frame.columns))}")
@@ -102,22 +110,10 @@ def _fill_gaps(values, gaps: str, column: str):
     return values.dropna()
 
 
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-
-
 def load_series(cfg) -> np.ndarray:
     """The series a data config names (`cfg.source`: synthetic | csv), checked to be finite and not constant."""
     if cfg.source == "synthetic":
-        series = synthetic_series(
-            length=cfg.length,
-            baseline=cfg.baseline,
-            slope=cfg.slope,
-            period=cfg.period,
-            amplitude=cfg.amplitude,
-            noise_level=cfg.noise_level,
-            noise_seed=cfg.noise_seed,
-        )
+        series = synthetic_series(**{name: cfg[name] for name in CourseSeries.__dataclass_fields__})
     elif cfg.source == "csv":
         series = csv_series(cfg.path, cfg.column, cfg.time_column, cfg.gaps)
     elif cfg.source == "bundled":

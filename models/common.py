@@ -6,6 +6,9 @@ Scaling and seasonal context live inside the model (`models.framing`, Keras' own
 
 from __future__ import annotations
 
+import keras
+import numpy as np
+
 from models.framing import framed_input
 
 
@@ -15,8 +18,6 @@ def framed_model(framing, body, name: str, sequence: bool):
     `body(x)` maps the scaled features (a sequence with `sequence=True`) to a hidden tensor; one
     linear unit reads it and `framing` turns that unit into the forecast.
     """
-    import keras
-
     inputs, x, restore = framed_input(framing, sequence)
     y = keras.layers.Dense(1, name="forecast_scaled")(body(x))
     return keras.Model(inputs, restore(y), name=name)
@@ -24,8 +25,6 @@ def framed_model(framing, body, name: str, sequence: bool):
 
 def recurrent_stack(x, layer_cls, units: int, layers: int, bidirectional: bool, dropout: float = 0.0):
     """`layers` recurrent layers of `units` each; all but the last return sequences."""
-    import keras
-
     for index in range(layers):
         layer = layer_cls(units, return_sequences=index < layers - 1, dropout=dropout)
         x = keras.layers.Bidirectional(layer)(x) if bidirectional else layer(x)
@@ -34,8 +33,6 @@ def recurrent_stack(x, layer_cls, units: int, layers: int, bidirectional: bool, 
 
 def compile_model(model, loss: str = "huber", optimizer: str = "adam", learning_rate: float = 1e-3, momentum: float = 0.9):
     """Compile with the named loss and optimizer and the `mae` metric; returns the model."""
-    import keras
-
     losses = {"huber": keras.losses.Huber(), "mse": "mse", "mae": "mae"}
     optimizers = {
         "adam": lambda: keras.optimizers.Adam(learning_rate=learning_rate),
@@ -58,8 +55,6 @@ def forecast(model, windows, chunk: int = FORECAST_CHUNK):
     would also build a tf.data pipeline and an epoch iterator per call, which for the few hundred
     windows of a validation split cost more than the forward pass itself (`python -m bench.forecast`).
     """
-    import numpy as np
-
     windows = np.ascontiguousarray(windows, dtype=np.float32)
     starts = range(0, len(windows), chunk)
     parts = [np.asarray(model.predict_on_batch(windows[start : start + chunk])).ravel() for start in starts]

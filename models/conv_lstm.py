@@ -1,5 +1,7 @@
 """The course's best model: a causal Conv1D feeding a (bidirectional) LSTM stack and a Dense head."""
 
+import keras
+
 from models.common import framed_model, recurrent_stack
 
 
@@ -14,7 +16,6 @@ def build(
     dense_units: int = 0,
 ):
     """Conv1D(`filters`, `kernel_size`, padding=causal, relu) -> LSTM stack -> optional Dense(`dense_units`) -> 1."""
-    import keras
 
     def body(x):
         x = keras.layers.Conv1D(filters, kernel_size, strides=1, padding="causal", activation="relu")(x)

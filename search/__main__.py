@@ -1,8 +1,8 @@
 """`python -m search +space=<name>`: compose the config, run the search, print the summary.
 
 Kept thin: Hydra composes, `search.jobs` runs a job, `search.runner` does the work. Bad input ends with one line on stderr
-and exit code 2; an interrupt (Ctrl-C or SIGTERM) ends the runs as KILLED and exits 130; a search
-that ran but could not finish (every trial failed, a bug) exits 3.
+and exit code 2 (Hydra's own composition errors included); an interrupt (Ctrl-C or SIGTERM) ends the runs
+as KILLED and exits 130; a search that ran but could not finish (every trial failed, a bug) exits 3.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 
-from search import interrupts  # noqa: E402
+from search import hydra_errors, interrupts  # noqa: E402
 from search.config import register_configs  # noqa: E402
-from search.devices import gpu_for_job, visible_gpus  # noqa: E402
-from search.jobs import EXIT_INTERRUPTED, EXIT_USAGE, finished, run_in_fresh_process, run_job, run_sweep_job  # noqa: E402
-from search.tracking import load_parent_id  # noqa: E402
+from search.jobs import EXIT_INTERRUPTED, EXIT_USAGE, run_job, run_multirun_job  # noqa: E402
+from search.planning import RunLabels  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -45,36 +44,22 @@ def _git_commit() -> str:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg) -> None:
-    """Hydra entry point: one search per (multirun) job.
-
-    In a multirun a failed job is recorded (its `summary.json` holds `error` and `exit_code`) and the
-    sweep goes on; the sweep's exit code comes from `search.sweep.SweepSummary`. An interrupt stops it.
-    """
+    """Hydra entry point: one search per (multirun) job; the sweep's exit code comes from `search.sweep.SweepSummary`."""
+    hydra_errors.HELD.release()
     if not cfg.space:
         print(f"choose a search space: python -m search +space=<{'|'.join(available_spaces())}>", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     interrupts.install()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    names = {"space": hydra_cfg.runtime.choices.get("space"), "data": cfg.data.name, "git_commit": _git_commit()}
+    labels = RunLabels(space=hydra_cfg.runtime.choices.get("space"), data=cfg.data.name, git_commit=_git_commit())
     if hydra_cfg.mode != RunMode.MULTIRUN:
-        code, _ = run_job(cfg, run_dir, names)
-        if code:
-            sys.exit(code)
-        return
-    names.update(sweep_id=str(hydra_cfg.sweep.dir), sweep_job=str(hydra_cfg.job.num))
-    if cfg.search.resume and finished(run_dir):
-        print(f"job {hydra_cfg.job.num}: already finished in {run_dir}; skipped", flush=True)
-        return
-    if cfg.search.resume and load_parent_id(run_dir) is None:
-        cfg.search.resume = False  # this job never started: a resumed sweep runs it from the start
-    overrides = list(hydra_cfg.overrides.task)
-    device = gpu_for_job(hydra_cfg.job.num, cfg.search.gpus, visible_gpus())
-    if device is None:
-        code = run_sweep_job(cfg, run_dir, names, overrides)
+        code, _ = run_job(cfg, run_dir, labels)
     else:
-        code = run_in_fresh_process(cfg, run_dir, {**names, "gpu": device}, overrides, device)
-    if code == EXIT_INTERRUPTED:
+        sweep = RunLabels(labels.space, labels.data, labels.git_commit, str(hydra_cfg.sweep.dir), str(hydra_cfg.job.num))
+        code = run_multirun_job(cfg, run_dir, sweep, hydra_cfg.job.num, list(hydra_cfg.overrides.task))
+        code = code if code == EXIT_INTERRUPTED else 0  # a failed job is in its summary.json; the sweep goes on
+    if code:
         sys.exit(code)
 
 
@@ -91,15 +76,23 @@ def unwritable_run_dir(argv: list[str]) -> str | None:
 
 
 def cli() -> None:
-    """Run `main`; Hydra's own composition errors (unknown key, wrong type) exit 2 like other bad input."""
+    """Run `main`; Hydra's own composition errors (unknown key, wrong type, bad value) exit 2 with one line."""
     bad_dir = unwritable_run_dir(sys.argv[1:])
     if bad_dir:
         print(f"error: hydra.run.dir={bad_dir!r} cannot be created or written; choose another directory", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    hydra_errors.HELD.hold()
     try:
         main()
     except SystemExit as exit_:
+        error = hydra_errors.HELD.error_line() if exit_.code == 1 else None
+        if error is not None:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+        hydra_errors.HELD.release()
         sys.exit(EXIT_USAGE if exit_.code == 1 else exit_.code)
+    finally:
+        hydra_errors.HELD.release()
 
 
 if __name__ == "__main__":

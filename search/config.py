@@ -1,13 +1,59 @@
-"""Typed configuration (Hydra structured configs): a typo or a wrong type fails at composition,
-before TensorFlow is imported. The YAML files in `conf/` fill these schemas in."""
+"""Typed configuration (Hydra structured configs): a typo, a wrong type or a value outside a fixed set
+fails at composition, before TensorFlow is imported. The YAML files in `conf/` fill these schemas in.
+
+Each default lives in one place: here, unless a `conf/` file is the choice itself (a data set's
+name and split, a tuner's budget). The synthetic series' shape comes from `data.sources.CourseSeries`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+from data.sources import CourseSeries
+
+
+class Choice(str, Enum):
+    """A value from a fixed set: Hydra refuses any other at composition; compares, prints and logs as its string."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Mode(Choice):
+    search = "search"
+    lr_find = "lr_find"
+
+
+class TunerName(Choice):
+    hyperband = "hyperband"
+    random = "random"
+    bayesian = "bayesian"
+
+
+class GapPolicy(Choice):
+    error = "error"
+    interpolate = "interpolate"
+    drop = "drop"
+
+
+class Role(Choice):
+    chief = "chief"
+    worker = "worker"
+
+
+class EnsembleOf(Choice):
+    configurations = "configurations"
+    seeds = "seeds"
+
+
+class SweepStep(Choice):
+    batch = "batch"
+    epoch = "epoch"
 
 
 @dataclass
@@ -23,17 +69,11 @@ class DataCommon:
 
 
 @dataclass
-class SyntheticData(DataCommon):
-    """The TF course's synthetic series (see `data.sources.synthetic_series`)."""
+class SyntheticData(DataCommon, CourseSeries):
+    """The TF course's synthetic series: `length`, `baseline`, `slope`, `period`, `amplitude`, `noise_level`,
+    `noise_seed`, with the course's values as defaults (`data.sources.CourseSeries`)."""
 
     source: str = "synthetic"
-    length: int = 4 * 365 + 1
-    baseline: float = 10.0
-    slope: float = 0.05
-    period: int = 365
-    amplitude: float = 40.0
-    noise_level: float = 5.0
-    noise_seed: int = 42
 
 
 @dataclass
@@ -42,7 +82,7 @@ class ColumnData(DataCommon):
 
     column: str = MISSING
     time_column: Optional[str] = None
-    gaps: str = "error"
+    gaps: GapPolicy = GapPolicy.error
 
 
 @dataclass
@@ -80,14 +120,14 @@ class HyperparameterSpec:
 class TunerConfig:
     """Keras Tuner settings; `name` picks hyperband, random or bayesian."""
 
-    name: str = "hyperband"
-    max_epochs: int = 27
-    factor: int = 3
+    name: TunerName = TunerName.hyperband
+    max_epochs: int = 27  # hyperband: the most epochs a trial trains; random/bayesian: every trial's epochs
+    factor: int = 3  # hyperband: how many trials each round keeps one of
     hyperband_iterations: int = 1
-    max_trials: int = 10
+    max_trials: int = 10  # random and bayesian only
     executions_per_trial: int = 1
-    patience: int = 5
-    max_consecutive_failed_trials: int = 3
+    patience: int = 5  # early stopping on val_mae inside each trial (0: never)
+    max_consecutive_failed_trials: int = 3  # the search stops after this many failed trials in a row
     max_retries_per_trial: int = 0
 
 
@@ -95,12 +135,12 @@ class TunerConfig:
 class TrackingConfig:
     """Where MLflow writes. `uri: null` means `MLFLOW_TRACKING_URI`, else `sqlite:///<launch dir>/mlflow.db`."""
 
-    uri: Optional[str] = None
-    experiment: Optional[str] = None
-    artifact_location: Optional[str] = None
-    registered_model: Optional[str] = None
-    log_trial_models: bool = True
-    log_trial_plots: bool = True
+    uri: Optional[str] = None  # null: $MLFLOW_TRACKING_URI, else sqlite:///<launch dir>/mlflow.db
+    experiment: Optional[str] = None  # null: "<data.name>-<space>"
+    artifact_location: Optional[str] = None  # null: <dir of the sqlite file>/mlartifacts (a server: its default)
+    registered_model: Optional[str] = None  # null: "<data.name>-<space>"; the best version gets alias "champion"
+    log_trial_models: bool = True  # each trial's .keras model as an artifact of its child run
+    log_trial_plots: bool = True  # each trial's validation forecast plot (one forward pass and a figure a trial)
 
 
 @dataclass
@@ -111,11 +151,11 @@ class DistributedConfig:
     KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT, which are used when `role` is null.
     """
 
-    role: Optional[str] = None
-    oracle_ip: str = "127.0.0.1"
+    role: Optional[Role] = None  # null (one process) | chief (serves the oracle) | worker (trains trials)
+    oracle_ip: str = "127.0.0.1"  # the chief's address, as workers reach it
     oracle_port: int = 8000
-    worker_id: Optional[str] = None
-    attach_timeout_s: int = 300
+    worker_id: Optional[str] = None  # a worker's tuner id; null: worker-<host>-<pid>
+    attach_timeout_s: int = 300  # how long a worker waits for the chief's MLflow parent run
 
 
 @dataclass
@@ -123,23 +163,23 @@ class SelectConfig:
     """How the winner is chosen after the search: a rolling-origin backtest of the `top_k` best configurations
     over `folds` expanding windows (`top_k: 1` keeps the search's best trial, with no backtest)."""
 
-    top_k: int = 5
-    folds: int = 3
+    top_k: int = 5  # backtest the 5 best configurations (1: the search's best trial, no backtest)
+    folds: int = 3  # expanding-window folds over the scored validation points
 
 
 @dataclass
 class SearchConfig:
     """How this search runs: `resume` continues the tuner project and MLflow run in hydra.run.dir."""
 
-    resume: bool = False
-    deterministic: bool = True
-    gpus: Optional[int] = None
+    resume: bool = False  # true: continue the search in hydra.run.dir (same tuner project, same MLflow run)
+    deterministic: bool = True  # TF op determinism: the same command twice gives the same trials on CPU
+    gpus: Optional[int] = None  # multirun: job k gets GPU k mod N; N = this, or null: every visible GPU (0: none)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
-    refit: bool = True
-    ensemble: int = 3
-    ensemble_of: str = "configurations"
-    ets_baseline: bool = True
+    refit: bool = True  # retrain the winner on every point before the test tail before it is registered
+    ensemble: int = 3  # k > 1: the registered model averages k members (one Keras model); 1: the winner alone
+    ensemble_of: EnsembleOf = EnsembleOf.configurations  # the k best of the backtest | seeds: k seeds of the winner
+    ets_baseline: bool = True  # Holt-Winters exponential smoothing as a baseline (statsmodels)
 
 
 @dataclass
@@ -152,11 +192,11 @@ class LrFindConfig:
 
     start: float = 1e-7
     end: float = 1.0
-    steps: int = 200
-    per: str = "batch"
-    smoothing: float = 0.9
-    stop_factor: float = 4.0
-    low_factor: float = 0.1
+    steps: int = 200  # learning rates tried
+    per: SweepStep = SweepStep.batch  # batch: one batch per rate (seconds); epoch: one epoch per rate (the course's)
+    smoothing: float = 0.9  # EMA factor for the loss curve (0: raw losses)
+    stop_factor: float = 4.0  # stop once the smoothed loss exceeds this times its lowest (0: only on NaN/inf)
+    low_factor: float = 0.1  # automatic range: [suggestion * low_factor, suggestion * high_factor]
     high_factor: float = 3.0
 
 
@@ -165,7 +205,7 @@ class Config:
     """The whole configuration; `space` comes from `+space=<name>` (a file in `conf/space/`)."""
 
     seed: int = 42
-    mode: str = "search"
+    mode: Mode = Mode.search  # search | lr_find (the learning-rate range test alone, no search)
     data: Any = MISSING
     tuner: TunerConfig = field(default_factory=TunerConfig)
     space: Dict[str, HyperparameterSpec] = field(default_factory=dict)

@@ -16,14 +16,12 @@ from dataclasses import dataclass
 
 from data.errors import UserError
 
-ROLES = ("chief", "worker")
-
 
 @dataclass(frozen=True)
 class Role:
     """This process's part in a distributed search."""
 
-    kind: str  # "chief" or "worker"
+    kind: str  # "chief" or "worker" (`search.config.Role`)
     tuner_id: str  # Keras Tuner's id: "chief", or a worker's unique id
     oracle: str  # "ip:port" of the chief's oracle
 
@@ -45,14 +43,12 @@ def role_of(distributed_cfg) -> Role | None:
                 "KERASTUNER_TUNER_ID is set: set KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT too (the chief's address)"
             )
         return Role("chief" if tuner_id == "chief" else "worker", tuner_id, f"{ip}:{port}")
-    if role not in ROLES:
-        raise UserError(f"search.distributed.role={role!r} is unknown: use chief, worker, or null for one process")
     if not 0 < distributed_cfg.oracle_port < 65536:
         raise UserError(f"search.distributed.oracle_port={distributed_cfg.oracle_port} is not a port number")
     tuner_id = "chief" if role == "chief" else distributed_cfg.worker_id or f"worker-{socket.gethostname()}-{os.getpid()}"
     if role == "worker" and tuner_id == "chief":
         raise UserError("search.distributed.worker_id='chief' is the chief's id: choose another")
-    return Role(role, tuner_id, f"{distributed_cfg.oracle_ip}:{distributed_cfg.oracle_port}")
+    return Role(str(role), tuner_id, f"{distributed_cfg.oracle_ip}:{distributed_cfg.oracle_port}")
 
 
 def apply(role: Role) -> None:
@@ -61,7 +57,7 @@ def apply(role: Role) -> None:
     os.environ.update(KERASTUNER_TUNER_ID=role.tuner_id, KERASTUNER_ORACLE_IP=ip, KERASTUNER_ORACLE_PORT=port)
 
 
-def find_chief_parent(client, experiment_id: str, oracle: str, timeout_s: float, poll_s: float = 2.0) -> str:
+def find_chief_parent(tracker, oracle: str, timeout_s: float, poll_s: float = 2.0) -> str:
     """The running parent run of the chief serving `oracle`, waiting up to `timeout_s` for the chief to start.
 
     A chief whose parent run ends while the worker waits (it failed, was interrupted, or its search
@@ -74,10 +70,10 @@ def find_chief_parent(client, experiment_id: str, oracle: str, timeout_s: float,
     chief = f"tags.oracle = '{oracle}' and tags.distributed = 'chief'"
     announced = False
     while True:
-        running = _latest_run(client, experiment_id, f"{chief} and attributes.status = 'RUNNING'", "start_time")
+        running = tracker.latest_run(f"{chief} and attributes.status = 'RUNNING'", "start_time")
         if running:
             return running.run_id
-        run = _latest_run(client, experiment_id, f"{chief} and attributes.end_time >= {waiting_since_ms}", "end_time")
+        run = tracker.latest_run(f"{chief} and attributes.end_time >= {waiting_since_ms}", "end_time")
         if run:
             raise UserError(
                 f"the chief for oracle {oracle} ended ({run.status}, MLflow run {run.run_id}) while this worker waited: "
@@ -92,9 +88,3 @@ def find_chief_parent(client, experiment_id: str, oracle: str, timeout_s: float,
             print(f"waiting up to {timeout_s:g} s for the chief's MLflow run (oracle {oracle})", flush=True)
             announced = True
         time.sleep(poll_s)
-
-
-def _latest_run(client, experiment_id: str, filter_string: str, by: str):
-    """The RunInfo of the run matching `filter_string` with the latest `by` time, or None."""
-    runs = client.search_runs([experiment_id], filter_string=filter_string, order_by=[f"attributes.{by} DESC"], max_results=1)
-    return runs[0].info if runs else None

@@ -13,27 +13,31 @@ import os
 import subprocess
 import sys
 import traceback
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from data.errors import UserError
 from search import interrupts
-from search.devices import job_environment
+from search.devices import gpu_for_job, job_environment, visible_gpus
+from search.planning import RunLabels
+from search.summary import WorkerReport, write_summary
+from search.tracking import load_parent_id
 
 EXIT_USAGE, EXIT_SEARCH_FAILED, EXIT_INTERRUPTED = 2, 3, 130
 
 
-def run_job(cfg, run_dir: Path, names: dict) -> tuple[int, str | None]:
+def run_job(cfg, run_dir: Path, labels: RunLabels) -> tuple[int, str | None]:
     """Run one search (or `mode=lr_find`) and print its outcome; returns the exit code and the error, if any."""
     from search.report import closing_table, lr_find_lines
     from search.runner import run_lr_find, run_search
 
     try:
         if cfg.mode == "lr_find":
-            print(lr_find_lines(run_lr_find(cfg, run_dir, Path.cwd(), names)))
+            print(lr_find_lines(run_lr_find(cfg, run_dir, Path.cwd(), labels)))
             return 0, None
-        summary = run_search(cfg, run_dir, Path.cwd(), names)
-        if summary.get("role") == "worker":
-            print(f"worker {summary['tuner_id']}: trained {summary['trials_run']} trials; the chief evaluates the winner")
+        summary = run_search(cfg, run_dir, Path.cwd(), labels)
+        if isinstance(summary, WorkerReport):
+            print(f"worker {summary.tuner_id}: trained {summary.trials_run} trials; the chief evaluates the winner")
             return 0, None
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -44,22 +48,39 @@ def run_job(cfg, run_dir: Path, names: dict) -> tuple[int, str | None]:
     except KeyboardInterrupt:
         print("interrupted: runs marked KILLED; add search.resume=true to the same command to continue", file=sys.stderr)
         return EXIT_INTERRUPTED, "interrupted"
-    print(closing_table(summary))
-    if summary.get("error"):
-        print(f"error: {summary['error']}", file=sys.stderr)
-        return EXIT_SEARCH_FAILED, summary["error"]
+    print(closing_table(summary.as_dict()))
+    if summary.error:
+        print(f"error: {summary.error}", file=sys.stderr)
+        return EXIT_SEARCH_FAILED, summary.error
     return 0, None
 
 
-def run_sweep_job(cfg, run_dir: Path, names: dict, overrides: list[str]) -> int:
+def run_multirun_job(cfg, run_dir: Path, labels: RunLabels, job_number: int, overrides: list[str]) -> int:
+    """One job of a multirun (`-m`): skipped if a resumed sweep already finished it, on GPU `job_number mod N` if any.
+
+    A job that never started is run from the start by a resumed sweep (`search.resume=true` on the
+    whole sweep). Returns the job's exit code; only an interrupt stops the sweep.
+    """
+    if cfg.search.resume and finished(run_dir):
+        print(f"job {job_number}: already finished in {run_dir}; skipped", flush=True)
+        return 0
+    if cfg.search.resume and load_parent_id(run_dir) is None:
+        cfg.search.resume = False
+    device = gpu_for_job(job_number, cfg.search.gpus, visible_gpus())
+    if device is None:
+        return run_sweep_job(cfg, run_dir, labels, overrides)
+    return run_in_fresh_process(cfg, run_dir, replace(labels, gpu=device), overrides, device)
+
+
+def run_sweep_job(cfg, run_dir: Path, labels: RunLabels, overrides: list[str]) -> int:
     """One job of a multirun: a failure is written to the job's `summary.json` (`error`, `exit_code`), not raised."""
-    code, error = run_job(cfg, run_dir, names)
+    code, error = run_job(cfg, run_dir, labels)
     if code and code != EXIT_INTERRUPTED:
         _record_failed_job(run_dir, code, error, overrides)
     return code
 
 
-def run_in_fresh_process(cfg, run_dir: Path, names: dict, overrides: list[str], device: str) -> int:
+def run_in_fresh_process(cfg, run_dir: Path, labels: RunLabels, overrides: list[str], device: str) -> int:
     """Run the job in a new interpreter that sees only GPU `device`; returns its exit code.
 
     TensorFlow fixes its devices at import, and launchers reuse their worker processes, so only a
@@ -71,7 +92,8 @@ def run_in_fresh_process(cfg, run_dir: Path, names: dict, overrides: list[str], 
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "job_config.yaml"
     OmegaConf.save(cfg, config_path, resolve=True)
-    command = [sys.executable, "-m", "search.jobs", str(config_path), str(run_dir), json.dumps(names), json.dumps(overrides)]
+    arguments = [str(config_path), str(run_dir), json.dumps(asdict(labels)), json.dumps(overrides)]
+    command = [sys.executable, "-m", "search.jobs", *arguments]
     process = subprocess.Popen(command, env={**os.environ, **job_environment(device)})
     try:
         code = process.wait()
@@ -85,13 +107,13 @@ def run_in_fresh_process(cfg, run_dir: Path, names: dict, overrides: list[str], 
     return code
 
 
-def _job_process(config_path: str, run_dir: str, names: str, overrides: str) -> None:
+def _job_process(config_path: str, run_dir: str, labels: str, overrides: str) -> None:
     """The fresh interpreter's side of `run_in_fresh_process`."""
     from omegaconf import OmegaConf
 
     interrupts.install()
     cfg = OmegaConf.load(config_path)
-    sys.exit(run_sweep_job(cfg, Path(run_dir), json.loads(names), json.loads(overrides)))
+    sys.exit(run_sweep_job(cfg, Path(run_dir), RunLabels(**json.loads(labels)), json.loads(overrides)))
 
 
 def finished(run_dir: Path) -> bool:
@@ -102,8 +124,6 @@ def finished(run_dir: Path) -> bool:
 
 def _record_failed_job(run_dir: Path, code: int, error: str | None, overrides: list[str]) -> None:
     """Make sure a failed job's directory says why, for the sweep summary."""
-    from search.report import write_summary
-
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "summary.json"
     summary = json.loads(path.read_text()) if path.is_file() else {}

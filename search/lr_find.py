@@ -9,6 +9,7 @@ and to an MLflow run tagged `mode=lr_find`.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -16,9 +17,10 @@ import keras
 import numpy as np
 import pandas as pd
 
-from search import interrupts
+from search.files import write_json
 from search.hypermodel import WindowedHyperModel
 from search.lr_range import Suggestion, geometric_schedule, suggest
+from search.planning import RunLabels
 from search.plots import lr_figure
 from search.space import reference_values
 from search.tracking import Tracker
@@ -72,26 +74,19 @@ def sweep(hypermodel: WindowedHyperModel, values: dict, settings) -> RangeRecord
     return recorder
 
 
-def find_learning_rate(cfg, checked, tracker: Tracker, run_dir: Path, names: dict, parent_id: str | None = None) -> dict:
+def find_learning_rate(cfg, checked, tracker: Tracker, run_dir: Path, labels: RunLabels, parent_id: str | None = None) -> dict:
     """Run the range test as its own MLflow run (nested under `parent_id` if given); returns the result."""
-    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
     settings = cfg.lr_find
     values = {k: v for k, v in reference_values(checked.specs).items() if k != "learning_rate"}
-    tags = {"mode": "lr_find", "space": names["space"], "data": names["data"], "seed": str(cfg.seed)}
-    tags["git_commit"] = names.get("git_commit", "unknown")
-    if parent_id:
-        tags[MLFLOW_PARENT_RUN_ID] = parent_id
-    run_id = None
-    try:
-        with interrupts.critical():  # an interrupt waits until the run exists and its id is kept
-            run_id = tracker.client.create_run(tracker.experiment_id, run_name=f"lr_find-{names['space']}", tags=tags).info.run_id
+    tags = {**labels.tags(), "mode": "lr_find", "seed": str(cfg.seed)}
+    start_run = functools.partial(tracker.start_run, f"lr_find-{labels.space}", tags, parent_id)
+    with tracker.closing(start_run, interrupted="interrupted (SIGINT/SIGTERM)") as run_id:
         tracker.log_params(run_id, {**values, **{f"lr_find.{k}": v for k, v in settings.items()}})
         hypermodel = WindowedHyperModel(
             checked.series,
             checked.layout,
             checked.specs,
-            cfg.data.shuffle_buffer,
+            shuffle_buffer=cfg.data.shuffle_buffer,
             patience=0,
             seed=cfg.seed,
             season_length=cfg.data.season_length,
@@ -109,15 +104,6 @@ def find_learning_rate(cfg, checked, tracker: Tracker, run_dir: Path, names: dic
             "mlflow_run_id": run_id,
         }
         _write_and_log(tracker, run_id, run_dir, rates, losses, found, result)
-    except KeyboardInterrupt:
-        if run_id:
-            tracker.end(run_id, "KILLED", error="interrupted (SIGINT/SIGTERM)")
-        raise
-    except BaseException as err:
-        if run_id:
-            tracker.end(run_id, "FAILED", error=f"{type(err).__name__}: {err}")
-        raise
-    tracker.end(run_id, "FINISHED")
     return result
 
 
@@ -140,9 +126,7 @@ def _write_and_log(tracker: Tracker, run_id: str, run_dir: Path, rates, losses, 
     tracker.log_metrics(
         run_id, {"suggested_learning_rate": found.learning_rate, "range_low": found.low, "range_high": found.high}
     )
-    tmp = run_dir / f".{RESULT_FILE}.tmp"
-    tmp.write_text(json.dumps(result, indent=2, default=str))
-    tmp.replace(run_dir / RESULT_FILE)
+    write_json(run_dir / RESULT_FILE, result)
 
 
 def load_result(run_dir: Path) -> dict | None:

@@ -50,7 +50,6 @@ class Suggestion:
     learning_rate: float
     low: float
     high: float
-    index: int  # step of the suggestion in the recorded curve
     min_loss_learning_rate: float  # where the smoothed loss was lowest
     diverged_at: float | None  # learning rate of the first non-finite loss, if any
     smoothed: np.ndarray  # smoothed losses of the part read (before divergence)
@@ -112,7 +111,6 @@ def suggest(
         learning_rate=rate,
         low=max(rate * low_factor, swept_low),
         high=min(rate * high_factor, swept_high),
-        index=index,
         min_loss_learning_rate=float(learning_rates[lowest]),
         diverged_at=diverged_at,
         smoothed=smoothed,
@@ -123,8 +121,6 @@ def suggest(
 
 def check_settings(settings) -> None:
     """Check the `lr_find` config; raises `UserError` naming the bad field."""
-    if settings.per not in ("batch", "epoch"):
-        raise UserError(f"lr_find.per={settings.per!r} is unknown: use lr_find.per=batch or lr_find.per=epoch")
     if not 0 < settings.start < settings.end:
         raise UserError(f"lr_find.start={settings.start:g} and lr_find.end={settings.end:g} need 0 < start < end")
     if settings.steps < 5:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 
@@ -34,18 +32,8 @@ def progress_line(trial, names: list[str], best: float | None, seconds: float) -
     return " ".join(parts)
 
 
-def write_summary(path: Path, summary: dict) -> None:
-    """Write `summary.json` atomically, so an interrupted write never leaves half a file."""
-    from search import interrupts
-
-    with interrupts.critical():
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(summary, indent=2, default=str))
-        tmp.replace(path)
-
-
 def closing_table(summary: dict) -> str:
-    """The short table printed when a search ends."""
+    """The short table printed when a search ends, from the search's `summary.json` form (`Summary.as_dict`)."""
     rows = [("best val_mae", _fmt(summary.get("best_val_mae")))]
     if summary.get("search_best_trial_id") not in (None, summary.get("best_trial_id")):
         rows[0] = (

@@ -102,20 +102,16 @@ def backtest(refitter: Refitter, candidates: list[Candidate], blocks: list[range
         for index, block in enumerate(blocks):
             key = f"{candidate.trial_id}-fold{index}"
             params = {**candidate.values, "fold": index, "train_stop": block.start, "epochs": candidate.epochs}
-            run_id = tracker.start_stage_run("backtest", key, params, {"source_trial_id": candidate.trial_id, "fold": str(index)})
+            tags = {"source_trial_id": candidate.trial_id, "fold": str(index)}
             try:
-                model = refitter.fit(candidate.values, candidate.epochs, train_stop=block.start, seed_offset=index)
-            except keras_tuner.errors.FailedTrialError as err:
-                tracker.end(run_id, "FAILED", error=str(err))
+                with tracker.stage_run("backtest", key, params, tags) as run_id:
+                    model = refitter.fit(candidate.values, candidate.epochs, train_stop=block.start, seed_offset=index)
+                    mae = refitter.mae(model, block)
+                    tracker.log_metrics(run_id, {"fold_mae": mae})
+            except keras_tuner.errors.FailedTrialError:  # its run is FAILED, with the reason
                 candidate.fold_maes = []
                 break
-            except BaseException:
-                tracker.end(run_id, "KILLED")
-                raise
-            mae = refitter.mae(model, block)
             candidate.fold_maes.append(mae)
-            tracker.log_metrics(run_id, {"fold_mae": mae})
-            tracker.end(run_id, "FINISHED")
             del model
         if candidate.fold_maes:
             scored.append(candidate)
@@ -138,13 +134,9 @@ def fit_final(refitter: Refitter, members: list[tuple[Candidate, int]], train_st
     for index, (candidate, seed_offset) in enumerate(members):
         params = {**candidate.values, "train_stop": train_stop, "epochs": candidate.epochs, "member": index}
         key = f"{candidate.trial_id}-m{index}"
-        run_id = tracker.start_stage_run(stage, key, params, {"source_trial_id": candidate.trial_id})
-        try:
+        tags = {"source_trial_id": candidate.trial_id}
+        with tracker.stage_run(stage, key, params, tags):
             models.append(refitter.fit(candidate.values, candidate.epochs, train_stop=train_stop, seed_offset=seed_offset))
-        except BaseException as err:
-            tracker.end(run_id, "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED", error=str(err))
-            raise
-        tracker.end(run_id, "FINISHED")
     return models[0] if len(models) == 1 else average_model(models)
 
 

@@ -98,6 +98,9 @@ class SweepSummary(Callback):
     """Prepares the tracking store before a multirun and summarises its jobs after it."""
 
     def on_multirun_start(self, config, **kwargs) -> None:
+        from search.hydra_errors import HELD
+
+        HELD.release()  # the sweep's config composed: stderr flows again (launchers may never call `main` here)
         uri = _tracking_uri(config)
         if uri.startswith("sqlite:"):
             from mlflow.tracking import MlflowClient

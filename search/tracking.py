@@ -13,14 +13,16 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from data.errors import UserError
+from data.errors import UserError, first_line
 from search import interrupts
+from search.files import write_json
 
 PARENT_FILE = "mlflow_run.json"
 _SECRET = re.compile(r"(?<=://)[^/@\s]+@")
@@ -29,6 +31,13 @@ _SECRET = re.compile(r"(?<=://)[^/@\s]+@")
 def redact(uri: str) -> str:
     """A tracking URI with any `user:password@` part replaced, safe to print and log."""
     return _SECRET.sub("***@", uri)
+
+
+def ui_command(uri: str) -> str:
+    """How to open the runs of the store at `uri`."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {redact(uri)}"
+    return f"mlflow ui --backend-store-uri {redact(uri)}"
 
 
 def resolve_uri(configured: str | None, launch_dir: Path) -> str:
@@ -78,13 +87,13 @@ class Tracker:
         registry = os.environ.get("MLFLOW_REGISTRY_URI") or uri
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(registry)
-        self.client = UninterruptedClient(MlflowClient(tracking_uri=uri, registry_uri=registry))
+        self._client = UninterruptedClient(MlflowClient(tracking_uri=uri, registry_uri=registry))
         try:
             with _no_retries():
-                found = self.client.get_experiment_by_name(experiment)
+                found = self._client.get_experiment_by_name(experiment)
         except Exception as err:  # noqa: BLE001 - any failure to reach the store means the same to the user
             raise UserError(
-                f"tracking store {redact(uri)} cannot be reached ({_first_line(err)}); start it or fix "
+                f"tracking store {redact(uri)} cannot be reached ({first_line(err)}); start it or fix "
                 "tracking.uri / MLFLOW_TRACKING_URI"
             ) from None
         self.experiment_name = experiment
@@ -99,22 +108,95 @@ class Tracker:
         from mlflow.exceptions import MlflowException
 
         try:
-            return self.client.create_experiment(name, artifact_location=location and f"{location}/{name}")
+            return self._client.create_experiment(name, artifact_location=location and f"{location}/{name}")
         except MlflowException:
-            found = self.client.get_experiment_by_name(name)
+            found = self._client.get_experiment_by_name(name)
             if found is None:
                 raise
             return found.experiment_id
 
+    @property
+    def registry_client(self):
+        """The client for the Model Registry (`search.registry`): versions, their tags, aliases."""
+        return self._client
+
+    def ui_command(self) -> str:
+        return ui_command(self.uri)
+
     def start_parent(self, run_name: str, tags: Mapping[str, str]) -> str:
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
+        run = self._client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
         self.parent_id = run.info.run_id
         return self.parent_id
 
     def resume_parent(self, run_id: str) -> str:
-        self.client.update_run(run_id, status="RUNNING")
+        self._client.update_run(run_id, status="RUNNING")
         self.parent_id = run_id
         return run_id
+
+    def attach_parent(self, run_id: str) -> str:
+        """Log children under a parent run that another process owns (a distributed worker under the chief's)."""
+        self.parent_id = run_id
+        return run_id
+
+    def start_run(self, run_name: str, tags: Mapping[str, str], parent_id: str | None = None) -> str:
+        """A run of its own (the LR range test), nested under `parent_id` if given."""
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        tags = {**tags, **({MLFLOW_PARENT_RUN_ID: parent_id} if parent_id else {})}
+        return self._client.create_run(self.experiment_id, run_name=run_name, tags=tags).info.run_id
+
+    @contextmanager
+    def closing(self, create: Callable[[], str], *, finish: bool = True, interrupted: str | None = None) -> Iterator[str]:
+        """Open a run with `create()` and yield its id; the run never stays RUNNING after the block.
+
+        The run is created with interrupts held, so its id is known before an interrupt can act. An
+        interrupt (Ctrl-C, SIGTERM) ends it KILLED, an exception FAILED (the traceback in tag
+        `error`), a normal exit FINISHED, unless `finish` is false: then the caller ends it (a
+        trial's run is closed on the logging thread once its artifacts are in). Whatever was handed
+        to the logging thread goes in before a run is closed as KILLED or FAILED.
+        """
+        run_id = None
+        try:
+            with interrupts.critical():  # an interrupt that came meanwhile is raised here, once the id is known
+                run_id = create()
+            yield run_id
+        except (KeyboardInterrupt, SystemExit) as err:
+            if run_id is not None:
+                self.drain()
+                self.end(run_id, "KILLED", error=interrupted or f"interrupted ({err or type(err).__name__})")
+            raise
+        except BaseException as err:
+            if run_id is not None:
+                self.drain()
+                self.end(run_id, "FAILED", error=f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}")
+            raise
+        if finish:
+            self.end(run_id, "FINISHED")
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self._client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def latest_run(self, filter_string: str, by: str):
+        """The RunInfo of this experiment's run matching `filter_string` with the latest `by` time (start_time,
+        end_time), or None."""
+        runs = self._client.search_runs(
+            [self.experiment_id], filter_string=filter_string, order_by=[f"attributes.{by} DESC"], max_results=1
+        )
+        return runs[0].info if runs else None
+
+    def log_model_to_parent(self, model, signature, requirements: list[str], registered_name: str) -> str:
+        """Log `model` as the parent run's `model` artifact and register it as a new version of `registered_name`;
+        returns the version. The parent stays RUNNING (MLflow's fluent run would end it)."""
+        import mlflow
+
+        with interrupts.critical(), mlflow.start_run(run_id=self.parent_id, nested=True):
+            info = mlflow.keras.log_model(
+                model, name="model", signature=signature, pip_requirements=requirements, registered_model_name=registered_name
+            )
+        self._client.update_run(self.parent_id, status="RUNNING")
+        return str(info.registered_model_version)
 
     def start_trial(self, trial_id: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
         """A child run for one trial, with every hyperparameter as a param; earlier runs of a re-run trial are superseded."""
@@ -122,9 +204,9 @@ class Tracker:
 
         for old in self.trial_runs(trial_id):
             if old.info.status != "KILLED":
-                self.client.set_terminated(old.info.run_id, status="KILLED")
-            self.client.set_tag(old.info.run_id, "superseded", "true")
-        run = self.client.create_run(
+                self._client.set_terminated(old.info.run_id, status="KILLED")
+            self._client.set_tag(old.info.run_id, "superseded", "true")
+        run = self._client.create_run(
             self.experiment_id,
             run_name=f"trial-{trial_id}",
             tags={MLFLOW_PARENT_RUN_ID: self.parent_id, "trial_id": trial_id, "status": "RUNNING", **tags},
@@ -140,15 +222,15 @@ class Tracker:
         """
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-        earlier = self.client.search_runs(
+        earlier = self._client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.mlflow.parentRunId = '{self.parent_id}' and tags.stage = '{stage}' and tags.stage_key = '{key}'",
         )
         for old in earlier:
             if old.info.status == "RUNNING":
-                self.client.set_terminated(old.info.run_id, status="KILLED")
-            self.client.set_tag(old.info.run_id, "superseded", "true")
-        run = self.client.create_run(
+                self._client.set_terminated(old.info.run_id, status="KILLED")
+            self._client.set_tag(old.info.run_id, "superseded", "true")
+        run = self._client.create_run(
             self.experiment_id,
             run_name=f"{stage}-{key}",
             tags={MLFLOW_PARENT_RUN_ID: self.parent_id, "stage": stage, "stage_key": key, "status": "RUNNING", **(tags or {})},
@@ -156,9 +238,13 @@ class Tracker:
         self.log_params(run.info.run_id, params)
         return run.info.run_id
 
+    def stage_run(self, stage: str, key: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None):
+        """`start_stage_run` as a block (`closing`): the fit's run ends FINISHED, FAILED or KILLED with it."""
+        return self.closing(functools.partial(self.start_stage_run, stage, key, params, tags))
+
     def trial_runs(self, trial_id: str):
         """Child runs of this search already logged for `trial_id` (from an interrupted attempt)."""
-        return self.client.search_runs(
+        return self._client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.mlflow.parentRunId = '{self.parent_id}' and tags.trial_id = '{trial_id}'",
         )
@@ -174,21 +260,21 @@ class Tracker:
         now = int(time.time() * 1000)
         batch = [Metric(name, float(value), now, step) for step, metrics in steps for name, value in metrics.items()]
         for start in range(0, len(batch), 1000):
-            self.client.log_batch(run_id, metrics=batch[start : start + 1000])
+            self._client.log_batch(run_id, metrics=batch[start : start + 1000])
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
-        self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        self._client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
 
     def log_text(self, run_id: str, text: str, name: str) -> None:
-        self.client.log_text(run_id, text, name)
+        self._client.log_text(run_id, text, name)
 
     def log_json(self, run_id: str, payload: Any, name: str) -> None:
-        self.client.log_text(run_id, json.dumps(payload, indent=2, default=str), name)
+        self._client.log_text(run_id, json.dumps(payload, indent=2, default=str), name)
 
     def log_figure(self, run_id: str, figure, name: str) -> None:
-        self.client.log_figure(run_id, figure, name)
+        self._client.log_figure(run_id, figure, name)
 
     def in_background(self, task: Callable[[], None]) -> None:
         """Run `task` (artifact logging, closing a run) on the logging thread, in submission order.
@@ -207,25 +293,23 @@ class Tracker:
             try:
                 future.result()
             except Exception as err:  # noqa: BLE001 - reported, and the search goes on
-                print(f"warning: background MLflow logging failed: {_first_line(err)}", file=sys.stderr, flush=True)
+                print(f"warning: background MLflow logging failed: {first_line(err)}", file=sys.stderr, flush=True)
 
     def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(run_id, str(path), artifact_path)
+        self._client.log_artifact(run_id, str(path), artifact_path)
 
     def end(self, run_id: str, status: str, error: str | None = None) -> None:
         """Close a run; FAILED and KILLED runs carry the error message as a tag."""
         with interrupts.critical():  # not left RUNNING with its status tag already set
             if error:
-                self.client.set_tag(run_id, "error", error[:5000])
-            self.client.set_tag(run_id, "status", {"FINISHED": "COMPLETED"}.get(status, status))
-            self.client.set_terminated(run_id, status=status)
+                self._client.set_tag(run_id, "error", error[:5000])
+            self._client.set_tag(run_id, "status", {"FINISHED": "COMPLETED"}.get(status, status))
+            self._client.set_terminated(run_id, status=status)
 
 
 def save_parent_id(run_dir: Path, run_id: str, experiment_id: str) -> None:
     """Remember the parent run in the run dir, written atomically, so `search.resume=true` reattaches."""
-    tmp = run_dir / f".{PARENT_FILE}.tmp"
-    tmp.write_text(json.dumps({"run_id": run_id, "experiment_id": experiment_id}))
-    tmp.replace(run_dir / PARENT_FILE)
+    write_json(run_dir / PARENT_FILE, {"run_id": run_id, "experiment_id": experiment_id})
 
 
 def load_parent_id(run_dir: Path) -> str | None:
@@ -249,8 +333,3 @@ def _no_retries():
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0][:200] if text else type(err).__name__

@@ -11,7 +11,6 @@ import functools
 import shutil
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 import keras
@@ -73,19 +72,12 @@ class TrackingMixin:
         values = trial.hyperparameters.values
         tags = {tag: str(values[key]) for key, tag in TUNER_TAGS.items() if key in values}
         self._trial_started = started = time.perf_counter()
-        run_id = None
-        try:
-            with interrupts.critical():  # an interrupt waits until the child run exists and its id is kept
-                run_id = self.tracker.start_trial(trial.trial_id, values, tags)
+        # An exception closes the run FAILED (KILLED on an interrupt) before Keras Tuner records the trial.
+        start_run = functools.partial(self.tracker.start_trial, trial.trial_id, values, tags)
+        with self.tracker.closing(start_run, finish=False) as run_id:
             logger = EpochLogger(self.tracker, run_id)
             kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [logger]
             results = super().run_trial(trial, *args, **kwargs)
-        except BaseException as err:
-            if run_id is not None:
-                status = "KILLED" if isinstance(err, (KeyboardInterrupt, SystemExit)) else "FAILED"
-                self.tracker.drain()  # the epochs logged so far go in before the run closes
-                self.tracker.end(run_id, status, error=f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}")
-            raise
         timing = {"trial_seconds": time.perf_counter() - started, "fit_seconds": logger.fit_seconds}
         self._finish_trial(trial, run_id, logger, timing)
         return results
@@ -148,26 +140,20 @@ class TrackedBayesianOptimization(TrackingMixin, keras_tuner.BayesianOptimizatio
 TUNERS = {"hyperband": TrackedHyperband, "random": TrackedRandomSearch, "bayesian": TrackedBayesianOptimization}
 
 
-def make_tuner(
-    tuner_cfg,
-    hypermodel,
-    tracker: Tracker,
-    specs: dict,
-    directory: str,
-    resume: bool,
-    seed: int,
-    log_trial_models: bool,
-    log_trial_plots: bool = True,
-):
-    """The configured tuner, its project in `directory/tuner`; `resume` reloads it instead of starting over."""
+def make_tuner(cfg, hypermodel, tracker: Tracker, specs: dict, run_dir: Path, resume: bool):
+    """The tuner `cfg.tuner` names, tracked by `tracker` as `cfg.tracking` says; its project in `run_dir/tuner`.
+
+    `resume` reloads the project instead of starting over. The seed is `cfg.seed`.
+    """
+    tuner_cfg = cfg.tuner
     common = dict(
         hypermodel=hypermodel,
         objective=keras_tuner.Objective("val_mae", direction="min"),
         executions_per_trial=tuner_cfg.executions_per_trial,
         max_retries_per_trial=tuner_cfg.max_retries_per_trial,
         max_consecutive_failed_trials=tuner_cfg.max_consecutive_failed_trials,
-        seed=seed,
-        directory=directory,
+        seed=cfg.seed,
+        directory=str(run_dir),
         project_name="tuner",
         overwrite=not resume,
     )
@@ -177,9 +163,9 @@ def make_tuner(
         )
     else:
         extra = dict(max_trials=tuner_cfg.max_trials)
-    tuner = TUNERS[tuner_cfg.name](**common, **extra)
+    tuner = TUNERS[str(tuner_cfg.name)](**common, **extra)
     tuner.tracker, tuner.specs = tracker, specs
-    tuner.log_trial_models, tuner.log_trial_plots = log_trial_models, log_trial_plots
+    tuner.log_trial_models, tuner.log_trial_plots = cfg.tracking.log_trial_models, cfg.tracking.log_trial_plots
     _write_oracle_state_whole(tuner.oracle)
     return tuner
 

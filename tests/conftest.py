@@ -84,15 +84,15 @@ def in_process_tuner(directory: str, store: str, experiment: str, overrides: lis
     from search.tuner import make_tuner
     from tests.test_spaces import compose_config
 
-    cfg = compose_config(*overrides)
+    cfg = compose_config(*overrides, "seed=0", "tracking.log_trial_models=false")
     specs = validate_space(OmegaConf.to_container(cfg.space, resolve=True))
     series = synthetic_series(length=cfg.data.length)
     layout = plan_layout(len(series), cfg.data.test_size, candidates(specs["split_time"]), candidates(specs["window_size"]))
     keras.utils.set_random_seed(0)
-    hypermodel = WindowedHyperModel(series, layout, specs, 100, 0, 0)
+    hypermodel = WindowedHyperModel(series, layout, specs, shuffle_buffer=100, patience=0, seed=0)
     tracker = Tracker(store, experiment)
     tracker.start_parent(experiment, {})
-    tuner = make_tuner(cfg.tuner, hypermodel, tracker, specs, directory, False, 0, False)
+    tuner = make_tuner(cfg, hypermodel, tracker, specs, Path(directory), resume=False)
     return cfg, tracker, tuner
 
 

@@ -3,7 +3,10 @@
 import pytest
 from mlflow.tracking import MlflowClient
 
+from data.errors import UserError
+from search.planning import plan
 from tests.conftest import TINY, free_port, run_cli
+from tests.test_spaces import compose_config
 
 
 def _csv(tmp_path, text: str | bytes) -> str:
@@ -33,14 +36,12 @@ CASES = [
     ("unknown model", ["space.model.value=transformer"], "space.model must be fixed to one of"),
     ("unknown optimizer", ["space.optimizer.value=adamw"], "space.optimizer='adamw' is unknown"),
     ("unknown loss", ["space.loss.value=hinge"], "space.loss='hinge' is unknown"),
-    ("unknown tuner", ["tuner.name=grid"], "tuner.name='grid' is unknown"),
     ("batch_size <= 0", ["space.batch_size.values=[0,32]"], "space.batch_size must be >= 1"),
     ("zero epochs", ["tuner.max_epochs=0"], "tuner.max_epochs=0 must be >= 1"),
     ("unknown scaling", ["space.scaling.value=minmax"], "space.scaling='minmax' is unknown"),
     ("seasons without a season", ["data.season_length=0", "space.seasons.value=1"], "space.seasons=1 needs a season"),
     ("season halfwidth too wide", ["data.season_length=5", "space.season_halfwidth.values=[5]"], "space.season_halfwidth=5"),
     ("zero backtest candidates", ["search.select.top_k=0"], "search.select.top_k=0 must be >= 1"),
-    ("unknown gap policy", [*CSV, "data.path={csv:numbers}", "data.gaps=guess"], "data.gaps='guess' is not a gap policy"),
 ]
 
 CSVS = {
@@ -52,14 +53,34 @@ CSVS = {
 }
 
 
-@pytest.mark.parametrize("overrides,message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_gets_one_line_and_exit_2(tmp_path, store, overrides, message):
+def _materialise(tmp_path, overrides: list[str]) -> list[str]:
+    """The overrides with each `{csv:<name>}` replaced by the path of that CSV, written to `tmp_path`."""
     args = []
     for item in overrides:
         if "{csv:" in item:
             key = item.split("{csv:")[1].rstrip("}")
             item = item.split("{csv:")[0] + _csv(tmp_path, CSVS[key])
         args.append(item)
+    return args
+
+
+@pytest.mark.parametrize("overrides,message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_by_planning_with_a_message_naming_the_field(tmp_path, overrides, message):
+    """The whole table, in-process: what the planner checks (in milliseconds) before any run or TensorFlow."""
+    cfg = compose_config("+space=conv_lstm", *_materialise(tmp_path, overrides))
+    with pytest.raises(UserError) as error:
+        plan(cfg)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+# The contract through the real CLI, on a sample of the table: one line, exit 2, nothing written, nothing RUNNING.
+CLI_CASES = ["missing csv", "non-numeric", "series too short", "min > max", "zero backtest candidates"]
+
+
+@pytest.mark.parametrize("case", CLI_CASES)
+def test_bad_input_gets_one_line_and_exit_2(tmp_path, store, case):
+    overrides, message = next(c[1:] for c in CASES if c[0] == case)
+    args = _materialise(tmp_path, overrides)
     result = run_cli(["+space=conv_lstm", *args, f"hydra.run.dir={tmp_path / 'run'}"], store, tmp_path, timeout=120)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -78,14 +99,50 @@ def _assert_no_run_left_running(store):
 
 
 @pytest.mark.parametrize(
-    "override,field",
-    [("tuner.max_epoch=3", "max_epoch"), ("tuner.max_epochs=abc", "tuner.max_epochs"), ("tuner=grid", "tuner")],
+    "override",
+    [
+        "tuner.name=grid",
+        "mode=tune",
+        "lr_find.per=minute",
+        "search.ensemble_of=votes",
+        "search.distributed.role=boss",
+        "data.gaps=guess",
+    ],
 )
-def test_unknown_keys_and_wrong_types_fail_at_composition(tmp_path, override, field):
+def test_a_value_outside_a_fixed_set_is_refused_at_composition(override):
+    """Fixed sets of values are Enums in the structured config: Hydra refuses others, naming the field and the choices."""
+    from hydra.errors import HydraException
+
+    extra = ["data=csv"] if override.startswith("data.") else []
+    with pytest.raises(HydraException) as error:
+        compose_config("+space=conv_lstm", *extra, override)
+    key, value = override.split("=")
+    assert f"Invalid value '{value}', expected one of" in str(error.value.__cause__ or error.value)
+
+
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ("tuner.max_epoch=3", "max_epoch"),
+        ("tuner.max_epochs=abc", "tuner.max_epochs"),
+        ("tuner=grid", "tuner"),
+        ("mode=tune", "mode"),
+    ],
+)
+def test_composition_errors_are_one_line_and_exit_2(tmp_path, override, field):
+    """Hydra's multi-line composition errors (unknown key, wrong type, bad value) reach the user as one line, exit 2."""
     result = run_cli(["+space=conv_lstm", override], None, tmp_path, timeout=120)
     assert result.returncode == 2
-    assert field in result.stderr and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and field in lines[0], result.stderr
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_value_hydra_cannot_parse_gets_a_hint_to_quote_it(tmp_path):
+    result = run_cli(["+space=conv_lstm", "data=csv", "data.path=x.csv", "data.column=(a"], None, tmp_path, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "data.column=(a" in lines[0] and "quote" in lines[0], result.stderr
 
 
 def test_an_unwritable_run_dir_is_refused(tmp_path, store):

@@ -5,7 +5,7 @@ import pytest
 
 from data.errors import UserError
 from search.lr_range import check_settings, geometric_schedule, suggest
-from search.runner import plan
+from search.planning import plan
 from search.space import reference_values, validate_space
 from tests.test_spaces import compose_config, specs_of
 
@@ -63,14 +63,12 @@ def test_an_unreadable_curve_is_one_clear_error(loss, message):
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("lr_find.per=minute", "lr_find.per='minute' is unknown"),
         ("lr_find.start=0", "need 0 < start < end"),
         ("lr_find.end=1e-9", "need 0 < start < end"),
         ("lr_find.steps=2", "lr_find.steps=2 is too few"),
         ("lr_find.smoothing=1", "lr_find.smoothing=1 must be in [0, 1)"),
         ("lr_find.stop_factor=0.5", "lr_find.stop_factor=0.5 must be > 1"),
         ("lr_find.high_factor=0.5", "need 0 < low_factor <= 1 <= high_factor"),
-        ("mode=tune", "mode='tune' is unknown"),
         ("space.window_size.range=auto", "only space.learning_rate.range=auto exists"),
         ("space.learning_rate.value=0.01", "drop space.learning_rate.range=auto"),
     ],

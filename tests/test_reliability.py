@@ -150,7 +150,7 @@ def interrupt_mid_commit(directory: str, store: str) -> dict:
     tracker.drain()
     tracker.end(tracker.parent_id, "KILLED")
     closed = time.monotonic()
-    _, children = parent_and_children(tracker.client, tracker.parent_id)
+    _, children = parent_and_children(MlflowClient(store), tracker.parent_id)
     return {
         "interrupted": interrupted,
         "seconds_to_close": closed - inserts[2],

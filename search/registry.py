@@ -1,0 +1,86 @@
+"""The Model Registry: the winner as a new version of a registered model, and the election of alias `champion`.
+
+A version carries the tags a reader compares versions by (`val_mae`, `scored_on`, `test_mae`,
+`skill_vs_naive`); `champion` points at the best version scored on the same points, so a sweep of
+seeds registers every job's winner and the champion is the best of them, not the last.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from search.evaluation import Scores
+from search.summary import Registration
+from search.tracking import Tracker
+
+
+def register(
+    model, x_example, y_example, tracker: Tracker, name: str, val_mae: float, scored_on: str, scores: Scores
+) -> Registration:
+    """Log the winner as an MLflow model (signature, pinned requirements) as a new version of `name`.
+
+    Alias `champion` then points at the best version scored on the same points (`elect_champion`): a
+    sweep over seeds registers every job's winner, and the champion is the best of them, not the last.
+    """
+    import keras
+    import mlflow
+    import tensorflow as tf
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(np.asarray(x_example, dtype=np.float32), np.asarray(y_example, dtype=np.float32)[:, None])
+    requirements = [f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}", f"mlflow=={mlflow.__version__}"]
+    version = tracker.log_model_to_parent(model, signature, requirements, name)
+    client = tracker.registry_client
+    tags = {"val_mae": str(val_mae), "scored_on": scored_on}
+    for tag, value in (("test_mae", scores.test_mae), ("skill_vs_naive", scores.skill_vs_naive.get("test"))):
+        if value is not None:
+            tags[tag] = f"{value:.6g}"
+    for tag, value in tags.items():
+        client.set_model_version_tag(name, version, tag, value)
+    champion = elect_champion(client, name, scored_on)
+    return Registration(name, version, str(champion), f"models:/{name}/{version}")
+
+
+ELECTION_ATTEMPTS = 5
+
+
+def elect_champion(client, name: str, scored_on: str) -> str:
+    """Point alias `champion` at the best version of `name` scored on `scored_on`; returns that version.
+
+    The best is recomputed from every version's tags rather than compared with the current champion,
+    so parallel jobs registering at once agree: each elects after its own version is tagged, and
+    re-reads after moving the alias, so a job that read the versions before another registered does
+    not leave its stale choice in place. A champion scored on other points is replaced.
+    """
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(ELECTION_ATTEMPTS):
+        candidates = [
+            v
+            for v in client.search_model_versions(f"name = '{name}'")
+            if v.tags.get("scored_on") == scored_on and "val_mae" in v.tags
+        ]
+        best = min(candidates, key=lambda v: (float(v.tags["val_mae"]), int(v.version)))
+        if _champion_version(client, name) == best.version:
+            return best.version
+        try:
+            client.set_registered_model_alias(name, "champion", best.version)
+        except MlflowException:
+            # MLflow creates a missing alias with a plain INSERT: when two jobs create it at once, one
+            # gets a unique-constraint error. The alias exists now; read again and move it if needed.
+            if attempt == ELECTION_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    return best.version
+
+
+def _champion_version(client, name: str) -> str | None:
+    """The version alias `champion` points at, or None while it points nowhere."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, "champion").version
+    except MlflowException:  # RESOURCE_DOES_NOT_EXIST: no champion yet
+        return None

@@ -1,0 +1,128 @@
+"""What a search reports: typed records, written as `summary.json` (a contract with users' scripts).
+
+`Summary` is the whole search (counts, where its runs are, how long each stage took), `Evaluation`
+the winner beside the baselines, `Registration` the registered model version. `as_dict` gives the
+`summary.json` form: the evaluation's and registration's fields sit at the top level, as they always have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from search.evaluation import Scores
+from search.files import write_json
+
+
+@dataclass
+class Registration:
+    """The winner as a registered model version, and which version holds alias `champion`."""
+
+    registered_model: str
+    registered_version: str
+    champion_version: str
+    model_uri: str
+
+
+@dataclass
+class Evaluation:
+    """The chosen winner, its scores beside the baselines, and how it was chosen and trained."""
+
+    best_trial_id: str
+    best_val_mae: float
+    search_best_trial_id: str
+    search_best_val_mae: float
+    scores: Scores
+    best_hyperparameters: dict[str, Any]
+    selection: dict[str, Any]  # top_k, folds, candidates
+    refit: bool
+    ensemble: int
+    ensemble_of: str
+    epochs: int
+    input_length: int
+    registration: Registration
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        head = {
+            "best_trial_id": self.best_trial_id,
+            "best_val_mae": self.best_val_mae,
+            "search_best_trial_id": self.search_best_trial_id,
+            "search_best_val_mae": self.search_best_val_mae,
+        }
+        tail = {
+            "best_hyperparameters": self.best_hyperparameters,
+            "selection": self.selection,
+            "refit": self.refit,
+            "ensemble": self.ensemble,
+            "ensemble_of": str(self.ensemble_of),
+            "epochs": self.epochs,
+            "input_length": self.input_length,
+        }
+        return {**head, **self.scores.as_dict(), **tail, **asdict(self.registration)}
+
+
+@dataclass
+class Summary:
+    """One search, as `summary.json`, the closing table and a sweep's row read it."""
+
+    space: str
+    data: str
+    tuner: str
+    seed: int
+    trials: dict[str, int]  # total, completed, failed
+    scored_on: str
+    mlflow_parent_run_id: str
+    mlflow_experiment_id: str
+    mlflow_experiment: str
+    summary_path: str
+    ui_command: str
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    learning_rate_range: dict[str, Any] | None = None
+    evaluation: Evaluation | None = None
+    error: str | None = None
+    wall_time_s: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `summary.json` form; optional parts that are absent are left out, not written as null."""
+        out: dict[str, Any] = {
+            "space": self.space,
+            "data": self.data,
+            "tuner": str(self.tuner),
+            "seed": self.seed,
+            "trials": self.trials,
+            "scored_on": self.scored_on,
+            "mlflow_parent_run_id": self.mlflow_parent_run_id,
+            "mlflow_experiment_id": self.mlflow_experiment_id,
+            "mlflow_experiment": self.mlflow_experiment,
+            "summary_path": self.summary_path,
+            "ui_command": self.ui_command,
+        }
+        if self.learning_rate_range:
+            out["learning_rate_range"] = self.learning_rate_range
+        out["stage_seconds"] = self.stage_seconds
+        if self.evaluation:
+            out.update(self.evaluation.as_dict())
+        if self.error:
+            out["error"] = self.error
+        out["wall_time_s"] = self.wall_time_s
+        return out
+
+    def write(self, path: Path) -> None:
+        write_summary(path, self.as_dict())
+
+
+@dataclass
+class WorkerReport:
+    """What a distributed worker reports: the chief evaluates the winner."""
+
+    tuner_id: str
+    trials_run: int
+    mlflow_parent_run_id: str
+    error: str | None = None
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> None:
+    """Write a `summary.json` dict atomically, so an interrupted write never leaves half a file."""
+    write_json(path, summary)

@@ -1,0 +1,168 @@
+"""The TensorFlow side of a search: run the tuner, then hand its completed trials to `search.winner`.
+
+Imported only after `search.planning` has checked the config, the data and the run dir.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import keras
+
+from search.hypermodel import WindowedHyperModel
+from search.memory import startup_objects_frozen
+from search.planning import Plan, RunLabels
+from search.quiet import quiet_known_noise
+from search.space import auto_learning_rate, with_learning_rate_range
+from search.summary import Summary
+from search.tracking import Tracker
+from search.tuner import make_tuner
+
+
+def prepare_tensorflow(cfg) -> None:
+    """Quiet known noise, and make runs repeatable: op determinism (`search.deterministic`) and the seed."""
+    import tensorflow as tf
+
+    quiet_known_noise()
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)  # searches side by side share a card
+    if cfg.search.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(cfg.seed)
+
+
+def search_and_evaluate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels, started: float) -> Summary:
+    """Tune, then evaluate, log and register the winner; writes `summary.json` and logs it on the parent run."""
+    prepare_tensorflow(cfg)
+    lr_range = None
+    if auto_learning_rate(checked.specs):
+        lr_range = _narrow_learning_rate(cfg, checked, tracker, run_dir, labels)
+        checked = replace(checked, specs=with_learning_rate_range(checked.specs, *lr_range["range"]))
+        keras.utils.set_random_seed(cfg.seed)
+    hypermodel = _hypermodel(cfg, checked)
+    tuner = make_tuner(cfg, hypermodel, tracker, checked.specs, run_dir, resume=cfg.search.resume)
+    search_started = time.monotonic()
+    error = _search(tuner, cfg, tracker)
+    trials = list(tuner.oracle.trials.values())
+    completed = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
+    summary = _summary(cfg, tracker, run_dir, labels, checked, trials, completed)
+    summary.learning_rate_range = lr_range
+    summary.stage_seconds = {"search": round(time.monotonic() - search_started, 1)}
+    if completed:
+        from search.winner import evaluate_winner
+
+        summary.evaluation = evaluate_winner(tuner, hypermodel, checked, cfg, tracker, completed)
+        summary.stage_seconds.update(summary.evaluation.stage_seconds)
+    else:
+        error = error or "no trial completed; see the FAILED child runs for why"
+    summary.error = error
+    summary.wall_time_s = round(time.monotonic() - started, 1)
+    summary.write(run_dir / "summary.json")
+    tracker.log_file(tracker.parent_id, run_dir / "summary.json")
+    return summary
+
+
+def work_for_chief(cfg, checked: Plan, tracker: Tracker, run_dir: Path) -> int:
+    """A distributed worker's search: the oracle is the chief's, so this trains what it is handed until told to stop.
+
+    Returns how many trials this worker trained to the end.
+    """
+    prepare_tensorflow(cfg)
+    tuner = make_tuner(cfg, _hypermodel(cfg, checked), tracker, checked.specs, run_dir, resume=True)
+    try:
+        with startup_objects_frozen():
+            tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+    finally:
+        tracker.drain()
+    return tuner.trials_run
+
+
+def _search(tuner, cfg, tracker: Tracker) -> str | None:
+    """Run the tuner to the end; returns why it stopped early (too many failed trials in a row), or None."""
+    try:
+        with startup_objects_frozen():
+            tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+    except RuntimeError:
+        if not _stopped_by_failures(tuner.oracle):
+            raise
+        return (
+            f"stopped after tuner.max_consecutive_failed_trials={cfg.tuner.max_consecutive_failed_trials} "
+            "failed trials in a row; see the FAILED child runs"
+        )
+    finally:
+        tracker.drain()  # every trial's artifacts and status are in before anything reads them
+    return None
+
+
+def _stopped_by_failures(oracle) -> bool:
+    """Whether the oracle's last trials failed `max_consecutive_failed_trials` times in a row (Keras Tuner then raises)."""
+    limit = oracle.max_consecutive_failed_trials
+    last = [oracle.trials[trial_id].status for trial_id in oracle.end_order[-limit:]]
+    return len(last) == limit and all(status == "FAILED" for status in last)
+
+
+def _hypermodel(cfg, checked: Plan) -> WindowedHyperModel:
+    return WindowedHyperModel(
+        checked.series,
+        checked.layout,
+        checked.specs,
+        shuffle_buffer=cfg.data.shuffle_buffer,
+        patience=cfg.tuner.patience,
+        seed=cfg.seed,
+        season_length=cfg.data.season_length,
+    )
+
+
+def _narrow_learning_rate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels) -> dict:
+    """`space.learning_rate.range=auto`: the LR range test's bounds, logged on the parent run (reused on resume)."""
+    from search.lr_find import find_learning_rate, load_result
+
+    result = load_result(run_dir)
+    if result is None:
+        result = find_learning_rate(cfg, checked, tracker, run_dir, labels, parent_id=tracker.parent_id)
+        parent = tracker.parent_id
+        low, high = result["range"]
+        tracker.log_params(
+            parent,
+            {
+                "learning_rate.range": "auto",
+                "learning_rate.min": low,
+                "learning_rate.max": high,
+                "learning_rate.suggested": result["suggested_learning_rate"],
+                "learning_rate.rule": result["rule"],
+            },
+        )
+        tracker.set_tags(parent, {"lr_find_run_id": result["mlflow_run_id"]})
+        tracker.log_file(parent, run_dir / "lr_find.png", "lr_find")
+        tracker.log_file(parent, run_dir / "lr_find.csv", "lr_find")
+    low, high = result["range"]
+    print(
+        f"learning_rate range {low:.3g} .. {high:.3g} from the LR range test "
+        f"(suggested {result['suggested_learning_rate']:.3g}; rule {result['rule']}; plot {run_dir / 'lr_find.png'})",
+        flush=True,
+    )
+    return {key: result[key] for key in ("suggested_learning_rate", "range", "rule", "mlflow_run_id")}
+
+
+def _summary(cfg, tracker: Tracker, run_dir: Path, labels: RunLabels, checked: Plan, trials, completed) -> Summary:
+    layout = checked.layout
+    failed = [t for t in trials if t.status in ("FAILED", "INVALID")]
+    return Summary(
+        space=labels.space,
+        data=labels.data,
+        tuner=str(cfg.tuner.name),
+        seed=cfg.seed,
+        trials={"total": len(trials), "completed": len(completed), "failed": len(failed)},
+        scored_on=(
+            f"validation points [{layout.score_start}, {layout.test_start}) "
+            f"({layout.score_points} points, common to every split_time); test tail [{layout.test_start}, "
+            f"{layout.length}) ({layout.test_size} points)"
+        ),
+        mlflow_parent_run_id=tracker.parent_id,
+        mlflow_experiment_id=tracker.experiment_id,
+        mlflow_experiment=tracker.experiment_name,
+        summary_path=str(run_dir / "summary.json"),
+        ui_command=tracker.ui_command(),
+    )

@@ -1,0 +1,176 @@
+"""The winner of a search: chosen by backtest, refit or ensembled, scored beside the baselines, drawn, registered.
+
+The stages after the search (`search.select`, `search.refit`, `search.ensemble`) are in
+`search.selection`; the scores in `search.evaluation`; the Model Registry in `search.registry`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from data.windows import window_view
+from models import forecast as batched_forecast
+from search.evaluation import Scores, baseline_table, score
+from search.planning import Plan
+from search.plots import forecast_figure, progress_figure, vs_baselines_figure
+from search.registry import register
+from search.selection import Candidate, Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
+from search.summary import Evaluation
+from search.tracking import Tracker
+
+
+@dataclass
+class Chosen:
+    """The winner after the stages: its configuration, the model the search trained, the one to register."""
+
+    winner: Candidate
+    candidates: list[Candidate]
+    searched: object
+    final: object
+    seconds: dict
+
+
+def choose_and_train(tuner, hypermodel, layout, cfg, tracker: Tracker, completed) -> Chosen:
+    """Backtest the best configurations (search.select), then refit / ensemble the winner (search.refit, search.ensemble)."""
+    select = cfg.search.select
+    candidates = best_candidates(completed, select.top_k)
+    refitter = Refitter(hypermodel, cfg.seed)
+    winner, seconds, clock = candidates[0], {}, time.monotonic()
+    if len(candidates) > 1:
+        print(f"backtest: {len(candidates)} best configurations x {select.folds} folds", flush=True)
+        winner = backtest(refitter, candidates, fold_blocks(layout.score_start, layout.test_start, select.folds), tracker)
+        seconds["backtest"] = round(time.monotonic() - clock, 1)
+    searched = tuner.load_model(tuner.oracle.get_trial(winner.trial_id))
+    final = searched
+    ranked = sorted(candidates, key=lambda c: c.backtest_mae if c.backtest_mae is not None else c.search_val_mae)
+    members = ensemble_members(winner, ranked, cfg.search.ensemble, cfg.search.ensemble_of)
+    if cfg.search.refit or len(members) > 1:  # one member without a refit is the searched model itself
+        train_stop = layout.test_start if cfg.search.refit else hypermodel.split_time(winner.values)
+        clock = time.monotonic()
+        final = fit_final(refitter, members, train_stop, tracker)
+        seconds["refit" if len(members) == 1 else "ensemble"] = round(time.monotonic() - clock, 1)
+    return Chosen(winner, candidates, searched, final, seconds)
+
+
+def evaluate_winner(tuner, hypermodel, checked: Plan, cfg, tracker: Tracker, completed) -> Evaluation:
+    """Choose and train the winner, score it beside the baselines on the same points, log and register it."""
+    layout, series = checked.layout, checked.series
+    chosen = choose_and_train(tuner, hypermodel, layout, cfg, tracker, completed)
+    winner = chosen.winner
+    forecasts = Forecasts.of(chosen, series, layout)
+    scores = _scores(forecasts, series, layout, cfg)
+    best_trial = min(completed, key=lambda t: t.score)
+    _log_on_parent(tracker, winner, best_trial.score, scores)
+    _log_figures(tracker, layout, forecasts.actual, forecasts.shown(layout.score_points), completed, scores)
+    name = cfg.tracking.registered_model or tracker.experiment_name
+    example = (forecasts.final_windows[:5], forecasts.final[:5])
+    registration = register(chosen.final, *example, tracker, name, winner.search_val_mae, _scored_on(series, layout), scores)
+    return Evaluation(
+        best_trial_id=winner.trial_id,
+        best_val_mae=winner.search_val_mae,
+        search_best_trial_id=best_trial.trial_id,
+        search_best_val_mae=best_trial.score,
+        scores=scores,
+        best_hyperparameters=winner.values,
+        selection={
+            "top_k": cfg.search.select.top_k,
+            "folds": cfg.search.select.folds if len(chosen.candidates) > 1 else 0,
+            "candidates": [c.as_dict() for c in chosen.candidates],
+        },
+        refit=bool(cfg.search.refit),
+        ensemble=cfg.search.ensemble,
+        ensemble_of=str(cfg.search.ensemble_of),
+        epochs=winner.epochs,
+        input_length=int(chosen.final.input_shape[1]),
+        registration=registration,
+        stage_seconds=chosen.seconds,
+    )
+
+
+@dataclass
+class Forecasts:
+    """One-step forecasts of every scored validation and test point, by the searched and by the final model."""
+
+    actual: np.ndarray
+    searched: np.ndarray
+    final: np.ndarray
+    final_windows: np.ndarray  # the final model's inputs: an ensemble reads as many points as its longest member
+
+    @classmethod
+    def of(cls, chosen: Chosen, series: np.ndarray, layout) -> Forecasts:
+        x, actual = window_view(series, chosen.searched.input_shape[1], layout.score_start, layout.length)
+        searched = batched_forecast(chosen.searched, x)
+        x_final, _ = window_view(series, chosen.final.input_shape[1], layout.score_start, layout.length)
+        final = searched if chosen.final is chosen.searched else batched_forecast(chosen.final, x_final)
+        return cls(actual, searched, final, x_final)
+
+    def refit(self) -> bool:
+        return self.final is not self.searched
+
+    def shown(self, n_val: int) -> np.ndarray:
+        """What the forecast plot draws: each split by the model it scores."""
+        return np.concatenate([self.searched[:n_val], self.final[n_val:]])
+
+
+def _scores(forecasts: Forecasts, series: np.ndarray, layout, cfg) -> Scores:
+    """Validation MAE of the searched model, test MAE of the final one (and of the searched one, if they differ)."""
+    n_val, y = layout.score_points, forecasts.actual
+    val_mae = float(np.mean(np.abs(y[:n_val] - forecasts.searched[:n_val])))
+    test_mae, unrefit_mae = None, None
+    if layout.test_size:
+        test_mae = float(np.mean(np.abs(y[n_val:] - forecasts.final[n_val:])))
+        if forecasts.refit():
+            unrefit_mae = float(np.mean(np.abs(y[n_val:] - forecasts.searched[n_val:])))
+    table, ets_skipped = baseline_table(
+        series, layout, cfg.data.season_length, cfg.data.ma_window, cfg.search.ets_baseline, cfg.data.ar_lags
+    )
+    return score(series, layout, val_mae, test_mae, unrefit_mae, table, ets_skipped)
+
+
+def _log_on_parent(tracker: Tracker, winner: Candidate, search_best_val_mae: float, scores: Scores) -> None:
+    """The winner's metrics, hyperparameters (`best.<name>`) and verdict on the parent run."""
+    metrics = {"best_val_mae": winner.search_val_mae, "search_best_val_mae": search_best_val_mae, **scores.metrics()}
+    if winner.backtest_mae is not None:
+        metrics["backtest_mae"] = winner.backtest_mae
+    tracker.log_metrics(tracker.parent_id, metrics)
+    tracker.log_params(tracker.parent_id, {f"best.{k}": v for k, v in winner.values.items()})
+    tracker.set_tags(tracker.parent_id, {"best_trial_id": winner.trial_id, "verdict": scores.verdict})
+
+
+def _scored_on(series: np.ndarray, layout) -> str:
+    """Which points a val_mae was scored on (the series' fingerprint and the range): versions compare only on the same."""
+    fingerprint = hashlib.sha1(np.ascontiguousarray(series, dtype=np.float32).tobytes()).hexdigest()[:12]
+    return f"series sha1 {fingerprint}, validation points [{layout.score_start}, {layout.test_start})"
+
+
+def _log_figures(tracker: Tracker, layout, y, forecast, completed, scores) -> None:
+    """forecast_best.png (the test boundary labelled, naive's MAE beside the winner's), vs_baselines.png, search_progress.png."""
+    parent = tracker.parent_id
+    naive = scores.baselines.get("naive", {})
+    title = f"validation MAE {scores.winner_val_mae:.4g} (naive {naive.get('val_mae', float('nan')):.4g})"
+    if scores.test_mae is not None:
+        title += f", test MAE {scores.test_mae:.4g} (naive {naive.get('test_mae', float('nan')):.4g})"
+    figure = forecast_figure(np.arange(layout.score_start, layout.length), y, forecast, title)
+    if layout.test_size:
+        axes = figure.axes[0]
+        axes.axvline(layout.test_start, color="grey", linestyle="--")
+        axes.annotate(
+            " test tail: the registered model", (layout.test_start, 1.0), xycoords=("data", "axes fraction"), va="top", fontsize=8
+        )
+        axes.annotate(
+            "validation: the searched model ",
+            (layout.test_start, 1.0),
+            xycoords=("data", "axes fraction"),
+            va="top",
+            ha="right",
+            fontsize=8,
+        )
+    tracker.log_figure(parent, figure, "forecast_best.png")
+    winner = {"val_mae": scores.winner_val_mae, "test_mae": scores.test_mae}
+    tracker.log_figure(parent, vs_baselines_figure(winner, scores.baselines), "vs_baselines.png")
+    ordered = [t.score for t in sorted(completed, key=lambda t: int(t.trial_id))]
+    tracker.log_figure(parent, progress_figure(ordered, naive=naive.get("val_mae")), "search_progress.png")
