@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true")
     args = parser.parse_args()
     instrument()
-    cfg, specs, series, layout = build(*((2, 3, 400) if args.tiny else (9, 3, 1461)))
+    cfg, specs, series, layout = build(*((2, 3, 400) if args.tiny else (9, 3, 1461)), tiny=args.tiny)
     seconds, trials = one_search(args.variant, cfg, specs, series, layout, Path(tempfile.mkdtemp()))
     print(f"variant={args.variant} trials={trials} total={seconds:.1f}s")
     for (thread, label), total in sorted(SECONDS.items(), key=lambda item: -item[1]):

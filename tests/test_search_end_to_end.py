@@ -97,31 +97,35 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
 
 @pytest.mark.slow
 # linear, dnn and lstm run end to end in test_scale_out, test_lr_find/test_reliability and the reproducibility test.
-@pytest.mark.parametrize("space", ["rnn", "gru"])
-def test_every_space_runs_end_to_end(tmp_path, store, space):
-    """Also the lean logging switches: no per-trial plot or model, the rest logged as usual."""
-    run_dir = tmp_path / "run"
+def test_every_space_runs_end_to_end(tmp_path, store):
+    """rnn and gru, as one multirun (one process, TensorFlow imported once). Also the lean logging switches: no
+    per-trial plot or model, the rest logged as usual."""
+    sweep_dir = tmp_path / "sweep"
     args = [
-        f"+space={space}",
+        "-m",
+        "+space=rnn,gru",
         *TINY,
         "tuner=random",
         "tuner.max_trials=2",
         "tuner.max_epochs=1",
-        "space.window_size.max=20",
         "tracking.log_trial_plots=false",
         "tracking.log_trial_models=false",
-        f"hydra.run.dir={run_dir}",
+        f"hydra.sweep.dir={sweep_dir}",
     ]
     result = run_cli(args, store, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["trials"]["completed"] == 2
     client = MlflowClient(store)
-    _, children = parent_and_children(client, summary["mlflow_parent_run_id"])
-    assert sorted(c.info.status for c in children) == ["FINISHED", "FINISHED"]
-    for child in children:
-        assert {f.path for f in client.list_artifacts(child.info.run_id)} == {"history.json"}
-        assert {"val_mae", "best_val_mae", "epoch_seconds", "trial_seconds"} <= set(child.data.metrics)
+    spaces = []
+    for job in ("0", "1"):
+        summary = json.loads((sweep_dir / job / "summary.json").read_text())
+        spaces.append(summary["space"])
+        assert summary["trials"]["completed"] == 2
+        _, children = parent_and_children(client, summary["mlflow_parent_run_id"])
+        assert sorted(c.info.status for c in children) == ["FINISHED", "FINISHED"]
+        for child in children:
+            assert {f.path for f in client.list_artifacts(child.info.run_id)} == {"history.json"}
+            assert {"val_mae", "best_val_mae", "epoch_seconds", "trial_seconds"} <= set(child.data.metrics)
+    assert sorted(spaces) == ["gru", "rnn"]
 
 
 @pytest.mark.slow
