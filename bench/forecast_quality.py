@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.tiny import TINY_SEASONAL
+from bench.tiny import TINY_SEASONAL, TINY_SPACE
 
 TINY = [*TINY_SEASONAL, "search.select.top_k=2", "search.select.folds=2"]
 
@@ -80,10 +80,11 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="a seconds-long run for CI")
     args = parser.parse_args()
     data, extra = (["synthetic"], TINY) if args.tiny else (args.data, [])
+    space = TINY_SPACE if args.tiny else args.space
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
         for name in data:
-            rows.append(run(name, args.space, extra + args.extra, Path(tmp)))
+            rows.append(run(name, space, extra + args.extra, Path(tmp)))
             print(f"{name}: {rows[-1]['verdict']}", flush=True)
     print("  ".join(name for name, _ in COLUMNS))
     for row in rows:

@@ -32,18 +32,18 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.tiny import SMALL_CONV_LSTM
+from bench.tiny import SMALL_DNN, TINY_SPACE
 
-TINY = ["data.length=500", "data.test_size=60", "data.season_length=0", "tuner.factor=2", *SMALL_CONV_LSTM]
+TINY = ["data.length=500", "data.test_size=60", "data.season_length=0", "tuner.factor=2", *SMALL_DNN]
 
 
-def run_search(max_epochs: int, workdir: Path, extra: list[str]) -> dict:
+def run_search(max_epochs: int, workdir: Path, extra: list[str], space: str = "conv_lstm") -> dict:
     """One search at `max_epochs`; returns wall time, trials, epochs trained and the fixed-cost views."""
     from mlflow.tracking import MlflowClient
 
     run_dir = workdir / f"max_epochs_{max_epochs}"
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    command = [sys.executable, "-m", "search", "+space=conv_lstm", f"tuner.max_epochs={max_epochs}", *extra]
+    command = [sys.executable, "-m", "search", f"+space={space}", f"tuner.max_epochs={max_epochs}", *extra]
     command += [f"hydra.run.dir={run_dir}", f"tracking.experiment=cost-{max_epochs}"]
     command += [
         "search.select.top_k=1",
@@ -109,7 +109,7 @@ def main() -> None:
     print("  ".join(heading for heading, _, _ in COLUMNS), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for max_epochs in budgets:
-            r = run_search(max_epochs, Path(tmp), extra)
+            r = run_search(max_epochs, Path(tmp), extra, TINY_SPACE if args.tiny else "conv_lstm")
             cells = [f"{format(r[key], spec):>{len(heading)}}" for heading, key, spec in COLUMNS]
             print("  ".join(cells), flush=True)
     print("bar: fixed_share <= 10% (fixed = outside fit + first-epoch extra, roughly)")

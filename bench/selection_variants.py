@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.tiny import TINY_SEASONAL
+from bench.tiny import TINY_SEASONAL, TINY_SPACE
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -35,13 +35,13 @@ TINY = TINY_SEASONAL
 STAGES_OFF = ["search.select.top_k=1", "search.refit=false"]
 
 
-def search(data: str, overrides: list[str], workdir: Path) -> Path:
+def search(data: str, space: str, overrides: list[str], workdir: Path) -> Path:
     run_dir = workdir / data
     command = [
         sys.executable,
         "-m",
         "search",
-        "+space=conv_lstm",
+        f"+space={space}",
         f"data={data}",
         *overrides,
         *STAGES_OFF,
@@ -54,7 +54,9 @@ def search(data: str, overrides: list[str], workdir: Path) -> Path:
     return run_dir
 
 
-def variants(data: str, overrides: list[str], run_dir: Path, workdir: Path, top_k: int, folds: int, sizes=(3, 5)) -> list[dict]:
+def variants(
+    data: str, space: str, overrides: list[str], run_dir: Path, workdir: Path, top_k: int, folds: int, sizes=(3, 5)
+) -> list[dict]:
     import keras
     import numpy as np
     from hydra import compose, initialize_config_dir
@@ -72,7 +74,7 @@ def variants(data: str, overrides: list[str], run_dir: Path, workdir: Path, top_
 
     register_configs()
     with initialize_config_dir(config_dir=str(Path(__file__).resolve().parent.parent / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["+space=conv_lstm", f"data={data}", *overrides])
+        cfg = compose(config_name="config", overrides=[f"+space={space}", f"data={data}", *overrides])
     checked = plan(cfg)
     prepare_tensorflow(cfg)
     series, layout = checked.series, checked.layout
@@ -131,10 +133,12 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="a seconds-long run for CI")
     args = parser.parse_args()
     data, overrides, top_k, folds, sizes = (["synthetic"], TINY, 2, 2, (2,)) if args.tiny else (args.data, [], 5, 3, (3, 5))
+    space = TINY_SPACE if args.tiny else "conv_lstm"
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-variants-") as tmp:
         for name in data:
-            rows += variants(name, overrides, search(name, overrides, Path(tmp)), Path(tmp), top_k, folds, sizes)
+            run_dir = search(name, space, overrides, Path(tmp))
+            rows += variants(name, space, overrides, run_dir, Path(tmp), top_k, folds, sizes)
     print("data  variant  test_mae  naive  best_baseline  seconds  share_of_search")
     for r in rows:
         print(

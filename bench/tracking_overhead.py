@@ -33,7 +33,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 VARIANTS = ("bare", "bare_memory", "tracked", "tracked_lean")
-from bench.tiny import SMALL_CONV_LSTM  # noqa: E402
+from bench.tiny import SMALL_DNN, TINY_SPACE  # noqa: E402
 
 SMALL_SPACE = ["space.lstm_units.max=32", "space.lstm_layers.max=1", "space.filters.values=[16,32]"]
 
@@ -49,8 +49,8 @@ def build(max_epochs: int, factor: int, length: int, tiny: bool = False):
 
     register_configs()
     conf = Path(__file__).resolve().parent.parent / "conf"
-    overrides = ["+space=conv_lstm", f"tuner.max_epochs={max_epochs}", f"tuner.factor={factor}", *SMALL_SPACE]
-    overrides += SMALL_CONV_LSTM if tiny else []
+    space = [f"+space={TINY_SPACE}", *SMALL_DNN] if tiny else ["+space=conv_lstm", *SMALL_SPACE]
+    overrides = [*space, f"tuner.max_epochs={max_epochs}", f"tuner.factor={factor}"]
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     specs = validate_space(OmegaConf.to_container(cfg.space))

@@ -128,15 +128,26 @@ def ensemble_members(winner: Candidate, ranked: list[Candidate], size: int, of: 
 
 
 def fit_final(refitter: Refitter, members: list[tuple[Candidate, int]], train_stop: int, tracker: Tracker):
-    """The forecaster to register: each member retrained on `[:train_stop]`, and averaged when there are several."""
+    """The forecaster to register: each member retrained on `[:train_stop]`, and averaged when there are several.
+
+    A member whose retraining diverges (a NaN loss) is left out, its run FAILED with the reason; if
+    every member diverges this returns None, and the caller keeps the model the search trained.
+    """
+    import keras_tuner
+
     stage = "refit" if len(members) == 1 else "ensemble"
     models = []
     for index, (candidate, seed_offset) in enumerate(members):
         params = {**candidate.values, "train_stop": train_stop, "epochs": candidate.epochs, "member": index}
         key = f"{candidate.trial_id}-m{index}"
         tags = {"source_trial_id": candidate.trial_id}
-        with tracker.stage_run(stage, key, params, tags):
-            models.append(refitter.fit(candidate.values, candidate.epochs, train_stop=train_stop, seed_offset=seed_offset))
+        try:
+            with tracker.stage_run(stage, key, params, tags):
+                models.append(refitter.fit(candidate.values, candidate.epochs, train_stop=train_stop, seed_offset=seed_offset))
+        except keras_tuner.errors.FailedTrialError as err:
+            print(f"warning: {stage} of trial {candidate.trial_id} (member {index}) left out: {err}", flush=True)
+    if not models:
+        return None
     return models[0] if len(models) == 1 else average_model(models)
 
 

@@ -51,7 +51,7 @@ def choose_and_train(tuner, hypermodel, layout, cfg, tracker: Tracker, completed
     if cfg.search.refit or len(members) > 1:  # one member without a refit is the searched model itself
         train_stop = layout.test_start if cfg.search.refit else hypermodel.split_time(winner.values)
         clock = time.monotonic()
-        final = fit_final(refitter, members, train_stop, tracker)
+        final = fit_final(refitter, members, train_stop, tracker) or searched  # every member diverged: keep the searched
         seconds["refit" if len(members) == 1 else "ensemble"] = round(time.monotonic() - clock, 1)
     return Chosen(winner, candidates, searched, final, seconds)
 

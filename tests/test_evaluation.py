@@ -9,6 +9,7 @@ from keras_tuner.engine.trial import Trial
 from data.split import Layout
 from search.evaluation import score
 from search.selection import best_candidates, fold_blocks
+from tests.conftest import call_in_child
 
 SERIES = np.cumsum(np.ones(100, dtype=np.float32))  # one-step naive MAE over any stretch: 1.0
 LAYOUT = Layout(length=100, test_start=80, score_start=60)
@@ -66,4 +67,50 @@ def test_candidates_are_distinct_configurations_with_their_full_epoch_count():
     assert [(c.trial_id, c.search_val_mae, c.epochs, c.values) for c in candidates] == [
         ("7", 4.0, 6, {"units": 8}),
         ("3", 4.5, 2, {"units": 16}),
+    ]
+
+
+def fit_final_with_a_diverging_member(store: str) -> dict:
+    """`fit_final` on two members, one with a learning rate that makes its loss infinite (run in a child process)."""
+    import keras
+    from mlflow.tracking import MlflowClient
+
+    from data.sources import synthetic_series
+    from data.split import plan_layout
+    from search.hypermodel import WindowedHyperModel
+    from search.selection import Candidate, Refitter, fit_final
+    from search.tracking import Tracker
+    from tests.test_spaces import compose_config, specs_of
+
+    specs = specs_of(compose_config("+space=linear", "space.window_size.value=10", "data.season_length=0"))
+    series = synthetic_series(length=400)
+    layout = plan_layout(len(series), 40, [0.7], [10])
+    hypermodel = WindowedHyperModel(series, layout, specs, shuffle_buffer=100, patience=0, seed=0)
+    tracker = Tracker(store, "diverging")
+    tracker.start_parent("diverging", {})
+    values = {"model": "linear", "window_size": 10, "split_time": 0.7, "batch_size": 32, "optimizer": "sgd", "loss": "mse"}
+    good = Candidate("0", {**values, "learning_rate": 1e-4}, 1.0, 1)
+    bad = Candidate("1", {**values, "learning_rate": 1e12}, 2.0, 1)
+    refitter = Refitter(hypermodel, seed=0)
+    alone = fit_final(refitter, [(bad, 100)], layout.test_start, tracker)
+    kept = fit_final(refitter, [(good, 100), (bad, 100)], layout.test_start, tracker)
+    runs = MlflowClient(store).search_runs([tracker.experiment_id], "tags.stage != ''")
+    keras.backend.clear_session()
+    return {
+        "alone": alone is None,
+        "kept_is_one_model": kept is not None and kept.name == "linear",  # the good member alone, not an average
+        "statuses": sorted((r.data.tags["stage"], r.data.tags["source_trial_id"], r.info.status) for r in runs),
+    }
+
+
+@pytest.mark.slow
+def test_a_diverging_refit_or_ensemble_member_is_left_out_not_fatal(store):
+    """The search registers what it can: a member whose retraining diverges is left out (its run FAILED); a refit
+    that diverges alone leaves the searched model in place (None)."""
+    outcome, _ = call_in_child("tests.test_evaluation", "fit_final_with_a_diverging_member", store)
+    assert outcome["alone"] is True and outcome["kept_is_one_model"] is True
+    assert outcome["statuses"] == [
+        ["ensemble", "0", "FINISHED"],
+        ["ensemble", "1", "FAILED"],
+        ["refit", "1", "FAILED"],
     ]
