@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from bench.tiny import TINY_SEASONAL, TINY_SPACE
+from bench.tiny import TINY_SEASONAL, TINY_SPACE, search_env
 
 TINY = [*TINY_SEASONAL, "search.select.top_k=2", "search.select.folds=2"]
 
@@ -45,7 +44,7 @@ def run(data: str, space: str, extra: list[str], workdir: Path) -> dict:
     run_dir = workdir / f"{data}-{space}"
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     command = [sys.executable, "-m", "search", f"+space={space}", f"data={data}", *extra, f"hydra.run.dir={run_dir}"]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    env = search_env(uri)
     done = subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.tiny import SMALL_DNN, TINY_SPACE
+from bench.tiny import SMALL_DNN, TINY_SPACE, search_env
 
 TINY = ["data.length=500", "data.test_size=60", "data.season_length=0", "tuner.factor=2", *SMALL_DNN]
 
@@ -49,7 +48,7 @@ def run_search(max_epochs: int, workdir: Path, extra: list[str], space: str = "c
         "search.select.top_k=1",
         "search.refit=false",
     ]  # the search alone: the stages after it are bench.forecast_quality's
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    env = search_env(uri)
     subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True, check=True)
     summary = json.loads((run_dir / "summary.json").read_text())
     client = MlflowClient(uri)

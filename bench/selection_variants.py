@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.tiny import TINY_SEASONAL, TINY_SPACE
+from bench.tiny import TINY_SEASONAL, TINY_SPACE, search_env
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -47,7 +47,7 @@ def search(data: str, space: str, overrides: list[str], workdir: Path) -> Path:
         *STAGES_OFF,
         f"hydra.run.dir={run_dir}",
     ]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
+    env = search_env(f"sqlite:///{workdir / 'mlflow.db'}")
     done = subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
@@ -102,7 +102,13 @@ def variants(
     best = candidates[0]
     row("search best", tuner.load_model(tuner.oracle.get_trial(best.trial_id)), 0.0)
     clock = time.monotonic()
-    row("search best + refit", fit_final(refitter, [(best, 100)], layout.test_start, tracker), time.monotonic() - clock)
+    searched = tuner.load_model(tuner.oracle.get_trial(best.trial_id))
+    # fit_final returns None when every member diverged: the product then keeps the searched model, so does this.
+    row(
+        "search best + refit",
+        fit_final(refitter, [(best, 100)], layout.test_start, tracker) or searched,
+        time.monotonic() - clock,
+    )
     clock = time.monotonic()
     winner = backtest(refitter, candidates, fold_blocks(layout.score_start, layout.test_start, folds), tracker)
     backtest_seconds = time.monotonic() - clock
@@ -110,7 +116,10 @@ def variants(
     ensembles = [(f"+ seeds {k}", k, "seeds") for k in sizes] + [(f"+ configurations {sizes[0]}", sizes[0], "configurations")]
     for name, size, of in [("backtest + refit", 1, "seeds"), *ensembles]:
         clock = time.monotonic()
-        model = fit_final(refitter, ensemble_members(winner, ranked, size, of), layout.test_start, tracker)
+        members = ensemble_members(winner, ranked, size, of)
+        model = fit_final(refitter, members, layout.test_start, tracker) or tuner.load_model(
+            tuner.oracle.get_trial(winner.trial_id)
+        )
         row(
             name if name.startswith("backtest") else f"backtest + refit {name}",
             model,

@@ -4,6 +4,8 @@ A tiny run uses a small dense space: a trial of it costs ~2 s on a 2-core machin
 the smallest conv_lstm (an LSTM's graphs take seconds to trace). The real runs use conv_lstm.
 """
 
+from pathlib import Path
+
 TINY_SPACE = "dnn"
 
 SMALL_DNN = [
@@ -16,3 +18,12 @@ SMALL_DNN = [
 # A 600-point course series with a 50-point season, so seasonal context and the seasonal baselines run too.
 TINY_SEASONAL = ["data.length=600", "data.test_size=60", "data.season_length=50", "tuner.max_epochs=2", "tuner.factor=2"]
 TINY_SEASONAL += SMALL_DNN
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def search_env(tracking_uri: str) -> dict:
+    """The environment for a benchmark's `python -m search` child: this checkout's code, this tracking store."""
+    import os
+
+    return {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": tracking_uri}

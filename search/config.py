@@ -69,7 +69,7 @@ class DataCommon:
 
 
 @dataclass
-class SyntheticData(DataCommon, CourseSeries):
+class SyntheticData(CourseSeries, DataCommon):
     """The TF course's synthetic series: `length`, `baseline`, `slope`, `period`, `amplitude`, `noise_level`,
     `noise_seed`, with the course's values as defaults (`data.sources.CourseSeries`)."""
 

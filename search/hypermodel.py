@@ -11,13 +11,16 @@ from data.split import Layout, resolve_split_time
 from data.windows import window_view, windowed_dataset
 from models import BUILDER_ARGUMENTS, BUILDERS, compile_model
 from models.framing import Framing, input_length
+from search import interrupts
 from search.space import declare
 
 
 class StopOnNaN(keras.callbacks.Callback):
-    """Fail the trial the moment the loss stops being finite, instead of training on."""
+    """Fail the trial the moment the loss stops being finite, instead of training on; and stop at the next batch
+    after an interrupt that a library swallowed (`interrupts.check`)."""
 
     def on_train_batch_end(self, batch, logs=None):
+        interrupts.check()
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
             raise keras_tuner.errors.FailedTrialError(f"loss became {float(loss)} at batch {batch}: lower learning_rate")

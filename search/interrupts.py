@@ -4,6 +4,11 @@ A process started in the background from a non-interactive shell ignores SIGINT,
 (a scheduler's kill) would end Python without cleanup; both are turned into `KeyboardInterrupt`
 so the MLflow runs are closed as KILLED. Inside `critical()` (the tuner saving its state, the
 summary being written) the interrupt waits until the block ends, so nothing is left half-written.
+
+The first signal decides: later ones (a second Ctrl-C, a scheduler's repeated SIGTERM) change
+nothing, so the clean stop they asked for is not itself interrupted. A library that swallows the
+`KeyboardInterrupt` (a bare `except:` in Keras' model build) cannot cancel it either: `check()`,
+called at safe points (every training batch, every trial's end), raises it again.
 """
 
 from __future__ import annotations
@@ -12,15 +17,27 @@ import signal
 import threading
 from contextlib import contextmanager
 
-_state = {"depth": 0, "pending": None}
+_state = {"depth": 0, "pending": None, "requested": None}
 
 
 def _handler(signum, frame):
     name = signal.Signals(signum).name
+    if _state["requested"]:  # already stopping: the stop in progress is the answer
+        return
+    _state["requested"] = name
     if _state["depth"]:
         _state["pending"] = name
         return
     raise KeyboardInterrupt(name)
+
+
+def check() -> None:
+    """Raise the interrupt again if one was requested and is not being handled (a library swallowed it).
+
+    Only on the main thread and outside `critical()`; call it where stopping is safe.
+    """
+    if _state["requested"] and not _state["depth"] and threading.current_thread() is threading.main_thread():
+        raise KeyboardInterrupt(_state["requested"])
 
 
 def install() -> None:

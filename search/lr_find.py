@@ -78,7 +78,8 @@ def find_learning_rate(cfg, checked, tracker: Tracker, run_dir: Path, labels: Ru
     """Run the range test as its own MLflow run (nested under `parent_id` if given); returns the result."""
     settings = cfg.lr_find
     values = {k: v for k, v in reference_values(checked.specs).items() if k != "learning_rate"}
-    tags = {**labels.tags(), "mode": "lr_find", "seed": str(cfg.seed)}
+    # Not the sweep's tags: `tags.sweep_id` finds a sweep's parent runs, and this is not one.
+    tags = {"mode": "lr_find", "space": labels.space, "data": labels.data, "seed": str(cfg.seed), "git_commit": labels.git_commit}
     start_run = functools.partial(tracker.start_run, f"lr_find-{labels.space}", tags, parent_id)
     with tracker.closing(start_run, interrupted="interrupted (SIGINT/SIGTERM)") as run_id:
         tracker.log_params(run_id, {**values, **{f"lr_find.{k}": v for k, v in settings.items()}})

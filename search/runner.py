@@ -31,7 +31,10 @@ def connect(cfg, launch_dir: Path, labels: RunLabels) -> Tracker:
 
 
 def open_parent(tracker: Tracker, cfg, run_dir: Path, labels: RunLabels, role: distributed.Role | None = None) -> str:
-    """Start the parent run and keep its id in the run dir (or, with `search.resume`, reattach to it); returns its id."""
+    """Start the parent run, keep its id in the run dir and log the config (or, with `search.resume`, reattach to it).
+
+    Called with interrupts held (`Tracker.closing`): a new run is never left without its id on disk or its config.
+    """
     previous = load_parent_id(run_dir) if cfg.search.resume else None
     if previous:
         return tracker.resume_parent(previous)
@@ -43,8 +46,9 @@ def open_parent(tracker: Tracker, cfg, run_dir: Path, labels: RunLabels, role: d
     parent_id = tracker.start_parent(f"{labels.space}-{run_dir.name}", tags)
     try:
         save_parent_id(run_dir, parent_id, tracker.experiment_id)
-    except BaseException:
-        tracker.end(parent_id, "FAILED", error=f"could not write {run_dir}/mlflow_run.json")
+        tracker.log_text(parent_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
+    except BaseException as err:
+        tracker.end(parent_id, "FAILED", error=f"could not record the new search ({type(err).__name__}: {err})")
         raise
     return parent_id
 
@@ -70,8 +74,6 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> Summa
         return open_parent(tracker, cfg, run_dir, labels, role)
 
     with tracker.closing(create, finish=False, interrupted=INTERRUPTED) as parent:
-        if not cfg.search.resume:
-            tracker.log_text(parent, redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
         if role:
             start_workers = "start workers with the same command and search.distributed.role=worker"
             print(f"chief: serving the oracle on {role.oracle}; {start_workers}")

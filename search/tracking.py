@@ -162,13 +162,15 @@ class Tracker:
             yield run_id
         except (KeyboardInterrupt, SystemExit) as err:
             if run_id is not None:
-                self.drain()
-                self.end(run_id, "KILLED", error=interrupted or f"interrupted ({err or type(err).__name__})")
+                with interrupts.critical():  # a second signal waits: the run is closed first
+                    self.drain()
+                    self.end(run_id, "KILLED", error=interrupted or f"interrupted ({str(err) or type(err).__name__})")
             raise
         except BaseException as err:
             if run_id is not None:
-                self.drain()
-                self.end(run_id, "FAILED", error=f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}")
+                with interrupts.critical():
+                    self.drain()
+                    self.end(run_id, "FAILED", error=f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}")
             raise
         if finish:
             self.end(run_id, "FINISHED")

@@ -123,6 +123,7 @@ class TrackingMixin:
         seconds = time.perf_counter() - getattr(self, "_trial_started", time.perf_counter())
         best = self.oracle.get_best_trials(1)
         print(progress_line(trial, tunable_names(self.specs), best[0].score if best else None, seconds), flush=True)
+        interrupts.check()  # an interrupt swallowed during the trial stops the search here, its state saved
 
 
 class TrackedHyperband(TrackingMixin, keras_tuner.Hyperband):

@@ -97,10 +97,14 @@ def _search(tuner, cfg, tracker: Tracker) -> str | None:
 
 
 def _stopped_by_failures(oracle) -> bool:
-    """Whether the oracle's last trials failed `max_consecutive_failed_trials` times in a row (Keras Tuner then raises)."""
-    limit = oracle.max_consecutive_failed_trials
-    last = [oracle.trials[trial_id].status for trial_id in oracle.end_order[-limit:]]
-    return len(last) == limit and all(status == "FAILED" for status in last)
+    """Whether `max_consecutive_failed_trials` trials failed in a row anywhere in the oracle's history: the rule by
+    which Keras Tuner raises (`Oracle._check_consecutive_failures`), so its RuntimeError means that and nothing else."""
+    in_a_row = 0
+    for trial_id in oracle.end_order:
+        in_a_row = in_a_row + 1 if oracle.trials[trial_id].status == "FAILED" else 0
+        if in_a_row >= oracle.max_consecutive_failed_trials:
+            return True
+    return False
 
 
 def _hypermodel(cfg, checked: Plan) -> WindowedHyperModel:

@@ -195,3 +195,34 @@ def test_the_same_command_twice_gives_the_same_trials(tmp_path, store):
         assert (id1, params1) == (id2, params2)
         assert mae1 == pytest.approx(mae2, rel=1e-5)
     assert summaries[0]["test_mae"] == pytest.approx(summaries[1]["test_mae"], rel=1e-5)
+
+
+def signals_twice_and_a_swallowed_interrupt() -> dict:
+    """What `search.interrupts` makes of two SIGTERMs and of an interrupt a library swallows (in a child process)."""
+    import os
+
+    from search import interrupts
+
+    interrupts.install()
+    raised = []
+    try:
+        with interrupts.critical():  # both signals arrive while state is written
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+    except KeyboardInterrupt as err:
+        raised.append(str(err))
+    try:  # the first interrupt's clean-up, which a second signal must not cut short
+        os.kill(os.getpid(), signal.SIGINT)
+        cleanup_finished = True
+    except KeyboardInterrupt:
+        cleanup_finished = False
+    try:
+        interrupts.check()  # as if a bare `except:` had swallowed the first one
+    except KeyboardInterrupt as err:
+        raised.append(str(err))
+    return {"raised": raised, "cleanup_finished": cleanup_finished}
+
+
+def test_the_first_signal_decides_and_a_swallowed_interrupt_is_raised_again():
+    outcome, _ = call_in_child("tests.test_reliability", "signals_twice_and_a_swallowed_interrupt")
+    assert outcome == {"raised": ["SIGTERM", "SIGTERM"], "cleanup_finished": True}
