@@ -80,7 +80,9 @@ def _regular_time_index(values, times, path: str, time_column: str):
     """Index `values` by parsed time on a regular grid, so missing timestamps show up as NaN."""
     import pandas as pd
 
-    stamps = pd.to_datetime(times, errors="coerce")
+    # utc=True: timestamps with UTC offsets (local time across a daylight-saving switch) become one UTC axis;
+    # naive timestamps are read as they are.
+    stamps = pd.to_datetime(times, errors="coerce", utc=True)
     if stamps.isna().any():
         row = int(stamps.isna().idxmax())
         raise UserError(f"data.time_column={time_column!r} has an unreadable time {times[row]!r} at row {row + 2} of {path}")

@@ -11,6 +11,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF/XLA C++ start-up chatter (CUDA probes on CPU machines)
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# MLflow prints "View run ... at: <tracking URI>" as each run ends on a server: the URI may hold a password,
+# and the closing table says where the runs are.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -22,8 +25,10 @@ from hydra.types import RunMode  # noqa: E402
 
 from search import hydra_errors, interrupts  # noqa: E402
 from search.config import register_configs  # noqa: E402
+from search.files import write_atomic  # noqa: E402
 from search.jobs import EXIT_INTERRUPTED, EXIT_USAGE, run_job, run_multirun_job  # noqa: E402
 from search.planning import RunLabels  # noqa: E402
+from search.tracking import redact  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -51,7 +56,15 @@ def main(cfg) -> None:
         sys.exit(EXIT_USAGE)
     interrupts.install()
     hydra_cfg = HydraConfig.get()
+    data_choice = hydra_cfg.runtime.choices.get("data") or ""
+    if data_choice.endswith("_schema"):
+        message = f"data={data_choice} is a schema, not a data set: use data=synthetic, data=csv, data=co2 or data=elnino"
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    redact_saved_config(run_dir / hydra_cfg.output_subdir if hydra_cfg.output_subdir else None)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        redact_saved_config(Path(hydra_cfg.sweep.dir))  # multirun.yaml
     labels = RunLabels(space=hydra_cfg.runtime.choices.get("space"), data=cfg.data.name, git_commit=_git_commit())
     if hydra_cfg.mode != RunMode.MULTIRUN:
         code, _ = run_job(cfg, run_dir, labels)
@@ -61,6 +74,14 @@ def main(cfg) -> None:
         code = code if code == EXIT_INTERRUPTED else 0  # a failed job is in its summary.json; the sweep goes on
     if code:
         sys.exit(code)
+
+
+def redact_saved_config(hydra_dir: Path | None) -> None:
+    """Hydra saves the composed config and the command line in `.hydra/`: keep a tracking URI's password out of them."""
+    for path in sorted(hydra_dir.glob("*.yaml")) if hydra_dir and hydra_dir.is_dir() else ():
+        text = path.read_text()
+        if redact(text) != text:
+            write_atomic(path, redact(text))
 
 
 def unwritable_run_dir(argv: list[str]) -> str | None:

@@ -35,6 +35,10 @@ def run_job(cfg, run_dir: Path, labels: RunLabels) -> tuple[int, str | None]:
         if cfg.mode == "lr_find":
             print(lr_find_lines(run_lr_find(cfg, run_dir, Path.cwd(), labels)))
             return 0, None
+        if cfg.search.resume and finished(run_dir) and not cfg.search.distributed.role:
+            print(closing_table(json.loads((run_dir / "summary.json").read_text())))
+            print(f"search.resume=true: the search in {run_dir} had already finished; nothing was changed", flush=True)
+            return 0, None
         summary = run_search(cfg, run_dir, Path.cwd(), labels)
         if isinstance(summary, WorkerReport):
             print(f"worker {summary.tuner_id}: trained {summary.trials_run} trials; the chief evaluates the winner")
@@ -117,9 +121,12 @@ def _job_process(config_path: str, run_dir: str, labels: str, overrides: str) ->
 
 
 def finished(run_dir: Path) -> bool:
-    """Whether the search in `run_dir` ended without error (a resumed sweep skips it)."""
+    """Whether the search in `run_dir` ended without error (a resume reports it and changes nothing)."""
     path = run_dir / "summary.json"
-    return path.is_file() and "error" not in json.loads(path.read_text())
+    try:
+        return path.is_file() and "error" not in json.loads(path.read_text())
+    except ValueError:  # a damaged summary: the resume's own checks say what to do
+        return False
 
 
 def _record_failed_job(run_dir: Path, code: int, error: str | None, overrides: list[str]) -> None:

@@ -8,17 +8,21 @@ written or that holds a search the user did not ask to continue. Nothing here im
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from omegaconf import OmegaConf
 
-from data.errors import UserError
+from data.errors import UserError, first_line
 from data.sources import load_series
 from data.split import Layout, plan_layout
 from search.lr_range import check_settings
 from search.space import auto_learning_rate, candidates, fit_to_season, input_lengths, validate_space
-from search.tracking import load_parent_id
+from search.tracking import load_parent_record
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ def plan(cfg) -> Plan:
     """
     if not cfg.space:
         raise UserError("no search space: add +space=<name>")
+    if not 0 <= cfg.seed < 2**32:
+        raise UserError(f"seed={cfg.seed} must be in [0, 2**32): NumPy, TensorFlow and Keras Tuner take no other")
     if cfg.mode == "lr_find" and cfg.search.resume:
         raise UserError("search.resume applies to searches, not to mode=lr_find: drop search.resume")
     for field in ("max_epochs", "executions_per_trial", "max_trials"):
@@ -84,8 +90,12 @@ def plan(cfg) -> Plan:
     return Plan(series, specs, layout)
 
 
-def prepare_run_dir(run_dir, resume: bool) -> None:
-    """Make sure the run dir is writable, and that a search in it is only continued on purpose."""
+def prepare_run_dir(run_dir: Path, resume: bool, identity: dict[str, str] | None = None) -> None:
+    """Make sure the run dir is writable, this process alone uses it, and a search in it is only continued on purpose.
+
+    `identity` (space, data, tuner) must match the one the search in the run dir was started with; its state
+    files must be readable. Raises `UserError` naming the field or file and what to do.
+    """
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write_test"
@@ -93,10 +103,60 @@ def prepare_run_dir(run_dir, resume: bool) -> None:
         probe.unlink()
     except OSError as err:
         raise UserError(f"hydra.run.dir={str(run_dir)!r} cannot be written ({err.strerror}); choose another directory") from None
+    lock_run_dir(run_dir)
     if (run_dir / "tuner").exists() and not resume:
         raise UserError(
             f"hydra.run.dir={str(run_dir)!r} already holds a search: add search.resume=true "
             "to continue it, or choose another directory"
         )
-    if resume and load_parent_id(run_dir) is None:
+    if not resume:
+        return
+    record = load_parent_record(run_dir)
+    if record is None:
         raise UserError(f"search.resume=true but hydra.run.dir={str(run_dir)!r} holds no search to resume; drop search.resume")
+    for key, value in (identity or {}).items():
+        if key in record and record[key] != value:
+            raise UserError(
+                f"search.resume=true: hydra.run.dir={str(run_dir)!r} holds a search of {key}={record[key]}, not {value}; "
+                f"resume with the same {key}, or choose another hydra.run.dir for this one"
+            )
+    check_state_files(run_dir)
+
+
+_LOCKS: dict[Path, int] = {}
+"""Open descriptors of the run dirs this process holds: the lock lasts as long as the process, and dies with it."""
+
+
+def lock_run_dir(run_dir: Path) -> None:
+    """Hold `run_dir/.lock` (an OS file lock) so a second search on the same run dir is refused, not mixed in."""
+    path = (run_dir / ".lock").resolve()
+    if path in _LOCKS:
+        return
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "another process"
+        os.close(descriptor)
+        raise UserError(
+            f"hydra.run.dir={str(run_dir)!r} is in use by another search (process {holder}): "
+            "wait for it to end, or choose another directory"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, str(os.getpid()).encode(), 0)
+    _LOCKS[path] = descriptor
+
+
+def check_state_files(run_dir: Path) -> None:
+    """Every JSON state file a resume reads (Keras Tuner's oracle and trials, the LR range test) must parse."""
+    paths = [run_dir / "lr_find.json", *sorted((run_dir / "tuner").rglob("*.json"))]
+    for path in paths:
+        if not path.is_file():
+            continue
+        try:
+            json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as err:
+            raise UserError(
+                f"{path} is damaged ({first_line(err)}): the search in hydra.run.dir cannot be resumed; "
+                "choose another hydra.run.dir to start over"
+            ) from None

@@ -24,6 +24,11 @@ from search.tracking import Tracker, load_parent_id, redact, resolve_uri, save_p
 INTERRUPTED = "interrupted (SIGINT/SIGTERM); resume with search.resume=true"
 
 
+def identity(cfg, labels: RunLabels) -> dict[str, str]:
+    """What a run dir's search is a search of: a resume must name the same space, data and tuner."""
+    return {"space": labels.space, "data": labels.data, "tuner": str(cfg.tuner.name)}
+
+
 def connect(cfg, launch_dir: Path, labels: RunLabels) -> Tracker:
     """The tracking store and the search's experiment (`<data>-<space>` unless tracking.experiment is set)."""
     uri = resolve_uri(cfg.tracking.uri, launch_dir)
@@ -45,7 +50,7 @@ def open_parent(tracker: Tracker, cfg, run_dir: Path, labels: RunLabels, role: d
         tags["gpu"] = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
     parent_id = tracker.start_parent(f"{labels.space}-{run_dir.name}", tags)
     try:
-        save_parent_id(run_dir, parent_id, tracker.experiment_id)
+        save_parent_id(run_dir, parent_id, tracker.experiment_id, identity(cfg, labels))
         tracker.log_text(parent_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
     except BaseException as err:
         tracker.end(parent_id, "FAILED", error=f"could not record the new search ({type(err).__name__}: {err})")
@@ -67,7 +72,7 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> Summa
         distributed.apply(role)
         if role.is_worker:
             return run_worker(cfg, checked, run_dir, launch_dir, labels, role)
-    prepare_run_dir(run_dir, cfg.search.resume)
+    prepare_run_dir(run_dir, cfg.search.resume, identity(cfg, labels))
     tracker = connect(cfg, launch_dir, labels)
 
     def create() -> str:

@@ -25,7 +25,7 @@ from search import interrupts
 from search.files import write_json
 
 PARENT_FILE = "mlflow_run.json"
-_SECRET = re.compile(r"(?<=://)[^/@\s]+@")
+_SECRET = re.compile(r"(?<=://)[^/\s]*@")  # up to the last "@" before the path: a password may hold "@" itself
 
 
 def redact(uri: str) -> str:
@@ -87,15 +87,9 @@ class Tracker:
         registry = os.environ.get("MLFLOW_REGISTRY_URI") or uri
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(registry)
-        self._client = UninterruptedClient(MlflowClient(tracking_uri=uri, registry_uri=registry))
-        try:
-            with _no_retries():
-                found = self._client.get_experiment_by_name(experiment)
-        except Exception as err:  # noqa: BLE001 - any failure to reach the store means the same to the user
-            raise UserError(
-                f"tracking store {redact(uri)} cannot be reached ({first_line(err)}); start it or fix "
-                "tracking.uri / MLFLOW_TRACKING_URI"
-            ) from None
+        with _store_creation_lock(uri):  # MLflow creates a fresh sqlite file's tables here: one process at a time
+            self._client = UninterruptedClient(MlflowClient(tracking_uri=uri, registry_uri=registry))
+            found = self._probe(experiment)
         self.experiment_name = experiment
         location = artifact_location or default_artifact_location(uri)
         self.experiment_id = found.experiment_id if found else self._create_experiment(experiment, location)
@@ -103,17 +97,54 @@ class Tracker:
         self._logging_thread: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
 
+    def _probe(self, experiment: str):
+        """Reach the store (once, quickly) and look the experiment up; a store that cannot be reached is a `UserError`."""
+        try:
+            with _no_retries():
+                return self._client.get_experiment_by_name(experiment)
+        except Exception as err:  # noqa: BLE001 - any failure to reach the store means the same to the user
+            raise UserError(
+                f"tracking store {redact(self.uri)} cannot be reached ({redact(first_line(err))}); start it or fix "
+                "tracking.uri / MLFLOW_TRACKING_URI"
+            ) from None
+
     def _create_experiment(self, name: str, location: str | None) -> str:
         """Create the experiment; if a process beside this one (a sweep job, a worker) just did, use theirs."""
         from mlflow.exceptions import MlflowException
 
         try:
-            return self._client.create_experiment(name, artifact_location=location and f"{location}/{name}")
-        except MlflowException:
+            with self._first_write():
+                return self._client.create_experiment(name, artifact_location=location and f"{location}/{name}")
+        except (MlflowException, UserError) as err:
             found = self._client.get_experiment_by_name(name)
             if found is None:
-                raise
+                raise err from None
             return found.experiment_id
+
+    @contextmanager
+    def _first_write(self):
+        """A search's first write to the store: a store that refuses it (read-only) is one line, before any training.
+
+        MLflow logs the database error with its traceback before raising: that log is held back here.
+        """
+        import logging
+
+        from mlflow.exceptions import MlflowException
+
+        store_log = logging.getLogger("mlflow.store.db.utils")
+        level = store_log.level
+        store_log.setLevel(logging.CRITICAL)
+        try:
+            yield
+        except MlflowException as err:
+            lines = str(err).splitlines()
+            cause = next((line for line in lines if line.startswith("(") and "Error)" in line), first_line(err))
+            raise UserError(
+                f"tracking store {redact(self.uri)} refused a write ({redact(cause[:200])}); make it writable, "
+                "or point tracking.uri / MLFLOW_TRACKING_URI at a writable store"
+            ) from None
+        finally:
+            store_log.setLevel(level)
 
     @property
     def registry_client(self):
@@ -124,7 +155,8 @@ class Tracker:
         return ui_command(self.uri)
 
     def start_parent(self, run_name: str, tags: Mapping[str, str]) -> str:
-        run = self._client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
+        with self._first_write():
+            run = self._client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
         self.parent_id = run.info.run_id
         return self.parent_id
 
@@ -251,6 +283,14 @@ class Tracker:
             filter_string=f"tags.mlflow.parentRunId = '{self.parent_id}' and tags.trial_id = '{trial_id}'",
         )
 
+    def running_children(self):
+        """This search's child runs still marked RUNNING (after a crash: nothing of this process is running)."""
+        return self._client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent_id}' and attributes.status = 'RUNNING'",
+            max_results=1000,
+        )
+
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         """All metrics of one step in a single `log_batch` call."""
         self.log_steps(run_id, [(step, metrics)])
@@ -309,14 +349,52 @@ class Tracker:
             self._client.set_terminated(run_id, status=status)
 
 
-def save_parent_id(run_dir: Path, run_id: str, experiment_id: str) -> None:
-    """Remember the parent run in the run dir, written atomically, so `search.resume=true` reattaches."""
-    write_json(run_dir / PARENT_FILE, {"run_id": run_id, "experiment_id": experiment_id})
+def save_parent_id(run_dir: Path, run_id: str, experiment_id: str, identity: Mapping[str, str] | None = None) -> None:
+    """Remember the parent run in the run dir, written atomically, so `search.resume=true` reattaches.
+
+    `identity` (space, data, tuner) is kept beside it: a resume with another space or data is refused.
+    """
+    write_json(run_dir / PARENT_FILE, {"run_id": run_id, "experiment_id": experiment_id, **(identity or {})})
+
+
+def load_parent_record(run_dir: Path) -> dict | None:
+    """What `save_parent_id` wrote, or None if the run dir holds no search; a damaged file is a `UserError`."""
+    path = run_dir / PARENT_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        record["run_id"]  # noqa: B018 - a record without it is as damaged as a cut one
+    except (ValueError, KeyError, TypeError) as err:
+        raise UserError(
+            f"{path} is damaged ({first_line(err)}): the search in hydra.run.dir cannot be resumed; "
+            "choose another hydra.run.dir to start over"
+        ) from None
+    return record
 
 
 def load_parent_id(run_dir: Path) -> str | None:
-    path = run_dir / PARENT_FILE
-    return json.loads(path.read_text())["run_id"] if path.is_file() else None
+    record = load_parent_record(run_dir)
+    return record["run_id"] if record else None
+
+
+@contextmanager
+def _store_creation_lock(uri: str):
+    """Hold `<sqlite file>.lock` while MLflow opens a sqlite store: processes that open one fresh file at once
+    (parallel sweep jobs, a chief and its workers) would otherwise race on creating its tables and all fail."""
+    import fcntl
+
+    path = uri.removeprefix("sqlite:///").removeprefix("file:").split("?")[0] if uri.startswith("sqlite:///") else None
+    try:
+        handle = open(f"{path}.lock", "a") if path else None  # noqa: SIM115 - held for the block
+    except OSError:  # a read-only directory: nothing can create the tables there anyway
+        handle = None
+    if handle is None:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 @contextmanager

@@ -8,6 +8,7 @@ as FAILED (KILLED on interrupt) before Keras Tuner records the trial, so no run 
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 import tempfile
 import time
@@ -18,6 +19,7 @@ import keras_tuner
 import numpy as np
 
 from search import interrupts
+from search.files import write_atomic
 from search.memory import release_traced_graphs
 from search.plots import forecast_figure
 from search.report import progress_line
@@ -25,6 +27,17 @@ from search.space import tunable_names
 from search.tracking import Tracker
 
 TUNER_TAGS = {"tuner/bracket": "bracket", "tuner/round": "round"}
+
+
+def _save_json_whole(path, obj):
+    """Keras Tuner's `utils.save_json`, written atomically: a kill or a full disk mid-write leaves the previous
+    `oracle.json` / `trial.json` whole, so a resume can read it (Keras Tuner writes them in place)."""
+    text = json.dumps(obj)
+    write_atomic(Path(path), text)
+    return text
+
+
+keras_tuner.src.utils.save_json = _save_json_whole  # read by module attribute in its oracle, trials and tuner
 
 
 class EpochLogger(keras.callbacks.Callback):

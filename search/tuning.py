@@ -11,6 +11,7 @@ from pathlib import Path
 
 import keras
 
+from search import distributed
 from search.hypermodel import WindowedHyperModel
 from search.memory import startup_objects_frozen
 from search.planning import Plan, RunLabels
@@ -45,6 +46,8 @@ def search_and_evaluate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, lab
     tuner = make_tuner(cfg, hypermodel, tracker, checked.specs, run_dir, resume=cfg.search.resume)
     search_started = time.monotonic()
     error = _search(tuner, cfg, tracker)
+    if distributed.role_of(cfg.search.distributed) is None:  # a chief's workers may still be closing their runs
+        close_stale_runs(tracker, tuner.oracle)
     trials = list(tuner.oracle.trials.values())
     completed = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
     summary = _summary(cfg, tracker, run_dir, labels, checked, trials, completed)
@@ -94,6 +97,25 @@ def _search(tuner, cfg, tracker: Tracker) -> str | None:
     finally:
         tracker.drain()  # every trial's artifacts and status are in before anything reads them
     return None
+
+
+def close_stale_runs(tracker: Tracker, oracle) -> None:
+    """Close the child runs a killed process left RUNNING (`kill -9`, a power cut): nothing of this one still runs.
+
+    A trial the oracle recorded as completed, whose run was not closed in time, is FINISHED with the
+    oracle's score (tag `recovered`); any other run is KILLED and tagged `superseded` (its trial was
+    re-run, or never finished). Afterwards FINISHED trial runs = completed trials, none RUNNING.
+    """
+    for run in tracker.running_children():
+        trial = oracle.trials.get(run.data.tags.get("trial_id", ""))
+        finished = [r for r in tracker.trial_runs(trial.trial_id) if r.info.status == "FINISHED"] if trial else []
+        if trial is not None and trial.status == "COMPLETED" and trial.score is not None and not finished:
+            tracker.log_metrics(run.info.run_id, {"best_val_mae": float(trial.score)})
+            tracker.set_tags(run.info.run_id, {"recovered": "true"})
+            tracker.end(run.info.run_id, "FINISHED")
+        else:
+            tracker.set_tags(run.info.run_id, {"superseded": "true"})
+            tracker.end(run.info.run_id, "KILLED", error="left RUNNING by a process that was killed")
 
 
 def _stopped_by_failures(oracle) -> bool:

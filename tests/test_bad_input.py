@@ -42,6 +42,7 @@ CASES = [
     ("seasons without a season", ["data.season_length=0", "space.seasons.value=1"], "space.seasons=1 needs a season"),
     ("season halfwidth too wide", ["data.season_length=5", "space.season_halfwidth.values=[5]"], "space.season_halfwidth=5"),
     ("zero backtest candidates", ["search.select.top_k=0"], "search.select.top_k=0 must be >= 1"),
+    ("negative seed", ["seed=-1"], "seed=-1 must be in [0, 2**32)"),
 ]
 
 CSVS = {
@@ -127,6 +128,7 @@ def test_a_value_outside_a_fixed_set_is_refused_at_composition(override):
         ("tuner.max_epochs=abc", "tuner.max_epochs"),
         ("tuner=grid", "tuner"),
         ("mode=tune", "mode"),
+        ("data=synthetic_schema", "data=synthetic_schema is a schema"),  # Hydra lists it among the data options
     ],
 )
 def test_composition_errors_are_one_line_and_exit_2(tmp_path, override, field):
@@ -173,5 +175,35 @@ def test_secrets_in_a_tracking_uri_are_redacted():
     from search.tracking import redact
 
     assert redact("https://alice:s3cret@mlflow.example.org/x") == "https://***@mlflow.example.org/x"
+    assert redact("http://alice:p@ss@10.0.0.1:5000/x@y") == "http://***@10.0.0.1:5000/x@y"  # "@" in the password
     assert redact("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
     assert "s3cret" not in redact("tracking:\n  uri: http://bob:s3cret@10.0.0.1:5000\n")
+
+
+def test_a_password_in_the_tracking_uri_appears_in_no_output_or_file(tmp_path):
+    """A server that is down, named with a password (holding "@") on the command line: the one-line error, stdout
+    and the config Hydra saves in the run dir carry `***` instead."""
+    run_dir = tmp_path / "run"
+    uri = f"http://alice:p@ss-w0rd@127.0.0.1:{free_port()}"
+    result = run_cli(["+space=conv_lstm", *TINY, f"tracking.uri={uri}", f"hydra.run.dir={run_dir}"], None, tmp_path, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot be reached" in lines[0] and "http://***@127.0.0.1" in lines[0]
+    saved = [path.read_text() for path in (run_dir / ".hydra").glob("*.yaml")]
+    assert saved and all("***@127.0.0.1" in text or "tracking" not in text for text in saved)
+    for text in [result.stdout, result.stderr, *saved]:
+        assert "ss-w0rd" not in text
+
+
+@pytest.mark.parametrize("experiment_exists", [False, True], ids=["new experiment", "existing experiment"])
+def test_a_read_only_store_is_one_line_before_training(tmp_path, store, experiment_exists):
+    """sqlite's read-only mode (no root tricks): the first write is refused, named, and nothing is trained."""
+    path = store.removeprefix("sqlite:///")
+    if experiment_exists:
+        MlflowClient(store).create_experiment("synthetic-conv_lstm")
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    result = run_cli(["+space=conv_lstm", *TINY, f"hydra.run.dir={tmp_path / 'run'}"], read_only, tmp_path, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refused a write" in lines[0] and "readonly database" in lines[0], result.stderr[-2000:]
+    assert not (tmp_path / "run" / "tuner").exists()

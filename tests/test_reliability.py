@@ -97,6 +97,9 @@ def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, store, sig
     finished_before = {c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED" and "trial_id" in c.data.tags}
     assert len(finished_before) >= 2
     lr_range_before = (run_dir / "lr_find.json").read_text() if extra else None
+    # As a kill -9 right after a trial ended leaves it: completed in the oracle, its run never closed.
+    stale = next(c for c in children if c.info.status == "FINISHED" and "trial_id" in c.data.tags)
+    MlflowClient(store).update_run(stale.info.run_id, status="RUNNING")
 
     result = run_cli([*args, "search.resume=true"], store, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -107,6 +110,8 @@ def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, store, sig
     finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED" and "trial_id" in c.data.tags]
     assert len(finished) == len(set(finished)) == summary["trials"]["completed"]
     assert finished_before <= set(finished)
+    assert "RUNNING" not in {c.info.status for c in children}
+    assert MlflowClient(store).get_run(stale.info.run_id).data.tags.get("recovered") == "true"
     if extra:  # the range test ran once, and the resumed search kept its bounds
         assert len([c for c in children if c.data.tags.get("mode") == "lr_find"]) == 1
         assert (run_dir / "lr_find.json").read_text() == lr_range_before
@@ -226,3 +231,46 @@ def signals_twice_and_a_swallowed_interrupt() -> dict:
 def test_the_first_signal_decides_and_a_swallowed_interrupt_is_raised_again():
     outcome, _ = call_in_child("tests.test_reliability", "signals_twice_and_a_swallowed_interrupt")
     assert outcome == {"raised": ["SIGTERM", "SIGTERM"], "cleanup_finished": True}
+
+
+@pytest.mark.slow
+def test_a_run_dir_is_resumed_only_by_its_own_search_whole_and_by_one_process(tmp_path, store):
+    """After a finished search: a resume reports it and changes nothing; a resume with another space is refused;
+    a second process is refused while one holds the run dir; damaged state files are named, not tracebacks."""
+    import fcntl
+
+    run_dir = tmp_path / "run"
+    args = ["+space=linear", *TINY, "tuner=random", "tuner.max_trials=2", "tuner.max_epochs=1", f"hydra.run.dir={run_dir}"]
+    first = run_cli(args, store, tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    client = MlflowClient(store, registry_uri=store)
+    versions = len(client.search_model_versions(f"name = '{summary['registered_model']}'"))
+    history = client.get_metric_history(summary["mlflow_parent_run_id"], "test_mae")
+
+    again = run_cli([*args, "search.resume=true"], store, tmp_path)
+    assert again.returncode == 0 and "had already finished; nothing was changed" in again.stdout
+    assert len(client.search_model_versions(f"name = '{summary['registered_model']}'")) == versions
+    assert client.get_metric_history(summary["mlflow_parent_run_id"], "test_mae") == history
+    assert client.get_run(summary["mlflow_parent_run_id"]).info.status == "FINISHED"
+
+    def refused(extra: list[str], run_args=args) -> str:
+        result = run_cli([*run_args, *extra], store, tmp_path, timeout=120)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
+        return lines[0]
+
+    (run_dir / "summary.json").unlink()  # as if it had been interrupted
+    other_space = [a if a != "+space=linear" else "+space=dnn" for a in args]
+    assert "holds a search of space=linear, not dnn" in refused(["search.resume=true"], other_space)
+
+    with open(run_dir / ".lock", "a+") as holder:  # another search holds the run dir
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert "is in use by another search" in refused(["search.resume=true"])
+
+    for damaged in (run_dir / "mlflow_run.json", run_dir / "tuner" / "oracle.json"):
+        saved = damaged.read_text()
+        damaged.write_text(saved[: len(saved) // 2])  # cut short, as a full disk or a kill -9 in a write leaves it
+        assert f"{damaged} is damaged" in refused(["search.resume=true"])
+        damaged.write_text(saved)
+    assert client.get_run(summary["mlflow_parent_run_id"]).info.status == "FINISHED"  # nothing above touched it

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from search.devices import gpu_for_job, visible_gpus
 from search.distributed import role_of
 from tests.conftest import (
+    ROOT,
     SMALL_CONV_LSTM,
     TINY,
     cli_env,
@@ -271,3 +272,27 @@ def test_parallel_jobs_registering_at_once_leave_the_best_as_champion(store, tmp
     assert not errors
     champion = MlflowClient(store, registry_uri=store).get_model_version_by_alias("m", "champion")
     assert champion.version == versions[min(scores)]
+
+
+def test_processes_opening_one_fresh_sqlite_store_at_once_all_get_in(tmp_path):
+    """MLflow creates a fresh sqlite file's tables on first use, and two processes doing it at once race: the
+    Tracker of each of three processes started together must still reach the store and the experiment."""
+    uri = f"sqlite:///{tmp_path / 'fresh.db'}"
+    code = (
+        "import sys; from search.tracking import Tracker; "
+        "t = Tracker(sys.argv[1], 'together'); t.start_parent('p', {}); print(t.experiment_id)"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, uri],
+            cwd=ROOT,
+            env=cli_env(None),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], [err[-1500:] for _, err in outputs]
+    assert len({out.strip().splitlines()[-1] for out, _ in outputs}) == 1  # one experiment, found by all three

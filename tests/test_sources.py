@@ -82,3 +82,12 @@ def candidates_of(spec):
     from search.space import candidates
 
     return candidates(spec)
+
+
+def test_timestamps_with_changing_utc_offsets_are_one_utc_axis(tmp_path):
+    """Hourly local time across a daylight-saving switch (+01:00 then +02:00): regular in UTC, no gap, no error."""
+    stamps = pd.date_range("2021-03-28 00:00", periods=6, freq="h", tz="Europe/Berlin")
+    path = tmp_path / "local.csv"
+    pd.DataFrame({"t": [stamp.isoformat() for stamp in stamps], "v": range(6)}).to_csv(path, index=False)
+    assert "+01:00" in path.read_text() and "+02:00" in path.read_text()
+    np.testing.assert_array_equal(csv_series(str(path), "v", "t"), np.arange(6, dtype=np.float32))
