@@ -77,23 +77,37 @@ def csv_series(path: str, column: str, time_column: str | None = None, gaps: str
 
 
 def _regular_time_index(values, times, path: str, time_column: str):
-    """Index `values` by parsed time on a regular grid, so missing timestamps show up as NaN."""
+    """Index `values` by parsed time on a regular grid, so missing timestamps show up as NaN.
+
+    Times with UTC offsets (local time across a daylight-saving switch) are put on one UTC axis; a
+    series whose step is a day or more is read on the local calendar instead (local midnights are
+    23 or 25 hours apart across a switch). Times off the grid are an error, never silently dropped.
+    """
     import pandas as pd
 
-    # utc=True: timestamps with UTC offsets (local time across a daylight-saving switch) become one UTC axis;
-    # naive timestamps are read as they are.
     stamps = pd.to_datetime(times, errors="coerce", utc=True)
     if stamps.isna().any():
         row = int(stamps.isna().idxmax())
         raise UserError(f"data.time_column={time_column!r} has an unreadable time {times[row]!r} at row {row + 2} of {path}")
-    series = pd.Series(values.to_numpy(), index=pd.DatetimeIndex(stamps)).sort_index()
+    index = pd.DatetimeIndex(stamps)
+    if len(index) >= 3 and index.sort_values().to_series().diff().mode().iloc[0] >= pd.Timedelta(days=1):
+        local = times.astype(str).str.strip().str.replace(r"(Z|[+-]\d{2}:?\d{2})$", "", regex=True)
+        index = pd.DatetimeIndex(pd.to_datetime(local, errors="coerce"))
+    series = pd.Series(values.to_numpy(), index=index).sort_index()
     if series.index.has_duplicates:
         raise UserError(f"data.time_column={time_column!r} has duplicate times in {path}; keep one row per time")
     if len(series) < 3:
         return series
     step = series.index.to_series().diff().mode().iloc[0]
     grid = pd.date_range(series.index[0], series.index[-1], freq=step)
-    return series.reindex(grid) if len(grid) > len(series) else series
+    if len(grid) <= len(series):
+        return series
+    if not series.index.isin(grid).all():
+        raise UserError(
+            f"data.time_column={time_column!r}: the times in {path} are not on one regular step ({step}), so gaps "
+            "cannot be told apart; resample the file to a regular step"
+        )
+    return series.reindex(grid)
 
 
 def _fill_gaps(values, gaps: str, column: str):

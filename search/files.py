@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,17 @@ def write_atomic(path: Path, text: str) -> None:
     The rename is atomic on POSIX file systems, and an interrupt waits until it is done, so `path`
     holds either the old content or the new one, never a mix.
     """
-    tmp = path.with_name(f".{path.name}.tmp")
     with interrupts.critical():
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
+        descriptor, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # unique: writers in parallel
+        try:
+            with open(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def write_json(path: Path, payload: Any) -> None:

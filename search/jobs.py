@@ -19,9 +19,10 @@ from pathlib import Path
 from data.errors import UserError
 from search import interrupts
 from search.devices import gpu_for_job, job_environment, visible_gpus
-from search.planning import RunLabels
-from search.summary import WorkerReport, write_summary
-from search.tracking import load_parent_id
+from search.files import write_atomic
+from search.planning import RunLabels, unlock_run_dir
+from search.summary import WorkerReport, load_finished, write_summary
+from search.tracking import load_parent_id, redact
 
 EXIT_USAGE, EXIT_SEARCH_FAILED, EXIT_INTERRUPTED = 2, 3, 130
 
@@ -35,13 +36,13 @@ def run_job(cfg, run_dir: Path, labels: RunLabels) -> tuple[int, str | None]:
         if cfg.mode == "lr_find":
             print(lr_find_lines(run_lr_find(cfg, run_dir, Path.cwd(), labels)))
             return 0, None
-        if cfg.search.resume and finished(run_dir) and not cfg.search.distributed.role:
-            print(closing_table(json.loads((run_dir / "summary.json").read_text())))
-            print(f"search.resume=true: the search in {run_dir} had already finished; nothing was changed", flush=True)
-            return 0, None
         summary = run_search(cfg, run_dir, Path.cwd(), labels)
         if isinstance(summary, WorkerReport):
             print(f"worker {summary.tuner_id}: trained {summary.trials_run} trials; the chief evaluates the winner")
+            return 0, None
+        if isinstance(summary, dict):  # a resumed search that had finished: its summary.json, nothing changed
+            print(closing_table(summary))
+            print(f"search.resume=true: the search in {run_dir} had already finished; nothing was changed", flush=True)
             return 0, None
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -52,6 +53,8 @@ def run_job(cfg, run_dir: Path, labels: RunLabels) -> tuple[int, str | None]:
     except KeyboardInterrupt:
         print("interrupted: runs marked KILLED; add search.resume=true to the same command to continue", file=sys.stderr)
         return EXIT_INTERRUPTED, "interrupted"
+    finally:
+        unlock_run_dir(run_dir)  # a multirun's next job (same process) may be a resume of this one
     print(closing_table(summary.as_dict()))
     if summary.error:
         print(f"error: {summary.error}", file=sys.stderr)
@@ -65,10 +68,16 @@ def run_multirun_job(cfg, run_dir: Path, labels: RunLabels, job_number: int, ove
     A job that never started is run from the start by a resumed sweep (`search.resume=true` on the
     whole sweep). Returns the job's exit code; only an interrupt stops the sweep.
     """
-    if cfg.search.resume and finished(run_dir):
+    if cfg.search.resume and load_finished(run_dir) is not None:
         print(f"job {job_number}: already finished in {run_dir}; skipped", flush=True)
         return 0
-    if cfg.search.resume and load_parent_id(run_dir) is None:
+    try:
+        never_started = load_parent_id(run_dir) is None
+    except UserError as err:  # a damaged mlflow_run.json: this job fails, the sweep goes on
+        print(f"error: {err}", file=sys.stderr)
+        _record_failed_job(run_dir, EXIT_USAGE, str(err), overrides)
+        return EXIT_USAGE
+    if cfg.search.resume and never_started:
         cfg.search.resume = False
     device = gpu_for_job(job_number, cfg.search.gpus, visible_gpus())
     if device is None:
@@ -96,9 +105,11 @@ def run_in_fresh_process(cfg, run_dir: Path, labels: RunLabels, overrides: list[
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "job_config.yaml"
     OmegaConf.save(cfg, config_path, resolve=True)
+    write_atomic(config_path, redact(config_path.read_text()))  # the child gets a secret URI from its environment
     arguments = [str(config_path), str(run_dir), json.dumps(asdict(labels)), json.dumps(overrides)]
     command = [sys.executable, "-m", "search.jobs", *arguments]
-    process = subprocess.Popen(command, env={**os.environ, **job_environment(device)})
+    secret_uri = {"MLFLOW_TRACKING_URI": cfg.tracking.uri} if cfg.tracking.uri and "MLFLOW_TRACKING_URI" not in os.environ else {}
+    process = subprocess.Popen(command, env={**os.environ, **secret_uri, **job_environment(device)})
     try:
         code = process.wait()
     except KeyboardInterrupt:
@@ -120,22 +131,13 @@ def _job_process(config_path: str, run_dir: str, labels: str, overrides: str) ->
     sys.exit(run_sweep_job(cfg, Path(run_dir), RunLabels(**json.loads(labels)), json.loads(overrides)))
 
 
-def finished(run_dir: Path) -> bool:
-    """Whether the search in `run_dir` ended without error (a resume reports it and changes nothing)."""
-    path = run_dir / "summary.json"
-    try:
-        return path.is_file() and "error" not in json.loads(path.read_text())
-    except ValueError:  # a damaged summary: the resume's own checks say what to do
-        return False
-
-
 def _record_failed_job(run_dir: Path, code: int, error: str | None, overrides: list[str]) -> None:
     """Make sure a failed job's directory says why, for the sweep summary."""
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "summary.json"
     summary = json.loads(path.read_text()) if path.is_file() else {}
     summary.setdefault("error", error or f"exit code {code}")
-    summary.update(exit_code=code, overrides=overrides)
+    summary.update(exit_code=code, overrides=[redact(override) for override in overrides])
     write_summary(path, summary)
 
 

@@ -132,12 +132,18 @@ def lock_run_dir(run_dir: Path) -> None:
     path = (run_dir / ".lock").resolve()
     if path in _LOCKS:
         return
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise UserError(f"hydra.run.dir={str(run_dir)!r}: its lock file {path} cannot be opened ({err.strerror})") from None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    except OSError as err:
         holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "another process"
         os.close(descriptor)
+        if not isinstance(err, BlockingIOError):
+            message = f"hydra.run.dir={str(run_dir)!r} cannot be locked ({err.strerror}); choose another directory"
+            raise UserError(message) from None
         raise UserError(
             f"hydra.run.dir={str(run_dir)!r} is in use by another search (process {holder}): "
             "wait for it to end, or choose another directory"
@@ -145,6 +151,13 @@ def lock_run_dir(run_dir: Path) -> None:
     os.ftruncate(descriptor, 0)
     os.pwrite(descriptor, str(os.getpid()).encode(), 0)
     _LOCKS[path] = descriptor
+
+
+def unlock_run_dir(run_dir: Path) -> None:
+    """Let go of `run_dir` once its search is over (a multirun runs many in one process)."""
+    descriptor = _LOCKS.pop((run_dir / ".lock").resolve(), None)
+    if descriptor is not None:
+        os.close(descriptor)
 
 
 def check_state_files(run_dir: Path) -> None:

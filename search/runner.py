@@ -18,7 +18,7 @@ from data.errors import UserError
 from search import distributed
 from search.planning import Plan, RunLabels, plan, prepare_run_dir
 from search.space import auto_learning_rate
-from search.summary import Summary, WorkerReport
+from search.summary import Summary, WorkerReport, load_finished
 from search.tracking import Tracker, load_parent_id, redact, resolve_uri, save_parent_id
 
 INTERRUPTED = "interrupted (SIGINT/SIGTERM); resume with search.resume=true"
@@ -58,8 +58,11 @@ def open_parent(tracker: Tracker, cfg, run_dir: Path, labels: RunLabels, role: d
     return parent_id
 
 
-def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> Summary | WorkerReport:
-    """Run the whole search; returns its summary. The parent run ends FINISHED, FAILED or KILLED."""
+def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> Summary | WorkerReport | dict:
+    """Run the whole search; returns its summary. The parent run ends FINISHED, FAILED or KILLED.
+
+    A resume of a search that had finished returns that search's `summary.json` (a dict) and changes nothing.
+    """
     started = time.monotonic()
     role = distributed.role_of(cfg.search.distributed)
     checked = plan(cfg)
@@ -74,6 +77,9 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> Summa
             return run_worker(cfg, checked, run_dir, launch_dir, labels, role)
     prepare_run_dir(run_dir, cfg.search.resume, identity(cfg, labels))
     tracker = connect(cfg, launch_dir, labels)
+    finished = load_finished(run_dir) if cfg.search.resume else None
+    if finished is not None:
+        return report_finished(tracker, finished)
 
     def create() -> str:
         return open_parent(tracker, cfg, run_dir, labels, role)
@@ -86,6 +92,18 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> Summa
 
         summary = search_and_evaluate(cfg, checked, tracker, run_dir, labels, started)
     tracker.end(parent, "FAILED" if summary.error else "FINISHED", error=summary.error)
+    return summary
+
+
+def report_finished(tracker: Tracker, summary: dict) -> dict:
+    """A resumed search that had finished: its `summary.json`, nothing trained, logged or registered again.
+
+    Its parent run is FINISHED; if the process was stopped between writing the summary and closing
+    the run (an interrupt, a kill), the run is closed now, as the summary says it ended.
+    """
+    parent = summary["mlflow_parent_run_id"]
+    if tracker.status(parent) != "FINISHED":
+        tracker.end(parent, "FINISHED")
     return summary
 
 

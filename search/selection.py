@@ -77,7 +77,7 @@ class Refitter:
         self.hypermodel, self.seed = hypermodel, seed
 
     def fit(self, values: dict, epochs: int, train_stop: int, seed_offset: int = 0):
-        seed = self.seed + seed_offset
+        seed = (self.seed + seed_offset) % 2**32  # NumPy takes seeds below 2**32 only
         keras.utils.set_random_seed(seed)
         values = {**DEFAULTS, **values}  # a trial records only the names its space declares
         model = self.hypermodel.model_for(values, train_stop=train_stop)

@@ -126,3 +126,16 @@ class WorkerReport:
 def write_summary(path: Path, summary: dict[str, Any]) -> None:
     """Write a `summary.json` dict atomically, so an interrupted write never leaves half a file."""
     write_json(path, summary)
+
+
+def load_finished(run_dir: Path) -> dict[str, Any] | None:
+    """The `summary.json` of a search in `run_dir` that ended without error, or None (not finished, failed, damaged)."""
+    import json
+
+    path = run_dir / "summary.json"
+    try:
+        summary = json.loads(path.read_text()) if path.is_file() else None
+    except (ValueError, UnicodeDecodeError):  # damaged: a resume's own checks say what to do
+        return None
+    finished = isinstance(summary, dict) and "error" not in summary and "mlflow_parent_run_id" in summary
+    return summary if finished else None

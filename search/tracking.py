@@ -161,7 +161,8 @@ class Tracker:
         return self.parent_id
 
     def resume_parent(self, run_id: str) -> str:
-        self._client.update_run(run_id, status="RUNNING")
+        with self._first_write():
+            self._client.update_run(run_id, status="RUNNING")
         self.parent_id = run_id
         return run_id
 
@@ -175,7 +176,8 @@ class Tracker:
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
         tags = {**tags, **({MLFLOW_PARENT_RUN_ID: parent_id} if parent_id else {})}
-        return self._client.create_run(self.experiment_id, run_name=run_name, tags=tags).info.run_id
+        with self._first_write():
+            return self._client.create_run(self.experiment_id, run_name=run_name, tags=tags).info.run_id
 
     @contextmanager
     def closing(self, create: Callable[[], str], *, finish: bool = True, interrupted: str | None = None) -> Iterator[str]:
@@ -211,6 +213,9 @@ class Tracker:
         from mlflow.entities import RunTag
 
         self._client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def status(self, run_id: str) -> str:
+        return self._client.get_run(run_id).info.status
 
     def latest_run(self, filter_string: str, by: str):
         """The RunInfo of this experiment's run matching `filter_string` with the latest `by` time (start_time,

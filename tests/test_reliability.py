@@ -248,6 +248,8 @@ def test_a_run_dir_is_resumed_only_by_its_own_search_whole_and_by_one_process(tm
     versions = len(client.search_model_versions(f"name = '{summary['registered_model']}'"))
     history = client.get_metric_history(summary["mlflow_parent_run_id"], "test_mae")
 
+    # As an interrupt between writing summary.json and closing the parent leaves it: the resume closes it FINISHED.
+    client.set_terminated(summary["mlflow_parent_run_id"], "KILLED")
     again = run_cli([*args, "search.resume=true"], store, tmp_path)
     assert again.returncode == 0 and "had already finished; nothing was changed" in again.stdout
     assert len(client.search_model_versions(f"name = '{summary['registered_model']}'")) == versions

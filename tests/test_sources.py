@@ -91,3 +91,15 @@ def test_timestamps_with_changing_utc_offsets_are_one_utc_axis(tmp_path):
     pd.DataFrame({"t": [stamp.isoformat() for stamp in stamps], "v": range(6)}).to_csv(path, index=False)
     assert "+01:00" in path.read_text() and "+02:00" in path.read_text()
     np.testing.assert_array_equal(csv_series(str(path), "v", "t"), np.arange(6, dtype=np.float32))
+
+
+def test_daily_local_dates_across_a_daylight_saving_switch_keep_their_calendar_and_gaps(tmp_path):
+    """Local midnights are 23 h apart across the switch: a daily series is read on its calendar, so two missing
+    days are two gaps (interpolated here), and every real value stays where it was."""
+    stamps = pd.date_range("2021-03-20", periods=20, freq="D", tz="Europe/Berlin")
+    frame = pd.DataFrame({"t": [stamp.isoformat() for stamp in stamps], "v": range(20)}).drop(index=[12, 13])
+    path = tmp_path / "daily.csv"
+    frame.to_csv(path, index=False)
+    np.testing.assert_allclose(csv_series(str(path), "v", "t", gaps="interpolate"), np.arange(20, dtype=np.float32))
+    with pytest.raises(UserError, match="data.gaps=interpolate"):
+        csv_series(str(path), "v", "t")
