@@ -8,6 +8,7 @@ exits 3. In a multirun a failed job is written down instead (`summary.json` with
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -48,6 +49,14 @@ def run_job(cfg, run_dir: Path, labels: RunLabels) -> tuple[int, str | None]:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE, str(err)
     except Exception as err:  # a bug, not bad input: keep the traceback, but not Hydra's exit code 1
+        full = disk_full(err)
+        if full:
+            message = (
+                f"the disk is full ({full}; run dir {run_dir}): free space there and where the tracking store is, "
+                "then add search.resume=true to the same command"
+            )
+            print(f"error: {message}", file=sys.stderr)
+            return EXIT_SEARCH_FAILED, message
         traceback.print_exc()
         return EXIT_SEARCH_FAILED, f"{type(err).__name__}: {err}"
     except KeyboardInterrupt:
@@ -129,6 +138,22 @@ def _job_process(config_path: str, run_dir: str, labels: str, overrides: str) ->
     interrupts.install()
     cfg = OmegaConf.load(config_path)
     sys.exit(run_sweep_job(cfg, Path(run_dir), RunLabels(**json.loads(labels)), json.loads(overrides)))
+
+
+def disk_full(err: BaseException) -> str | None:
+    """Where the disk ran full, if that is what `err` (or an error it came from) says; else None.
+
+    An `OSError` says it with ENOSPC and its file name; sqlite says it only in words, through MLflow.
+    """
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            return f"writing {err.filename}" if err.filename else err.strerror
+        if "database or disk is full" in str(err):
+            return "the tracking store's database"
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def _record_failed_job(run_dir: Path, code: int, error: str | None, overrides: list[str]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import re
 import sys
@@ -87,6 +88,8 @@ class Tracker:
         registry = os.environ.get("MLFLOW_REGISTRY_URI") or uri
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(registry)
+        # MLflow logs every database error with its traceback before raising it: the raised error is reported instead.
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
         with _store_creation_lock(uri):  # MLflow creates a fresh sqlite file's tables here: one process at a time
             self._client = UninterruptedClient(MlflowClient(tracking_uri=uri, registry_uri=registry))
             found = self._probe(experiment)
@@ -196,18 +199,24 @@ class Tracker:
             yield run_id
         except (KeyboardInterrupt, SystemExit) as err:
             if run_id is not None:
-                with interrupts.critical():  # a second signal waits: the run is closed first
-                    self.drain()
-                    self.end(run_id, "KILLED", error=interrupted or f"interrupted ({str(err) or type(err).__name__})")
+                self._close_after(run_id, "KILLED", interrupted or f"interrupted ({str(err) or type(err).__name__})")
             raise
         except BaseException as err:
             if run_id is not None:
-                with interrupts.critical():
-                    self.drain()
-                    self.end(run_id, "FAILED", error=f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}")
+                self._close_after(run_id, "FAILED", f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}")
             raise
         if finish:
             self.end(run_id, "FINISHED")
+
+    def _close_after(self, run_id: str, status: str, error: str) -> None:
+        """End a run after what stopped it; a store that cannot take the write (the disk is full, the server is
+        gone) leaves it RUNNING for the resume to close (`tuning.close_stale_runs`), and the first error stands."""
+        with interrupts.critical():  # a second signal waits: the run is closed first
+            try:
+                self.drain()
+                self.end(run_id, status, error=error)
+            except Exception:  # noqa: BLE001, S110 - the error that stopped the run is the one to report
+                pass
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag

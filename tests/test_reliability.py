@@ -86,6 +86,8 @@ def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, store, sig
     time.sleep(1.0)
     sent = time.monotonic()
     process.send_signal(signum)
+    time.sleep(0.05)
+    process.send_signal(signum)  # a second signal 50 ms later (Ctrl-C twice, a scheduler's retry): the same clean stop
     _, stderr = process.communicate(timeout=60)
     assert time.monotonic() - sent < 20, stderr[-2000:]
     assert process.returncode == 130, stderr[-2000:]
@@ -276,3 +278,44 @@ def test_a_run_dir_is_resumed_only_by_its_own_search_whole_and_by_one_process(tm
         assert f"{damaged} is damaged" in refused(["search.resume=true"])
         damaged.write_text(saved)
     assert client.get_run(summary["mlflow_parent_run_id"]).info.status == "FINISHED"  # nothing above touched it
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB tmpfs (needs the right to mount, as root in a container): skipped where it cannot be mounted."""
+    import subprocess
+
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()[:100]}): no full disk to test on")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_the_resume_continues_once_space_is_freed(small_disk):
+    """Run dir and store on a 4 MB disk, half of it taken: the search stops with one line saying the disk is full,
+    exit 3, no traceback; after the space is freed, `search.resume=true` finishes it, nothing RUNNING or doubled."""
+    filler = small_disk / "filler"
+    filler.write_bytes(bytes(2_200_000))
+    store = f"sqlite:///{small_disk / 'mlflow.db'}"
+    run_dir = small_disk / "run"
+    small_dnn = ["space.window_size.max=20", "space.dense_units.max=16"]
+    args = ["+space=dnn", *TINY, *small_dnn, "tuner.max_epochs=4", f"hydra.run.dir={run_dir}"]
+    result = run_cli(args, store, small_disk)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert len(errors) == 1 and "the disk is full" in errors[0] and str(run_dir) in errors[0]
+
+    filler.unlink()
+    resumed = run_cli([*args, "search.resume=true"], store, small_disk)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    client = MlflowClient(store)
+    runs = client.search_runs([summary["mlflow_experiment_id"]], max_results=1000)
+    assert not [run for run in runs if run.info.status == "RUNNING"]
+    _, children = runs_of(store, summary["mlflow_parent_run_id"])
+    finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
+    assert len(finished) == len(set(finished)) == summary["trials"]["completed"]
