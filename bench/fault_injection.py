@@ -88,13 +88,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tiny", action="store_true")
     args = parser.parse_args()
-    runs = 1 if args.tiny else args.runs
+    runs, max_delay = (1, 15.0) if args.tiny else (args.runs, args.max_delay)
     rng = random.Random(args.seed)
     totals = {"killed": 0, "lost": 0, "duplicated": 0, "running": 0, "unfinished": 0}
     started = time.monotonic()
     for index in range(runs):
         with tempfile.TemporaryDirectory(prefix="bench-faults-") as tmp:
-            row = one_run(Path(tmp), rng, args.kills, args.max_delay)
+            row = one_run(Path(tmp), rng, args.kills, max_delay)
         print(f"run {index}: " + " ".join(f"{k}={v}" for k, v in row.items()), flush=True)
         for key in ("killed", "lost", "duplicated", "running"):
             totals[key] += row[key]

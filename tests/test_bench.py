@@ -20,6 +20,7 @@ from tests.conftest import ROOT
         ("profile_trials", "Model.fit"),
         ("forecast_quality", "after_share"),
         ("selection_variants", "share_of_search"),
+        ("fault_injection", "all zero"),
     ],
 )
 def test_bench_script_runs_tiny(script, expect):
