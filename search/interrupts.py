@@ -25,6 +25,10 @@ def _handler(signum, frame):
     if _state["requested"]:  # already stopping: the stop in progress is the answer
         return
     _state["requested"] = name
+    # From now on the OS drops both signals: Python resets handlers to the default (die at once) while it
+    # shuts down, but leaves "ignore" in place, so a second signal cannot kill the exit in progress.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if _state["depth"]:
         _state["pending"] = name
         return
