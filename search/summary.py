@@ -120,7 +120,6 @@ class WorkerReport:
     tuner_id: str
     trials_run: int
     mlflow_parent_run_id: str
-    error: str | None = None
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:

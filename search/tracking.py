@@ -128,15 +128,10 @@ class Tracker:
     def _first_write(self):
         """A search's first write to the store: a store that refuses it (read-only) is one line, before any training.
 
-        MLflow logs the database error with its traceback before raising: that log is held back here.
+        (MLflow's own log of the database error is held back for the whole process: see `__init__`.)
         """
-        import logging
-
         from mlflow.exceptions import MlflowException
 
-        store_log = logging.getLogger("mlflow.store.db.utils")
-        level = store_log.level
-        store_log.setLevel(logging.CRITICAL)
         try:
             yield
         except MlflowException as err:
@@ -146,8 +141,6 @@ class Tracker:
                 f"tracking store {redact(self.uri)} refused a write ({redact(cause[:200])}); make it writable, "
                 "or point tracking.uri / MLFLOW_TRACKING_URI at a writable store"
             ) from None
-        finally:
-            store_log.setLevel(level)
 
     @property
     def registry_client(self):
