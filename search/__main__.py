@@ -11,6 +11,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF/XLA C++ start-up chatter (CUDA probes on CPU machines)
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # search.workers: gRPC's notices (forking beside its threads) are not news
 # MLflow prints "View run ... at: <tracking URI>" as each run ends on a server: the URI may hold a password,
 # and the closing table says where the runs are.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
@@ -70,10 +71,23 @@ def main(cfg) -> None:
         code, _ = run_job(cfg, run_dir, labels)
     else:
         sweep = RunLabels(labels.space, labels.data, labels.git_commit, str(hydra_cfg.sweep.dir), str(hydra_cfg.job.num))
-        code = run_multirun_job(cfg, run_dir, sweep, hydra_cfg.job.num, list(hydra_cfg.overrides.task))
+        overrides = list(hydra_cfg.overrides.task)
+        code = run_multirun_job(cfg, run_dir, sweep, hydra_cfg.job.num, overrides, parallel_jobs(hydra_cfg))
         code = code if code == EXIT_INTERRUPTED else 0  # a failed job is in its summary.json; the sweep goes on
     if code:
         sys.exit(code)
+
+
+def parallel_jobs(hydra_cfg) -> int:
+    """How many multirun jobs run side by side: the joblib launcher's `n_jobs` (negative: all cores but n - 1), else 1."""
+    from omegaconf import OmegaConf
+
+    from search.workers import available_cores
+
+    n_jobs = OmegaConf.select(hydra_cfg, "launcher.n_jobs")
+    if not n_jobs:
+        return 1
+    return max(1, available_cores() + 1 + n_jobs if n_jobs < 0 else n_jobs)
 
 
 def redact_saved_config(hydra_dir: Path | None) -> None:

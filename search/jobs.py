@@ -20,7 +20,6 @@ from pathlib import Path
 from data.errors import UserError
 from search import interrupts
 from search.devices import gpu_for_job, job_environment, visible_gpus
-from search.files import write_atomic
 from search.planning import RunLabels, unlock_run_dir
 from search.summary import WorkerReport, load_finished, write_summary
 from search.tracking import load_parent_id, redact
@@ -28,8 +27,11 @@ from search.tracking import load_parent_id, redact
 EXIT_USAGE, EXIT_SEARCH_FAILED, EXIT_INTERRUPTED = 2, 3, 130
 
 
-def run_job(cfg, run_dir: Path, labels: RunLabels) -> tuple[int, str | None]:
-    """Run one search (or `mode=lr_find`) and print its outcome; returns the exit code and the error, if any."""
+def run_job(cfg, run_dir: Path, labels: RunLabels, parallel_jobs: int = 1) -> tuple[int, str | None]:
+    """Run one search (or `mode=lr_find`) and print its outcome; returns the exit code and the error, if any.
+
+    `parallel_jobs`: multirun jobs running side by side with this one (they share the cores with `search.workers`).
+    """
     from search.report import closing_table, lr_find_lines
     from search.runner import run_lr_find, run_search
 
@@ -37,7 +39,7 @@ def run_job(cfg, run_dir: Path, labels: RunLabels) -> tuple[int, str | None]:
         if cfg.mode == "lr_find":
             print(lr_find_lines(run_lr_find(cfg, run_dir, Path.cwd(), labels)))
             return 0, None
-        summary = run_search(cfg, run_dir, Path.cwd(), labels)
+        summary = run_search(cfg, run_dir, Path.cwd(), labels, parallel_jobs)
         if isinstance(summary, WorkerReport):
             print(f"worker {summary.tuner_id}: trained {summary.trials_run} trials; the chief evaluates the winner")
             return 0, None
@@ -71,7 +73,7 @@ def run_job(cfg, run_dir: Path, labels: RunLabels) -> tuple[int, str | None]:
     return 0, None
 
 
-def run_multirun_job(cfg, run_dir: Path, labels: RunLabels, job_number: int, overrides: list[str]) -> int:
+def run_multirun_job(cfg, run_dir: Path, labels: RunLabels, job_number: int, overrides: list[str], parallel_jobs: int = 1) -> int:
     """One job of a multirun (`-m`): skipped if a resumed sweep already finished it, on GPU `job_number mod N` if any.
 
     A job that never started is run from the start by a resumed sweep (`search.resume=true` on the
@@ -90,32 +92,29 @@ def run_multirun_job(cfg, run_dir: Path, labels: RunLabels, job_number: int, ove
         cfg.search.resume = False
     device = gpu_for_job(job_number, cfg.search.gpus, visible_gpus())
     if device is None:
-        return run_sweep_job(cfg, run_dir, labels, overrides)
-    return run_in_fresh_process(cfg, run_dir, replace(labels, gpu=device), overrides, device)
+        return run_sweep_job(cfg, run_dir, labels, overrides, parallel_jobs)
+    return run_in_fresh_process(cfg, run_dir, replace(labels, gpu=device), overrides, device, parallel_jobs)
 
 
-def run_sweep_job(cfg, run_dir: Path, labels: RunLabels, overrides: list[str]) -> int:
+def run_sweep_job(cfg, run_dir: Path, labels: RunLabels, overrides: list[str], parallel_jobs: int = 1) -> int:
     """One job of a multirun: a failure is written to the job's `summary.json` (`error`, `exit_code`), not raised."""
-    code, error = run_job(cfg, run_dir, labels)
+    code, error = run_job(cfg, run_dir, labels, parallel_jobs)
     if code and code != EXIT_INTERRUPTED:
         _record_failed_job(run_dir, code, error, overrides)
     return code
 
 
-def run_in_fresh_process(cfg, run_dir: Path, labels: RunLabels, overrides: list[str], device: str) -> int:
+def run_in_fresh_process(cfg, run_dir: Path, labels: RunLabels, overrides: list[str], device: str, parallel_jobs: int = 1) -> int:
     """Run the job in a new interpreter that sees only GPU `device`; returns its exit code.
 
     TensorFlow fixes its devices at import, and launchers reuse their worker processes, so only a
     fresh interpreter can be pinned to a card. The job's config goes to it as a file in the job's
     directory. Ctrl-C reaches both processes; SIGTERM to this one is passed on.
     """
-    from omegaconf import OmegaConf
+    from search.workers import save_child_config
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run_dir / "job_config.yaml"
-    OmegaConf.save(cfg, config_path, resolve=True)
-    write_atomic(config_path, redact(config_path.read_text()))  # the child gets a secret URI from its environment
-    arguments = [str(config_path), str(run_dir), json.dumps(asdict(labels)), json.dumps(overrides)]
+    config_path = save_child_config(cfg, run_dir / "job_config.yaml")  # the child gets a secret URI from its environment
+    arguments = [str(config_path), str(run_dir), json.dumps(asdict(labels)), json.dumps(overrides), str(parallel_jobs)]
     command = [sys.executable, "-m", "search.jobs", *arguments]
     secret_uri = {"MLFLOW_TRACKING_URI": cfg.tracking.uri} if cfg.tracking.uri and "MLFLOW_TRACKING_URI" not in os.environ else {}
     process = subprocess.Popen(command, env={**os.environ, **secret_uri, **job_environment(device)})
@@ -131,13 +130,13 @@ def run_in_fresh_process(cfg, run_dir: Path, labels: RunLabels, overrides: list[
     return code
 
 
-def _job_process(config_path: str, run_dir: str, labels: str, overrides: str) -> None:
+def _job_process(config_path: str, run_dir: str, labels: str, overrides: str, parallel_jobs: str) -> None:
     """The fresh interpreter's side of `run_in_fresh_process`."""
     from omegaconf import OmegaConf
 
     interrupts.install()
     cfg = OmegaConf.load(config_path)
-    sys.exit(run_sweep_job(cfg, Path(run_dir), RunLabels(**json.loads(labels)), json.loads(overrides)))
+    sys.exit(run_sweep_job(cfg, Path(run_dir), RunLabels(**json.loads(labels)), json.loads(overrides), int(parallel_jobs)))
 
 
 def disk_full(err: BaseException) -> str | None:

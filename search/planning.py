@@ -23,6 +23,7 @@ from data.split import Layout, plan_layout
 from search.lr_range import check_settings
 from search.space import auto_learning_rate, candidates, fit_to_season, input_lengths, validate_space
 from search.tracking import load_parent_record
+from search.workers import available_cores, resolve_workers, threads_per_worker
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,14 @@ class Plan:
     series: np.ndarray
     specs: dict
     layout: Layout
+    workers: int = 1  # trials trained at once (`search.workers`, resolved)
+    worker_threads: int = 0  # TensorFlow threads of each worker process (0: TensorFlow's default, one process)
 
 
-def plan(cfg) -> Plan:
+def plan(cfg, parallel_jobs: int = 1) -> Plan:
     """Validate space and data against each other; raises `UserError` on the first problem.
+
+    `parallel_jobs` is how many multirun jobs run side by side with this one: `search.workers` shares the cores with them.
 
     Fixed sets of values (tuner, mode, policies) are Enums in `search.config`: Hydra has refused
     bad ones at composition already.
@@ -78,6 +83,12 @@ def plan(cfg) -> Plan:
         value = OmegaConf.select(cfg.search, field)
         if value < low:
             raise UserError(f"search.{field}={value} must be >= {low}")
+    workers = resolve_workers(cfg.search.workers, available_cores(), parallel_jobs)
+    if workers > 1 and (cfg.search.distributed.role is not None or os.environ.get("KERASTUNER_TUNER_ID")):
+        raise UserError(
+            "search.workers starts its own workers; with search.distributed.role each worker is a command of its own: "
+            "drop one of them"
+        )
     specs = validate_space(OmegaConf.to_container(cfg.space, resolve=True))
     if cfg.mode == "lr_find" or auto_learning_rate(specs):
         check_settings(cfg.lr_find)
@@ -87,7 +98,8 @@ def plan(cfg) -> Plan:
     series = load_series(cfg.data)
     span = max(input_lengths(specs, cfg.data.season_length))
     layout = plan_layout(len(series), cfg.data.test_size, candidates(specs["split_time"]), candidates(specs["window_size"]), span)
-    return Plan(series, specs, layout)
+    threads = threads_per_worker(workers, available_cores(), parallel_jobs) if workers > 1 else 0
+    return Plan(series, specs, layout, workers, threads)
 
 
 def prepare_run_dir(run_dir: Path, resume: bool, identity: dict[str, str] | None = None) -> None:

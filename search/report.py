@@ -11,10 +11,11 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def progress_line(trial, names: list[str], best: float | None, seconds: float) -> str:
-    """`trial 0007 b1 r0 ep 3-9 window_size=30 ... val_mae=5.12 best=4.98 12.3s` (or FAILED with the reason)."""
+def progress_line(trial, names: list[str], best: float | None, seconds: float, worker: str | None = None) -> str:
+    """`trial 0007 b1 r0 ep 3-9 window_size=30 ... val_mae=5.12 best=4.98 12.3s` (or FAILED with the reason);
+    `trial 0007 [w2] ...` when worker `w2` of several trained it."""
     values = trial.hyperparameters.values
-    parts = [f"trial {trial.trial_id}"]
+    parts = [f"trial {trial.trial_id}"] + ([f"[{worker}]"] if worker else [])
     if "tuner/bracket" in values:
         parts.append(
             f"b{values['tuner/bracket']} r{values['tuner/round']} ep {values['tuner/initial_epoch']}-{values['tuner/epochs']}"

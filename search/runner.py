@@ -58,14 +58,14 @@ def open_parent(tracker: Tracker, cfg, run_dir: Path, labels: RunLabels, role: d
     return parent_id
 
 
-def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> Summary | WorkerReport | dict:
+def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels, parallel_jobs: int = 1) -> Summary | WorkerReport | dict:
     """Run the whole search; returns its summary. The parent run ends FINISHED, FAILED or KILLED.
 
     A resume of a search that had finished returns that search's `summary.json` (a dict) and changes nothing.
     """
     started = time.monotonic()
     role = distributed.role_of(cfg.search.distributed)
-    checked = plan(cfg)
+    checked = plan(cfg, parallel_jobs)
     if role:
         if auto_learning_rate(checked.specs):
             raise UserError(

@@ -78,6 +78,7 @@ class Summary:
     mlflow_experiment: str
     summary_path: str
     ui_command: str
+    workers: int = 1
     stage_seconds: dict[str, float] = field(default_factory=dict)
     learning_rate_range: dict[str, Any] | None = None
     evaluation: Evaluation | None = None
@@ -91,6 +92,7 @@ class Summary:
             "data": self.data,
             "tuner": str(self.tuner),
             "seed": self.seed,
+            "workers": self.workers,
             "trials": self.trials,
             "scored_on": self.scored_on,
             "mlflow_parent_run_id": self.mlflow_parent_run_id,

@@ -84,6 +84,8 @@ class TrackingMixin:
     def run_trial(self, trial, *args, **kwargs):
         values = trial.hyperparameters.values
         tags = {tag: str(values[key]) for key, tag in TUNER_TAGS.items() if key in values}
+        if self.tuner_id != "tuner0":  # one of several workers (`search.workers`, or a distributed worker)
+            tags["worker"] = self.tuner_id
         self._trial_started = started = time.perf_counter()
         # An exception closes the run FAILED (KILLED on an interrupt) before Keras Tuner records the trial.
         start_run = functools.partial(self.tracker.start_trial, trial.trial_id, values, tags)
@@ -135,7 +137,11 @@ class TrackingMixin:
         release_traced_graphs()
         seconds = time.perf_counter() - getattr(self, "_trial_started", time.perf_counter())
         best = self.oracle.get_best_trials(1)
-        print(progress_line(trial, tunable_names(self.specs), best[0].score if best else None, seconds), flush=True)
+        worker = None if self.tuner_id == "tuner0" else self.tuner_id  # Keras Tuner's id of a one-process search
+        if worker:  # the chief's oracle scored the trial; this process's copy of it has no score
+            trial = self.oracle.get_trial(trial.trial_id)
+        line = progress_line(trial, tunable_names(self.specs), best[0].score if best else None, seconds, worker)
+        print(line, flush=True)
         interrupts.check()  # an interrupt swallowed during the trial stops the search here, its state saved
 
 

@@ -45,7 +45,7 @@ def search_and_evaluate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, lab
     hypermodel = _hypermodel(cfg, checked)
     tuner = make_tuner(cfg, hypermodel, tracker, checked.specs, run_dir, resume=cfg.search.resume)
     search_started = time.monotonic()
-    error = _search(tuner, cfg, tracker)
+    error = _search(tuner, cfg, tracker, checked, run_dir, labels)
     if distributed.role_of(cfg.search.distributed) is None:  # a chief's workers may still be closing their runs
         close_stale_runs(tracker, tuner.oracle)
     trials = list(tuner.oracle.trials.values())
@@ -74,6 +74,7 @@ def work_for_chief(cfg, checked: Plan, tracker: Tracker, run_dir: Path) -> int:
     """
     prepare_tensorflow(cfg)
     tuner = make_tuner(cfg, _hypermodel(cfg, checked), tracker, checked.specs, run_dir, resume=True)
+    _wait_when_idle(tuner.oracle)
     try:
         with startup_objects_frozen():
             tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
@@ -82,21 +83,57 @@ def work_for_chief(cfg, checked: Plan, tracker: Tracker, run_dir: Path) -> int:
     return tuner.trials_run
 
 
-def _search(tuner, cfg, tracker: Tracker) -> str | None:
-    """Run the tuner to the end; returns why it stopped early (too many failed trials in a row), or None."""
+def _wait_when_idle(oracle, wait_s: float = 0.2) -> None:
+    """A worker asks the chief again at once when it has no trial to hand out (Hyperband waiting for a round to
+    finish): wait a moment between asks instead of keeping a core busy with them."""
+    create_trial = oracle.create_trial
+
+    def create_trial_or_wait(tuner_id):
+        trial = create_trial(tuner_id)
+        if trial.status == "IDLE":
+            time.sleep(wait_s)
+        return trial
+
+    oracle.create_trial = create_trial_or_wait
+
+
+def _search(tuner, cfg, tracker: Tracker, checked: Plan, run_dir: Path, labels: RunLabels) -> str | None:
+    """Run the tuner to the end (with `search.workers` > 1: serve its oracle to that many worker processes);
+    returns why it stopped early (too many failed trials in a row, a worker that kept dying), or None."""
     try:
         with startup_objects_frozen():
+            if checked.workers > 1:
+                return _search_with_workers(tuner, cfg, tracker, checked, run_dir, labels)
             tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
     except RuntimeError:
         if not _stopped_by_failures(tuner.oracle):
             raise
-        return (
-            f"stopped after tuner.max_consecutive_failed_trials={cfg.tuner.max_consecutive_failed_trials} "
-            "failed trials in a row; see the FAILED child runs"
-        )
+        return _failures_message(cfg)
     finally:
         tracker.drain()  # every trial's artifacts and status are in before anything reads them
     return None
+
+
+def _search_with_workers(tuner, cfg, tracker: Tracker, checked: Plan, run_dir: Path, labels: RunLabels) -> str | None:
+    """This process serves the oracle; `checked.workers` fresh processes train its trials (`search.workers`)."""
+    from search.workers import WorkerPool, assign, save_child_config, serve, worker_command
+
+    assignment = assign(checked.workers, checked.worker_threads)
+    tracker.set_tags(tracker.parent_id, {"workers": assignment.describe()})
+    config_path = save_child_config(cfg, run_dir / "workers" / "config.yaml", experiment=tracker.experiment_name)
+    command = worker_command(config_path, run_dir, labels, tracker.parent_id)
+    pool = WorkerPool(command, assignment, run_dir, {"MLFLOW_TRACKING_URI": tracker.uri})
+    print(f"search.workers={checked.workers}: {assignment.describe()}; their logs in {pool.log_dir}", flush=True)
+    tuner.oracle.verbose = 0  # Keras Tuner's own trial display: the workers print one line a trial instead
+    tuner.save()
+    return serve(tuner.oracle, pool, lambda oracle: _failures_message(cfg) if _stopped_by_failures(oracle) else None)
+
+
+def _failures_message(cfg) -> str:
+    return (
+        f"stopped after tuner.max_consecutive_failed_trials={cfg.tuner.max_consecutive_failed_trials} "
+        "failed trials in a row; see the FAILED child runs"
+    )
 
 
 def close_stale_runs(tracker: Tracker, oracle) -> None:
@@ -191,4 +228,5 @@ def _summary(cfg, tracker: Tracker, run_dir: Path, labels: RunLabels, checked: P
         mlflow_experiment=tracker.experiment_name,
         summary_path=str(run_dir / "summary.json"),
         ui_command=tracker.ui_command(),
+        workers=checked.workers,
     )

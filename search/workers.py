@@ -1,0 +1,360 @@
+"""`search.workers=N`: one command trains N trials at a time, as N worker processes around one Keras Tuner oracle.
+
+The command's own process is the chief: it holds the oracle (as in a one-process search: same run
+dir, same resume), serves it over gRPC on a free port of 127.0.0.1 (Keras Tuner's own chief/worker
+protocol), starts the workers and waits for them. Each worker is a fresh interpreter (TensorFlow
+fixes its threads and devices at import) that trains the trials the oracle hands it and logs each
+one as a child of the chief's parent run. What a user sees stays one search: one parent run, one
+progress line per trial (tagged with its worker), one summary, the winner evaluated once by the chief.
+
+A worker's TensorFlow gets `cores // (workers x parallel jobs)` threads, so the workers do not
+oversubscribe the CPU; with GPUs, worker k sees GPU k mod G only, memory allocated as needed.
+A worker that crashes (a bug, the OOM killer) is started again and takes its unfinished trial
+up again; Ctrl-C reaches every worker, SIGTERM to the chief is passed on to them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from data.errors import UserError
+from search.devices import visible_gpus
+
+POLL_S = 0.2  # how often the chief looks at its workers and the oracle
+RESTARTS_PER_WORKER = 2  # a worker that keeps dying stops the search instead of looping
+STOP_GRACE_S = 60  # how long stopped workers get to close their runs before they are killed
+PROGRESS_PREFIX = "trial "  # a worker's progress line (`search.report.progress_line`), relayed to the chief's stdout
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity, as a container or `taskset` sets it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def resolve_workers(setting, cores: int, parallel_jobs: int = 1) -> int:
+    """How many trials train at once: `search.workers` (a number, or `auto`), checked against the cores.
+
+    `auto` is one worker per core that this job may use (`cores // parallel_jobs`, `bench/README.md` §9
+    measures it); an explicit number may not, together with jobs running side by side, exceed the cores.
+    """
+    share = max(1, cores // max(1, parallel_jobs))
+    if isinstance(setting, str) and setting.strip().lower() == "auto":
+        return share
+    try:
+        workers = int(setting)
+        if str(setting).strip() != str(workers) and not isinstance(setting, int):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise UserError(f"search.workers={setting!r} must be a number of trials trained at once (>= 1), or auto") from None
+    if workers < 1:
+        raise UserError(f"search.workers={workers} must be >= 1 (or auto)")
+    if workers > 1 and workers * parallel_jobs > cores:
+        jobs = f" x {parallel_jobs} multirun jobs side by side" if parallel_jobs > 1 else ""
+        raise UserError(
+            f"search.workers={workers}{jobs} would train {workers * parallel_jobs} models at once on {cores} CPU cores: "
+            f"use at most {share}, or search.workers=auto"
+        )
+    return workers
+
+
+def threads_per_worker(workers: int, cores: int, parallel_jobs: int = 1) -> int:
+    """TensorFlow threads for each worker: the cores shared out, at least one."""
+    return max(1, cores // max(1, workers * parallel_jobs))
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Where each worker runs: its id, its TensorFlow threads, its GPU (None: CPU, or every visible GPU)."""
+
+    worker_ids: tuple[str, ...]
+    threads: int
+    gpus: tuple[str | None, ...]
+
+    def describe(self) -> str:
+        """`w1=GPU 0, w2=GPU 1 (2 threads each)` or `w1, w2 on CPU (1 thread each)`: the parent run's `workers` tag."""
+        threads = f"{self.threads} thread{'s' if self.threads > 1 else ''} each"
+        if all(gpu is None for gpu in self.gpus):
+            return f"{', '.join(self.worker_ids)} on CPU ({threads})"
+        placed = ", ".join(f"{wid}=GPU {gpu}" for wid, gpu in zip(self.worker_ids, self.gpus, strict=True))
+        return f"{placed} ({threads})"
+
+
+def assign(workers: int, threads: int, gpus: list[str] | None = None) -> Assignment:
+    """Worker k (`w1`..`wN`) gets GPU k mod G of the visible ones (none without a GPU) and `threads` threads.
+
+    Ids are stable, so a resumed search's worker `w2` is the one Keras Tuner kept `w2`'s trial for.
+    """
+    visible = visible_gpus() if gpus is None else gpus
+    ids = tuple(f"w{k + 1}" for k in range(workers))
+    placed = tuple(visible[k % len(visible)] if visible else None for k in range(workers))
+    return Assignment(ids, threads, placed)
+
+
+def worker_environment(assignment: Assignment, index: int, port: int) -> dict[str, str]:
+    """Keras Tuner's worker variables, the thread pools and the device of worker `index`."""
+    threads = str(assignment.threads)
+    env = {
+        "KERASTUNER_TUNER_ID": assignment.worker_ids[index],
+        "KERASTUNER_ORACLE_IP": "127.0.0.1",
+        "KERASTUNER_ORACLE_PORT": str(port),
+        "TF_NUM_INTRAOP_THREADS": threads,
+        "TF_NUM_INTEROP_THREADS": threads,
+        "OMP_NUM_THREADS": threads,
+        "PYTHONUNBUFFERED": "1",
+    }
+    gpu = assignment.gpus[index]
+    if gpu is not None:
+        env.update(CUDA_VISIBLE_DEVICES=gpu, TF_FORCE_GPU_ALLOW_GROWTH="true")
+    return env
+
+
+@dataclass
+class Worker:
+    """One worker process and what the chief knows of it."""
+
+    index: int
+    worker_id: str
+    log_path: Path
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    last_code: int | None = None
+    relay: threading.Thread | None = field(default=None, repr=False)
+
+
+class WorkerPool:
+    """The chief's worker processes: start, watch (restarting crashes), stop."""
+
+    def __init__(self, command: list[str], assignment: Assignment, run_dir: Path, env: dict[str, str]):
+        self.command, self.assignment, self.env = command, assignment, env
+        self.log_dir = run_dir / "workers"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.port: int | None = None
+        self.workers = [Worker(k, wid, self.log_dir / f"{wid}.log") for k, wid in enumerate(assignment.worker_ids)]
+
+    def start(self, port: int) -> None:
+        self.port = port
+        for worker in self.workers:
+            self._spawn(worker)
+
+    def _spawn(self, worker: Worker) -> None:
+        env = {**os.environ, **self.env, **worker_environment(self.assignment, worker.index, self.port)}
+        log = worker.log_path.open("a")
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} worker {worker.worker_id} started\n")
+        log.flush()
+        worker.process = subprocess.Popen(
+            [*self.command, worker.worker_id],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            bufsize=1,
+            preexec_fn=_die_with_parent,
+        )
+        log.close()  # the child holds its own descriptor
+        worker.relay = threading.Thread(target=_relay, args=(worker.process.stdout, worker.log_path), daemon=True)
+        worker.relay.start()
+
+    def running(self) -> list[Worker]:
+        return [w for w in self.workers if w.process is not None and w.process.poll() is None]
+
+    def exited(self) -> list[Worker]:
+        """Workers that ended since the last call (their exit code in `last_code`)."""
+        ended = []
+        for worker in self.workers:
+            if worker.process is not None and worker.process.poll() is not None:
+                worker.last_code = worker.process.returncode
+                if worker.relay is not None:
+                    worker.relay.join(5)
+                worker.process = None
+                ended.append(worker)
+        return ended
+
+    def restart(self, worker: Worker) -> bool:
+        """Start a worker that died again; False once it has died too often."""
+        if worker.restarts >= RESTARTS_PER_WORKER:
+            return False
+        worker.restarts += 1
+        self._spawn(worker)
+        return True
+
+    def stop(self) -> None:
+        """SIGTERM every worker still running (each closes its trial's run as KILLED), then wait; kill stragglers."""
+        for worker in self.running():
+            worker.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for worker in self.workers:
+            if worker.process is None:
+                continue
+            try:
+                worker.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+        self.exited()
+
+
+def last_error(log_path: Path) -> str:
+    """The line of a worker's log that says why it ended: its `error:` line, else its last line."""
+    try:
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "(no log)"
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or ["(empty log)"])[-1]
+
+
+def _relay(stream, log_path: Path) -> None:
+    """Copy a worker's stdout into its log; its progress lines also to the chief's stdout, as they come."""
+    with log_path.open("a") as log:
+        for line in stream:
+            log.write(line)
+            log.flush()
+            if line.startswith(PROGRESS_PREFIX):
+                sys.stdout.write(line)
+                sys.stdout.flush()
+
+
+def _die_with_parent() -> None:
+    """In the worker before it starts: SIGTERM when the chief dies (even by `kill -9`), so no worker trains on alone."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers notice the chief is gone at their next oracle call
+        pass
+
+
+def serve(oracle, pool: WorkerPool, stopped_by_failures) -> str | None:
+    """Serve `oracle` to the pool's workers until the search is done; returns why it stopped early, or None.
+
+    Keras Tuner's own chief loop (`oracle_chief.start_server`) checks every 20 s and waits forever for a
+    worker that died; this one checks every 0.2 s and knows its workers. An interrupt stops the workers
+    (their trials' runs KILLED) and is raised again once they have ended.
+    """
+    from concurrent import futures
+
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    if not port:
+        raise RuntimeError("the oracle could not listen on a port of 127.0.0.1")
+    server.start()
+    try:
+        pool.start(port)
+        return _watch(oracle, pool, servicer, exit_chief, stopped_by_failures)
+    finally:
+        pool.stop()
+        server.stop(grace=5).wait()
+
+
+def _watch(oracle, pool: WorkerPool, servicer, exit_chief, stopped_by_failures) -> str | None:
+    while True:
+        time.sleep(POLL_S)
+        for worker in pool.exited():
+            code = worker.last_code
+            if code == 0:
+                continue
+            if stopped_by_failures(oracle):
+                return "failures"
+            if code == 2:  # bad input the chief's checks did not catch: every worker would say the same
+                raise UserError(f"worker {worker.worker_id}: {last_error(worker.log_path).removeprefix('error: ')}")
+            if not pool.restart(worker):
+                return (
+                    f"worker {worker.worker_id} ended with exit code {code} {worker.restarts + 1} times "
+                    f"({last_error(worker.log_path)}); its log: {worker.log_path}"
+                )
+            print(f"worker {worker.worker_id} ended with exit code {code}: started again", flush=True)
+        if servicer.stop_triggered and exit_chief(oracle) or not pool.running():
+            return None
+
+
+def save_child_config(cfg, path: Path, experiment: str | None = None) -> Path:
+    """The resolved config for a fresh interpreter (a worker, a GPU-pinned multirun job), with no password in it.
+
+    The child gets a tracking URI from its environment instead (`MLFLOW_TRACKING_URI`); `experiment`, if given,
+    names the experiment it logs to.
+    """
+    from omegaconf import OmegaConf
+
+    from search.files import write_atomic
+    from search.tracking import redact
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if experiment is not None:
+        cfg = copy.deepcopy(cfg)
+        cfg.tracking.uri, cfg.tracking.experiment = None, experiment
+    write_atomic(path, redact(OmegaConf.to_yaml(cfg, resolve=True)))
+    return path
+
+
+def worker_command(config_path: Path, run_dir: Path, labels, parent_id: str) -> list[str]:
+    """The command line of a worker (the worker id is appended per worker)."""
+    return [sys.executable, "-m", "search.workers", str(config_path), str(run_dir), json.dumps(asdict(labels)), parent_id]
+
+
+def _worker_process(config_path: str, run_dir: str, labels: str, parent_id: str, worker_id: str) -> None:
+    """A worker's side: train what the chief's oracle hands out, each trial a child of the chief's parent run."""
+    from omegaconf import OmegaConf
+
+    from search import interrupts
+    from search.jobs import EXIT_INTERRUPTED, EXIT_SEARCH_FAILED, EXIT_USAGE
+    from search.planning import RunLabels
+
+    interrupts.install()
+    try:
+        cfg = OmegaConf.load(config_path)
+        cfg.search.workers = 1  # this process is one of them
+        code = _work(cfg, Path(run_dir), RunLabels(**json.loads(labels)), parent_id)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        code = EXIT_USAGE
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    except Exception:  # a bug: the traceback goes to the worker's log, the chief starts the worker again
+        import traceback
+
+        traceback.print_exc()
+        code = EXIT_SEARCH_FAILED
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def _work(cfg, run_dir: Path, labels, parent_id: str) -> int:
+    from dataclasses import replace
+
+    from search.lr_find import load_result
+    from search.planning import plan
+    from search.runner import connect
+    from search.space import auto_learning_rate, with_learning_rate_range
+
+    checked = plan(cfg)
+    if auto_learning_rate(checked.specs):  # the chief ran the LR range test before it started the workers
+        low, high = load_result(run_dir)["range"]
+        checked = replace(checked, specs=with_learning_rate_range(checked.specs, low, high))
+    tracker = connect(cfg, Path.cwd(), labels)
+    tracker.attach_parent(parent_id)
+    from search.tuning import work_for_chief
+
+    work_for_chief(cfg, checked, tracker, run_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    _worker_process(*sys.argv[1:])
