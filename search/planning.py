@@ -83,7 +83,10 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
         value = OmegaConf.select(cfg.search, field)
         if value < low:
             raise UserError(f"search.{field}={value} must be >= {low}")
-    workers = resolve_workers(cfg.search.workers, available_cores(), parallel_jobs)
+    cores = available_cores()
+    workers = resolve_workers(cfg.search.workers, cores, parallel_jobs)
+    if workers > cores and cfg.mode == "search":
+        print(f"note: search.workers={workers} on {cores} CPU cores: the workers take turns on them (auto: {cores})", flush=True)
     if workers > 1 and (cfg.search.distributed.role is not None or os.environ.get("KERASTUNER_TUNER_ID")):
         raise UserError(
             "search.workers starts its own workers; with search.distributed.role each worker is a command of its own: "
@@ -98,7 +101,7 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
     series = load_series(cfg.data)
     span = max(input_lengths(specs, cfg.data.season_length))
     layout = plan_layout(len(series), cfg.data.test_size, candidates(specs["split_time"]), candidates(specs["window_size"]), span)
-    threads = threads_per_worker(workers, available_cores(), parallel_jobs) if workers > 1 else 0
+    threads = threads_per_worker(workers, cores, parallel_jobs) if workers > 1 else 0
     return Plan(series, specs, layout, workers, threads)
 
 

@@ -46,25 +46,25 @@ def available_cores() -> int:
 def resolve_workers(setting, cores: int, parallel_jobs: int = 1) -> int:
     """How many trials train at once: `search.workers` (a number, or `auto`), checked against the cores.
 
-    `auto` is one worker per core that this job may use (`cores // parallel_jobs`, `bench/README.md` §9
-    measures it); an explicit number may not, together with jobs running side by side, exceed the cores.
+    `auto` is one worker per core this job may use (`cores // parallel_jobs`; `bench/README.md` §9 measures
+    it). A number above that is allowed for one search (it only slows each trial down) but not in a
+    multirun whose jobs run side by side: their workers together may not exceed the cores.
     """
     share = max(1, cores // max(1, parallel_jobs))
     if isinstance(setting, str) and setting.strip().lower() == "auto":
         return share
     try:
         workers = int(setting)
-        if str(setting).strip() != str(workers) and not isinstance(setting, int):
+        if not isinstance(setting, int) and str(setting).strip() != str(workers):
             raise ValueError
     except (TypeError, ValueError):
         raise UserError(f"search.workers={setting!r} must be a number of trials trained at once (>= 1), or auto") from None
     if workers < 1:
         raise UserError(f"search.workers={workers} must be >= 1 (or auto)")
-    if workers > 1 and workers * parallel_jobs > cores:
-        jobs = f" x {parallel_jobs} multirun jobs side by side" if parallel_jobs > 1 else ""
+    if workers > 1 and parallel_jobs > 1 and workers * parallel_jobs > cores:
         raise UserError(
-            f"search.workers={workers}{jobs} would train {workers * parallel_jobs} models at once on {cores} CPU cores: "
-            f"use at most {share}, or search.workers=auto"
+            f"search.workers={workers} x {parallel_jobs} multirun jobs side by side would train {workers * parallel_jobs} "
+            f"models at once on {cores} CPU cores: use search.workers={share} (or auto), or fewer jobs (hydra.launcher.n_jobs)"
         )
     return workers
 
