@@ -7,6 +7,7 @@ as FAILED (KILLED on interrupt) before Keras Tuner records the trial, so no run 
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import shutil
@@ -57,6 +58,7 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._fit_started = time.perf_counter()
+        # The optimizer as it starts (built, not yet stepped): what a reused model is put back to.
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.perf_counter()
@@ -130,6 +132,10 @@ class TrackingMixin:
 
         tracker.in_background(log_and_close)
         self.trials_run += 1
+        self._keep_for_continuation(trial, model)
+
+    def _keep_for_continuation(self, trial, model) -> None:
+        """Tuners that continue trials (Hyperband) keep the trained model for that."""
 
     def on_trial_end(self, trial):
         with interrupts.critical():
@@ -145,8 +151,66 @@ class TrackingMixin:
         interrupts.check()  # an interrupt swallowed during the trial stops the search here, its state saved
 
 
+class TrainedModels:
+    """Compiled models of this process's trials that Hyperband may continue in a later round, by trial id.
+
+    Keras Tuner continues a trial by building a fresh model and loading the best checkpoint into it,
+    so each continuation traced its train and validation steps anew: seconds for an LSTM, most of a
+    1-3 epoch trial (`bench/README.md` §5). A continuation trains the same configuration, so the
+    model that trial left, its traced functions included, is reused instead: its best checkpoint is
+    loaded into it and its optimizer's variables set to those of a fresh optimizer (step 0).
+    """
+
+    def __init__(self, tracker: Tracker, capacity: int = 32):
+        self.tracker, self.capacity = tracker, capacity
+        self._models: collections.OrderedDict[str, object] = collections.OrderedDict()
+
+    def keep(self, trial_id: str, model) -> None:
+        self._models[trial_id] = model
+        while len(self._models) > self.capacity:  # the oldest rounds are the least likely to be continued
+            self._models.popitem(last=False)
+
+    def take(self, trial_id: str | None):
+        """The model `trial_id` left, or None; the caller loads its weights, then calls `restart_optimizer`."""
+        model = self._models.pop(trial_id, None) if trial_id else None
+        if model is not None:
+            self.tracker.drain()  # the logging thread may still be saving this model from its last trial
+        return model
+
+
+def restart_optimizer(model) -> bool:
+    """Put the model's optimizer at step 0 with its slots as initialised, as a new model's starts; False if it cannot.
+
+    Loading a checkpoint restores the optimizer's state too once the optimizer is built (a fresh model's
+    is not, so Keras Tuner's continuations start from a fresh optimizer): this undoes that.
+    """
+    optimizer = model.optimizer
+    fresh = type(optimizer).from_config(optimizer.get_config())
+    fresh.build(model.trainable_variables)
+    if len(fresh.variables) != len(optimizer.variables):  # not built alike: leave it to a fresh model
+        return False
+    for variable, start in zip(optimizer.variables, fresh.variables, strict=True):
+        variable.assign(start)
+    return True
+
+
 class TrackedHyperband(TrackingMixin, keras_tuner.Hyperband):
-    """Hyperband with MLflow tracking."""
+    """Hyperband with MLflow tracking; a trial that continues one this process trained reuses its compiled model."""
+
+    trained_models: TrainedModels | None = None
+
+    def _build_hypermodel(self, hp):
+        previous = hp.values.get("tuner/trial_id")
+        model = self.trained_models.take(previous) if self.trained_models is not None else None
+        if model is None:
+            return super()._build_hypermodel(hp)
+        model.load_weights(self._get_checkpoint_fname(previous))  # its best epoch, as Keras Tuner loads it
+        return model if restart_optimizer(model) else super()._build_hypermodel(hp)
+
+    def _keep_for_continuation(self, trial, model) -> None:
+        values = trial.hyperparameters.values
+        if self.trained_models is not None and values.get("tuner/round", 0) < values.get("tuner/bracket", 0):
+            self.trained_models.keep(trial.trial_id, model)
 
 
 class TrackedRandomSearch(TrackingMixin, keras_tuner.RandomSearch):
@@ -186,6 +250,8 @@ def make_tuner(cfg, hypermodel, tracker: Tracker, specs: dict, run_dir: Path, re
     tuner = TUNERS[str(tuner_cfg.name)](**common, **extra)
     tuner.tracker, tuner.specs = tracker, specs
     tuner.log_trial_models, tuner.log_trial_plots = cfg.tracking.log_trial_models, cfg.tracking.log_trial_plots
+    if tuner_cfg.name == "hyperband" and tuner_cfg.reuse_models:
+        tuner.trained_models = TrainedModels(tracker)
     _write_oracle_state_whole(tuner.oracle)
     return tuner
 

@@ -1,0 +1,153 @@
+"""`search.workers=N`: N trials at once in one command, one parent run, nothing lost on a crash or an interrupt."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from data.errors import UserError
+from search.workers import Assignment, assign, resolve_workers, threads_per_worker, worker_environment
+from tests.conftest import TINY, parent_and_children, run_cli, start_cli
+
+SMALL_DNN = ["+space=dnn", *TINY, "space.window_size.max=20", "space.dense_units.max=16", "space.dense_layers.max=1"]
+WORKERS = [*SMALL_DNN, "tuner.max_epochs=4", "search.workers=2"]
+
+
+@pytest.mark.parametrize(
+    "setting,cores,jobs,expected",
+    [
+        ("auto", 2, 1, 2),
+        ("auto", 16, 4, 4),  # a multirun of 4 jobs side by side: each gets its share of the cores
+        ("auto", 2, 4, 1),
+        (1, 2, 1, 1),
+        (3, 2, 1, 3),  # more than the cores in one search: allowed (a note says the workers take turns)
+        ("2", 8, 4, 2),
+    ],
+)
+def test_workers_resolve_against_the_cores(setting, cores, jobs, expected):
+    assert resolve_workers(setting, cores, jobs) == expected
+
+
+@pytest.mark.parametrize(
+    "setting,jobs,message",
+    [
+        (0, 1, "search.workers=0 must be >= 1"),
+        ("many", 1, "search.workers='many' must be a number"),
+        ("2.5", 1, "must be a number"),
+        (4, 2, "search.workers=4 x 2 multirun jobs side by side would train 8 models at once on 4 CPU cores"),
+    ],
+)
+def test_impossible_workers_are_refused_with_what_to_do(setting, jobs, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        resolve_workers(setting, 4, jobs)
+
+
+def test_worker_k_gets_gpu_k_mod_g_and_its_share_of_the_cores():
+    assert threads_per_worker(2, 2) == 1 and threads_per_worker(4, 16) == 4 and threads_per_worker(4, 16, 2) == 2
+    placed = assign(5, 3, gpus=["4", "6"])
+    assert placed.gpus == ("4", "6", "4", "6", "4") and placed.worker_ids == ("w1", "w2", "w3", "w4", "w5")
+    assert placed.describe() == "w1=GPU 4, w2=GPU 6, w3=GPU 4, w4=GPU 6, w5=GPU 4 (3 threads each)"
+    env = worker_environment(placed, 1, 5123)
+    assert env["CUDA_VISIBLE_DEVICES"] == "6" and env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    assert env["KERASTUNER_TUNER_ID"] == "w2" and env["KERASTUNER_ORACLE_PORT"] == "5123"
+    assert env["TF_NUM_INTRAOP_THREADS"] == env["TF_NUM_INTEROP_THREADS"] == "3"
+    on_cpu = Assignment(("w1", "w2"), 1, (None, None))
+    assert on_cpu.describe() == "w1, w2 on CPU (1 thread each)"
+    assert "CUDA_VISIBLE_DEVICES" not in worker_environment(on_cpu, 0, 5123)
+
+
+def _finished_trial_runs(children) -> list[str]:
+    return [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
+
+
+@pytest.mark.slow
+def test_two_workers_log_every_trial_once_under_one_parent(tmp_path, store):
+    run_dir = tmp_path / "run"
+    result = run_cli([*WORKERS, f"hydra.run.dir={run_dir}"], store, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["workers"] == 2 and summary["trials"]["completed"] == summary["trials"]["total"] > 4
+    parent, children = parent_and_children(MlflowClient(store), summary["mlflow_parent_run_id"])
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["workers"].startswith("w1, w2 on CPU (")
+    finished = _finished_trial_runs(children)
+    assert len(finished) == len(set(finished)) == len(children) == summary["trials"]["completed"]
+    assert {c.data.tags["worker"] for c in children} <= {"w1", "w2"}
+    # One progress line a trial, relayed by the chief, naming the worker that trained it.
+    lines = [line for line in result.stdout.splitlines() if line.startswith("trial ")]
+    assert len(lines) == len(finished)
+    assert all(" [w1] " in line or " [w2] " in line for line in lines)
+    assert "Search: Running Trial" not in result.stdout  # Keras Tuner's own display stays off, as in one process
+    assert "registered" in result.stdout  # the winner is evaluated and registered once, by the chief
+    assert {p.name for p in (run_dir / "workers").iterdir()} == {"config.yaml", "w1.log", "w2.log"}
+
+
+def _pids_of_worker(run_dir, worker_id: str) -> list[int]:
+    pattern = f"search.workers {run_dir}/workers/config.yaml .* {worker_id}$"
+    listed = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+    return [int(pid) for pid in listed.split()]
+
+
+def _read_until_trials(process, count: int, seen: list[str]) -> None:
+    """Read the chief's stdout into `seen` until `count` more progress lines have come."""
+    for line in process.stdout:
+        seen.append(line)
+        count -= line.startswith("trial ")
+        if count == 0:
+            return
+
+
+@pytest.mark.slow
+def test_a_killed_worker_restarts_and_an_interrupted_search_resumes_with_nothing_lost(tmp_path, store):
+    run_dir = tmp_path / "run"
+    args = [*WORKERS, f"hydra.run.dir={run_dir}"]
+    process = start_cli(args, store, tmp_path)
+    seen: list[str] = []
+    _read_until_trials(process, 2, seen)
+    for pid in _pids_of_worker(run_dir, "w1"):  # the OOM killer's way: no chance to clean up
+        os.kill(pid, signal.SIGKILL)
+    _read_until_trials(process, 2, seen)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)  # to the chief alone: it stops its workers
+    stdout, stderr = process.communicate(timeout=90)
+    assert process.returncode == 130, stderr[-3000:]
+    assert "worker w1 ended with exit code -9: started again\n" in "".join(seen) + stdout
+    assert not _pids_of_worker(run_dir, "w1") and not _pids_of_worker(run_dir, "w2")  # no worker trains on alone
+    parent_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
+    parent, children = parent_and_children(MlflowClient(store), parent_id)
+    assert parent.info.status == "KILLED"
+    finished_before = set(_finished_trial_runs(children))
+    assert len(finished_before) >= 4
+
+    result = run_cli([*args, "search.resume=true"], store, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    parent, children = parent_and_children(MlflowClient(store), parent_id)
+    assert parent.info.status == "FINISHED"
+    finished = _finished_trial_runs(children)
+    assert len(finished) == len(set(finished)) == summary["trials"]["completed"] == summary["trials"]["total"]
+    assert finished_before <= set(finished)
+    assert "RUNNING" not in {c.info.status for c in children}
+    for trial_id in finished_before:  # trials completed before the interrupt were not trained again
+        assert f"trial {trial_id} " not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("search.workers=0", "search.workers=0 must be >= 1"),
+        ("search.workers=lots", "search.workers='lots' must be a number"),
+        ("search.distributed.role=chief", "search.workers starts its own workers"),
+    ],
+)
+def test_bad_workers_settings_are_one_line_and_exit_2(tmp_path, store, override, message):
+    settings = ["search.workers=2", override] if "distributed" in override else [override]
+    result = run_cli([*SMALL_DNN, *settings, f"hydra.run.dir={tmp_path / 'run'}"], store, tmp_path, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert message in lines[-1] and "Traceback" not in result.stderr
+    assert not (tmp_path / "run" / "workers").exists()
