@@ -1,6 +1,7 @@
 """How a search's cost grows with tuner.max_epochs, and what a trial costs beyond its epochs.
 
     python -m bench.search_cost --max-epochs 9 27 81     # the default conv_lstm search, three budgets
+    python -m bench.search_cost --max-epochs 27 --set tuner.reuse_models=false   # any overrides
     python -m bench.search_cost --tiny                   # CI
 
 Each budget runs the real command (`python -m search +space=conv_lstm tuner.max_epochs=E`) in a
@@ -103,8 +104,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-epochs", type=int, nargs="+", default=[9, 27, 81])
     parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="more overrides for every search")
     args = parser.parse_args()
     budgets, extra = ([2], TINY) if args.tiny else (args.max_epochs, [])
+    extra = [*extra, *args.set]
     print("  ".join(heading for heading, _, _ in COLUMNS), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for max_epochs in budgets:

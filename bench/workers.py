@@ -78,10 +78,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs of each (workers, seed)")
     parser.add_argument("--max-epochs", type=int, default=27)
     parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="more overrides for every search")
     args = parser.parse_args()
     workers, max_epochs, extra, space = args.workers, args.max_epochs, [], "conv_lstm"
     if args.tiny:
         workers, max_epochs, extra, space = ["1", "2"], 2, TINY, TINY_SPACE
+    extra = [*extra, *args.set]
     print("  ".join(heading for heading, _, _ in COLUMNS), flush=True)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
