@@ -126,6 +126,16 @@ def _fill_gaps(values, gaps: str, column: str):
     return values.dropna()
 
 
+def series_source(cfg) -> str:
+    """Where a data config's series comes from, for the record: a file's absolute path, or the synthetic series' shape."""
+    if cfg.source == "csv":
+        return str(Path(cfg.path).expanduser().resolve())
+    if cfg.source == "bundled":
+        return str(BUNDLED_DIR / cfg.file)
+    shape = ", ".join(f"{name}={cfg[name]}" for name in CourseSeries.__dataclass_fields__)
+    return f"data.sources.synthetic_series({shape})"
+
+
 def load_series(cfg) -> np.ndarray:
     """The series a data config names (`cfg.source`: synthetic | csv), checked to be finite and not constant."""
     if cfg.source == "synthetic":

@@ -142,6 +142,7 @@ class TrackingConfig:
     registered_model: Optional[str] = None  # null: "<data.name>-<space>"; the best version gets alias "champion"
     log_trial_models: bool = True  # each trial's .keras model as an artifact of its child run
     log_trial_plots: bool = True  # each trial's validation forecast plot (one forward pass and a figure a trial)
+    system_metrics: bool = True  # CPU, memory (GPU with nvidia-ml-py) of the machine on the parent run, every 10 s
 
 
 @dataclass

@@ -24,18 +24,19 @@ def forecast_figure(time: np.ndarray, actual: np.ndarray, forecast: np.ndarray, 
     return figure
 
 
-def progress_figure(scores: list[float], objective: str = "val_mae", naive: float | None = None):
-    """Each completed trial's score and the best so far, in trial order; the naive forecast's level for reference."""
+def progress_figure(scores: list[float], objective: str = "val_mae", naive: float | None = None, trial_ids=None):
+    """Each completed trial's score and the best so far, by trial id (the ids of the child runs); the naive
+    forecast's level for reference; a log axis when one trial diverged."""
     figure = Figure(figsize=(7, 4))
     axes = figure.subplots()
-    trials = np.arange(1, len(scores) + 1)
+    trials = np.asarray([int(t) for t in trial_ids]) if trial_ids is not None else np.arange(1, len(scores) + 1)
     axes.plot(trials, scores, "o", alpha=0.5, label=objective)
     axes.step(trials, np.minimum.accumulate(scores), where="post", label=f"best {objective} so far")
     if naive is not None:
         axes.axhline(naive, color="grey", linestyle=":", label=f"naive {naive:.4g}")
     if len(scores) and max(scores) > 20 * min(scores) > 0:
         axes.set_yscale("log")  # one diverged trial would flatten the rest
-    axes.set(xlabel="completed trial", ylabel=objective, title="Search progress")
+    axes.set(xlabel="trial id" if trial_ids is not None else "completed trial", ylabel=objective, title="Search progress")
     axes.legend()
     axes.grid(alpha=0.3)
     figure.tight_layout()

@@ -17,9 +17,18 @@ from search.tracking import Tracker
 
 
 def register(
-    model, x_example, y_example, tracker: Tracker, name: str, val_mae: float, scored_on: str, scores: Scores
+    model,
+    x_example,
+    y_example,
+    tracker: Tracker,
+    name: str,
+    val_mae: float,
+    scored_on: str,
+    scores: Scores,
+    description: str = "",
 ) -> Registration:
-    """Log the winner as an MLflow model (signature, pinned requirements) as a new version of `name`.
+    """Log the winner as an MLflow model (signature, pinned requirements) as a new version of `name`, with
+    `description` (what it is and how it scored: `version_description`) as the version's description.
 
     Alias `champion` then points at the best version scored on the same points (`elect_champion`): a
     sweep over seeds registers every job's winner, and the champion is the best of them, not the last.
@@ -39,6 +48,8 @@ def register(
             tags[tag] = f"{value:.6g}"
     for tag, value in tags.items():
         client.set_model_version_tag(name, version, tag, value)
+    if description:
+        client.update_model_version(name, version, description=description)
     champion = elect_champion(client, name, scored_on)
     return Registration(name, version, str(champion), f"models:/{name}/{version}")
 
@@ -84,3 +95,24 @@ def _champion_version(client, name: str) -> str | None:
         return client.get_model_version_by_alias(name, "champion").version
     except MlflowException:  # RESOURCE_DOES_NOT_EXIST: no champion yet
         return None
+
+
+def version_description(data: str, trial_id: str, values: dict, val_mae: float, scores: Scores) -> str:
+    """What a registered version is, for the Model Registry page: model, data, hyperparameters, scores, best baseline."""
+    hyperparameters = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items() if k != "model")
+    lines = [
+        f"{values.get('model', 'model')} on {data}, from trial {trial_id}: {hyperparameters}.",
+        f"Validation MAE {val_mae:.4g}",
+    ]
+    if scores.test_mae is not None:
+        lines[-1] += f", test MAE {scores.test_mae:.4g}"
+        best = scores.best_baseline.get("test")
+        if best:
+            lines[-1] += f" (best baseline on test: {best['name']} {best['mae']:.4g})"
+        skill = scores.skill_vs_naive.get("test")
+        if skill is not None:
+            lines[-1] += f", skill vs naive on test {skill:+.1%}"
+    lines[-1] += "."
+    if scores.verdict:
+        lines.append(scores.verdict[0].upper() + scores.verdict[1:] + ".")
+    return "\n\n".join(lines)

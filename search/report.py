@@ -65,6 +65,8 @@ def closing_table(summary: dict) -> str:
         rows.append(("registered", f"{summary['registered_model']} v{version} {note}"))
     rows.append(("summary", summary.get("summary_path", "")))
     rows.append(("compare runs", summary.get("ui_command", "")))
+    if summary.get("ui_url"):
+        rows.append(("  then open", summary["ui_url"]))
     return _aligned(rows)
 
 
@@ -88,6 +90,7 @@ def lr_find_lines(result: dict) -> str:
         ("plot", f"{result['run_dir']}/lr_find.png (curve: lr_find.csv)"),
         ("MLflow run", f"{result['mlflow_run_id']} (tag mode=lr_find)"),
         ("compare runs", result["ui_command"]),
+        ("  then open", result.get("ui_url", "")),
     ]
     if result.get("warning"):
         rows.append(("warning", result["warning"]))

@@ -15,11 +15,12 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from data.errors import UserError
+from data.sources import series_source
 from search import distributed
 from search.planning import Plan, RunLabels, plan, prepare_run_dir
-from search.space import auto_learning_rate
+from search.space import auto_learning_rate, describe, tunable_names
 from search.summary import Summary, WorkerReport, load_finished
-from search.tracking import Tracker, load_parent_id, redact, resolve_uri, save_parent_id
+from search.tracking import Tracker, load_parent_id, redact, resolve_uri, save_parent_id, source_tags
 
 INTERRUPTED = "interrupted (SIGINT/SIGTERM); resume with search.resume=true"
 
@@ -29,13 +30,28 @@ def identity(cfg, labels: RunLabels) -> dict[str, str]:
     return {"space": labels.space, "data": labels.data, "tuner": str(cfg.tuner.name)}
 
 
-def connect(cfg, launch_dir: Path, labels: RunLabels) -> Tracker:
-    """The tracking store and the search's experiment (`<data>-<space>` unless tracking.experiment is set)."""
+def connect(cfg, launch_dir: Path, labels: RunLabels, series=None) -> Tracker:
+    """The tracking store and the search's experiment (`<data>-<space>` unless tracking.experiment is set).
+
+    Every run it creates carries MLflow's user/source/git tags, and `series` (if given) as its dataset input.
+    """
     uri = resolve_uri(cfg.tracking.uri, launch_dir)
-    return Tracker(uri, cfg.tracking.experiment or labels.experiment, cfg.tracking.artifact_location)
+    tracker = Tracker(uri, cfg.tracking.experiment or labels.experiment, cfg.tracking.artifact_location)
+    tracker.common_tags = source_tags(labels.git_commit)
+    if series is not None:
+        tracker.use_dataset(series, cfg.data.name, series_source(cfg.data))
+    return tracker
 
 
-def open_parent(tracker: Tracker, cfg, run_dir: Path, labels: RunLabels, role: distributed.Role | None = None) -> str:
+def run_name(labels: RunLabels) -> str:
+    """The parent run's name in MLflow's UI: space, data, when it started (and its job, in a sweep)."""
+    name = f"{labels.space}-{labels.data} {time.strftime('%Y-%m-%d %H:%M:%S')}"
+    return f"{name} job {labels.sweep_job}" if labels.sweep_job is not None else name
+
+
+def open_parent(
+    tracker: Tracker, cfg, run_dir: Path, labels: RunLabels, checked: Plan, role: distributed.Role | None = None
+) -> str:
     """Start the parent run, keep its id in the run dir and log the config (or, with `search.resume`, reattach to it).
 
     Called with interrupts held (`Tracker.closing`): a new run is never left without its id on disk or its config.
@@ -48,14 +64,45 @@ def open_parent(tracker: Tracker, cfg, run_dir: Path, labels: RunLabels, role: d
         tags.update(distributed="chief", oracle=role.oracle)
     if labels.gpu is not None:  # what this process (which imports TensorFlow) was given
         tags["gpu"] = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
-    parent_id = tracker.start_parent(f"{labels.space}-{run_dir.name}", tags)
+    parent_id = tracker.start_parent(run_name(labels), tags)
     try:
         save_parent_id(run_dir, parent_id, tracker.experiment_id, identity(cfg, labels))
         tracker.log_text(parent_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
+        tracker.log_params(parent_id, search_settings(cfg, checked))
+        tracker.share_view(tunable_names(checked.specs))
     except BaseException as err:
         tracker.end(parent_id, "FAILED", error=f"could not record the new search ({type(err).__name__}: {err})")
         raise
     return parent_id
+
+
+SETTINGS = (
+    "tuner.name",
+    "tuner.max_epochs",
+    "tuner.factor",
+    "tuner.hyperband_iterations",
+    "tuner.max_trials",
+    "tuner.executions_per_trial",
+    "tuner.patience",
+    "search.select.top_k",
+    "search.select.folds",
+    "search.refit",
+    "search.ensemble",
+    "search.ensemble_of",
+    "data.test_size",
+    "data.season_length",
+)
+
+
+def search_settings(cfg, checked: Plan) -> dict[str, str]:
+    """What the search was asked to do, as the parent run's params: the tuner and its budget, how the winner is
+    chosen, the workers, and each hyperparameter's range (`space.<name>`); the winner's values come at the end
+    under the names the trials use (`window_size`, ...), so the parent and its trials share columns in MLflow."""
+    other_tuners = {"tuner.max_trials"} if cfg.tuner.name == "hyperband" else {"tuner.factor", "tuner.hyperband_iterations"}
+    params = {key: str(OmegaConf.select(cfg, key)) for key in SETTINGS if key not in other_tuners}
+    params["search.workers"] = str(checked.workers)
+    params.update({f"space.{name}": describe(spec) for name, spec in checked.specs.items()})
+    return params
 
 
 def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels, parallel_jobs: int = 1) -> Summary | WorkerReport | dict:
@@ -76,13 +123,13 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels, parallel
         if role.is_worker:
             return run_worker(cfg, checked, run_dir, launch_dir, labels, role)
     prepare_run_dir(run_dir, cfg.search.resume, identity(cfg, labels))
-    tracker = connect(cfg, launch_dir, labels)
+    tracker = connect(cfg, launch_dir, labels, checked.series)
     finished = load_finished(run_dir) if cfg.search.resume else None
     if finished is not None:
         return report_finished(tracker, finished)
 
     def create() -> str:
-        return open_parent(tracker, cfg, run_dir, labels, role)
+        return open_parent(tracker, cfg, run_dir, labels, checked, role)
 
     with tracker.closing(create, finish=False, interrupted=INTERRUPTED) as parent:
         if role:
@@ -90,7 +137,8 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels, parallel
             print(f"chief: serving the oracle on {role.oracle}; {start_workers}")
         from search.tuning import search_and_evaluate
 
-        summary = search_and_evaluate(cfg, checked, tracker, run_dir, labels, started)
+        with tracker.system_metrics(parent, cfg.tracking.system_metrics):
+            summary = search_and_evaluate(cfg, checked, tracker, run_dir, labels, started)
     tracker.end(parent, "FAILED" if summary.error else "FINISHED", error=summary.error)
     return summary
 
@@ -113,7 +161,7 @@ def run_worker(cfg, checked: Plan, run_dir: Path, launch_dir: Path, labels: RunL
     The parent run is the chief's to end; a worker leaves it alone, whatever happens here.
     """
     run_dir.mkdir(parents=True, exist_ok=True)  # shared with the chief: Hyperband continues other workers' trials
-    tracker = connect(cfg, launch_dir, labels)
+    tracker = connect(cfg, launch_dir, labels, checked.series)
     parent = tracker.attach_parent(distributed.find_chief_parent(tracker, role.oracle, cfg.search.distributed.attach_timeout_s))
     print(f"worker {role.tuner_id}: attached to the chief's MLflow run {parent} (oracle {role.oracle})", flush=True)
     from search.tuning import work_for_chief
@@ -126,7 +174,7 @@ def run_lr_find(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> dict
     """`mode=lr_find`: only the learning-rate range test, as its own MLflow run; returns its result."""
     checked = plan(cfg)
     prepare_run_dir(run_dir, resume=False)
-    tracker = connect(cfg, launch_dir, labels)
+    tracker = connect(cfg, launch_dir, labels, checked.series)
     from search.lr_find import find_learning_rate
     from search.tuning import prepare_tensorflow
 
@@ -134,4 +182,5 @@ def run_lr_find(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> dict
     result = find_learning_rate(cfg, checked, tracker, run_dir, labels)
     result["run_dir"] = str(run_dir)
     result["ui_command"] = tracker.ui_command()
+    result["ui_url"] = tracker.ui_url()
     return result

@@ -212,3 +212,21 @@ def _declare_one(hp, name: str, spec: Mapping[str, Any]):
 def tunable_names(specs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Names whose value varies between trials (for the progress line)."""
     return [name for name, spec in specs.items() if effective_kind(spec) != "fixed" and len(candidates(spec)) != 1]
+
+
+def describe(spec: Mapping[str, Any]) -> str:
+    """A spec in one line, as the parent run's `space.<name>` param: `int 20..60 step 10`, `float 0.0001..0.01 log`,
+    `choice [32, 64, 128]`, `bool`, `fixed conv_lstm`."""
+    kind = effective_kind(spec)
+    if kind == "fixed":
+        return f"fixed {spec['value']}"
+    if kind == "choice":
+        return f"choice {list(spec['values'])}"
+    if kind == "bool":
+        return "bool"
+    text = f"{kind} {spec['min']}..{spec['max']}"
+    if kind == "int" and (spec.get("step") or 1) != 1:
+        text += f" step {spec['step']}"
+    if kind == "float" and spec.get("log"):
+        text += " log"
+    return text

@@ -78,6 +78,7 @@ class Summary:
     mlflow_experiment: str
     summary_path: str
     ui_command: str
+    ui_url: str = ""
     workers: int = 1
     stage_seconds: dict[str, float] = field(default_factory=dict)
     learning_rate_range: dict[str, Any] | None = None
@@ -100,6 +101,7 @@ class Summary:
             "mlflow_experiment": self.mlflow_experiment,
             "summary_path": self.summary_path,
             "ui_command": self.ui_command,
+            "ui_url": self.ui_url,
         }
         if self.learning_rate_range:
             out["learning_rate_range"] = self.learning_rate_range

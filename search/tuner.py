@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import functools
 import json
+import math
 import shutil
 import tempfile
 import time
@@ -27,7 +28,10 @@ from search.report import progress_line
 from search.space import tunable_names
 from search.tracking import Tracker
 
-TUNER_TAGS = {"tuner/bracket": "bracket", "tuner/round": "round"}
+TUNER_TAGS = {"tuner/bracket": "bracket", "tuner/round": "round", "tuner/trial_id": "continues"}
+METRIC_NAMES = {"loss": "train_loss", "mae": "train_mae"}
+"""Keras' names for the training metrics, as logged: `loss` is also a hyperparameter (the loss function's name),
+and MLflow's runs table would show both under one heading."""
 
 
 def _save_json_whole(path, obj):
@@ -68,7 +72,8 @@ class EpochLogger(keras.callbacks.Callback):
         logs["epoch_seconds"] = time.perf_counter() - self._epoch_started
         for name, value in logs.items():
             self.history.setdefault(name, []).append(value)
-        self.tracker.in_background(functools.partial(self.tracker.log_metrics, self.run_id, logs, step=epoch))
+        metrics = {METRIC_NAMES.get(name, name): value for name, value in logs.items()}
+        self.tracker.in_background(functools.partial(self.tracker.log_metrics, self.run_id, metrics, step=epoch))
 
     def on_train_end(self, logs=None):
         self.fit_seconds = time.perf_counter() - self._fit_started
@@ -90,7 +95,8 @@ class TrackingMixin:
             tags["worker"] = self.tuner_id
         self._trial_started = started = time.perf_counter()
         # An exception closes the run FAILED (KILLED on an interrupt) before Keras Tuner records the trial.
-        start_run = functools.partial(self.tracker.start_trial, trial.trial_id, values, tags)
+        name = f"trial-{trial.trial_id}" + (f" (continues {tags['continues']})" if "continues" in tags else "")
+        start_run = functools.partial(self.tracker.start_trial, trial.trial_id, values, tags, name)
         with self.tracker.closing(start_run, finish=False) as run_id:
             logger = EpochLogger(self.tracker, run_id)
             kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [logger]
@@ -107,7 +113,7 @@ class TrackingMixin:
         saved and uploaded there.
         """
         tracker, history, model, hypermodel = self.tracker, logger.history, logger.model, self.hypermodel
-        title, log_model, log_plot = f"trial {trial.trial_id}: validation forecast", self.log_trial_models, self.log_trial_plots
+        log_model, log_plot = self.log_trial_models, self.log_trial_plots
 
         def log_and_close() -> None:
             model_dir = Path(tempfile.mkdtemp(prefix="trial-model-")) if log_model else None
@@ -120,6 +126,13 @@ class TrackingMixin:
                     # One direct call on every window: no predict-function tracing for a model used once.
                     predicted = np.asarray(model(np.ascontiguousarray(x), training=False)).ravel()
                     time_index = range(hypermodel.layout.score_start, hypermodel.layout.score_start + len(actual))
+                    naive = hypermodel.series[time_index.start - 1 : time_index.stop - 1]  # the last value, repeated
+                    title = (
+                        f"trial {trial.trial_id}: validation forecast, MAE {np.mean(np.abs(predicted - actual)):.4g} "
+                        f"(best epoch {min(scores):.4g}; naive {np.mean(np.abs(naive - actual)):.4g})"
+                        if scores
+                        else f"trial {trial.trial_id}: validation forecast"
+                    )
                     figure = forecast_figure(time_index, actual, predicted, title)
                     tracker.log_figure(run_id, figure, "forecast_validation.png")
                 if model_dir:
@@ -132,10 +145,21 @@ class TrackingMixin:
 
         tracker.in_background(log_and_close)
         self.trials_run += 1
-        self._keep_for_continuation(trial, model)
+        scores = logger.history.get("val_mae")
+        self._keep_for_continuation(trial, model, min(scores) if scores else None)  # the trial's score, as the oracle's
 
-    def _keep_for_continuation(self, trial, model) -> None:
+    def _keep_for_continuation(self, trial, model, score: float | None) -> None:
         """Tuners that continue trials (Hyperband) keep the trained model for that."""
+
+    def _try_build(self, hp):
+        """Keras Tuner's build step with one full garbage collection instead of two: its own `gc.collect()` follows
+        Keras' `clear_session()`, which collects too; a full collection costs a good part of a short trial."""
+        clear_session = keras.backend.clear_session
+        keras.backend.clear_session = functools.partial(clear_session, free_memory=False)
+        try:
+            return super()._try_build(hp)
+        finally:
+            keras.backend.clear_session = clear_session
 
     def on_trial_end(self, trial):
         with interrupts.critical():
@@ -159,16 +183,26 @@ class TrainedModels:
     1-3 epoch trial (`bench/README.md` §5). A continuation trains the same configuration, so the
     model that trial left, its traced functions included, is reused instead: its best checkpoint is
     loaded into it and its optimizer's variables set to those of a fresh optimizer (step 0).
+
+    Only the models Hyperband is likely to continue are kept: the best `1/factor` of each bracket's
+    round seen so far (Hyperband continues the best `1/factor`). Every model kept alive is scanned by
+    each full garbage collection (a traced LSTM graph is ~25k objects), which costs more than its
+    tracing would if too many are kept (`bench/README.md` §9).
     """
 
-    def __init__(self, tracker: Tracker, capacity: int = 32):
-        self.tracker, self.capacity = tracker, capacity
-        self._models: collections.OrderedDict[str, object] = collections.OrderedDict()
+    def __init__(self, tracker: Tracker, factor: int):
+        self.tracker, self.factor = tracker, factor
+        self._models: dict[str, object] = {}
+        self._rounds: dict[tuple, list[tuple[float, str]]] = collections.defaultdict(list)  # (score, id) of each round
 
-    def keep(self, trial_id: str, model) -> None:
+    def keep(self, trial_id: str, model, group: tuple, score: float) -> None:
+        """Keep `model` if its score is among the best `1/factor` of its (bracket, round) so far; drop those that fell out."""
+        seen = self._rounds[group]
+        seen.append((score, trial_id))
+        seen.sort()
         self._models[trial_id] = model
-        while len(self._models) > self.capacity:  # the oldest rounds are the least likely to be continued
-            self._models.popitem(last=False)
+        for _, dropped in seen[math.ceil(len(seen) / self.factor) :]:
+            self._models.pop(dropped, None)
 
     def take(self, trial_id: str | None):
         """The model `trial_id` left, or None; the caller loads its weights, then calls `restart_optimizer`."""
@@ -176,6 +210,9 @@ class TrainedModels:
         if model is not None:
             self.tracker.drain()  # the logging thread may still be saving this model from its last trial
         return model
+
+    def __len__(self) -> int:
+        return len(self._models)
 
 
 def restart_optimizer(model) -> bool:
@@ -207,10 +244,11 @@ class TrackedHyperband(TrackingMixin, keras_tuner.Hyperband):
         model.load_weights(self._get_checkpoint_fname(previous))  # its best epoch, as Keras Tuner loads it
         return model if restart_optimizer(model) else super()._build_hypermodel(hp)
 
-    def _keep_for_continuation(self, trial, model) -> None:
+    def _keep_for_continuation(self, trial, model, score: float | None) -> None:
         values = trial.hyperparameters.values
-        if self.trained_models is not None and values.get("tuner/round", 0) < values.get("tuner/bracket", 0):
-            self.trained_models.keep(trial.trial_id, model)
+        bracket, round_ = values.get("tuner/bracket", 0), values.get("tuner/round", 0)
+        if self.trained_models is not None and score is not None and round_ < bracket:  # a last round is never continued
+            self.trained_models.keep(trial.trial_id, model, (bracket, round_), score)
 
 
 class TrackedRandomSearch(TrackingMixin, keras_tuner.RandomSearch):
@@ -251,7 +289,7 @@ def make_tuner(cfg, hypermodel, tracker: Tracker, specs: dict, run_dir: Path, re
     tuner.tracker, tuner.specs = tracker, specs
     tuner.log_trial_models, tuner.log_trial_plots = cfg.tracking.log_trial_models, cfg.tracking.log_trial_plots
     if tuner_cfg.name == "hyperband" and tuner_cfg.reuse_models:
-        tuner.trained_models = TrainedModels(tracker)
+        tuner.trained_models = TrainedModels(tracker, tuner_cfg.factor)
     _write_oracle_state_whole(tuner.oracle)
     return tuner
 

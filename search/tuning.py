@@ -228,5 +228,6 @@ def _summary(cfg, tracker: Tracker, run_dir: Path, labels: RunLabels, checked: P
         mlflow_experiment=tracker.experiment_name,
         summary_path=str(run_dir / "summary.json"),
         ui_command=tracker.ui_command(),
+        ui_url=tracker.ui_url(),
         workers=checked.workers,
     )

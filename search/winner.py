@@ -17,7 +17,7 @@ from models import forecast as batched_forecast
 from search.evaluation import Scores, baseline_table, score
 from search.planning import Plan
 from search.plots import forecast_figure, progress_figure, vs_baselines_figure
-from search.registry import register
+from search.registry import register, version_description
 from search.selection import Candidate, Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
 from search.summary import Evaluation
 from search.tracking import Tracker
@@ -68,7 +68,10 @@ def evaluate_winner(tuner, hypermodel, checked: Plan, cfg, tracker: Tracker, com
     _log_figures(tracker, layout, forecasts.actual, forecasts.shown(layout.score_points), completed, scores)
     name = cfg.tracking.registered_model or tracker.experiment_name
     example = (forecasts.final_windows[:5], forecasts.final[:5])
-    registration = register(chosen.final, *example, tracker, name, winner.search_val_mae, _scored_on(series, layout), scores)
+    description = version_description(cfg.data.name, winner.trial_id, winner.values, winner.search_val_mae, scores)
+    registration = register(
+        chosen.final, *example, tracker, name, winner.search_val_mae, _scored_on(series, layout), scores, description
+    )
     return Evaluation(
         best_trial_id=winner.trial_id,
         best_val_mae=winner.search_val_mae,
@@ -132,12 +135,13 @@ def _scores(forecasts: Forecasts, series: np.ndarray, layout, cfg) -> Scores:
 
 
 def _log_on_parent(tracker: Tracker, winner: Candidate, search_best_val_mae: float, scores: Scores) -> None:
-    """The winner's metrics, hyperparameters (`best.<name>`) and verdict on the parent run."""
+    """The winner's metrics, hyperparameters (as `<name>` and `best.<name>`) and verdict on the parent run."""
     metrics = {"best_val_mae": winner.search_val_mae, "search_best_val_mae": search_best_val_mae, **scores.metrics()}
     if winner.backtest_mae is not None:
         metrics["backtest_mae"] = winner.backtest_mae
     tracker.log_metrics(tracker.parent_id, metrics)
-    tracker.log_params(tracker.parent_id, {f"best.{k}": v for k, v in winner.values.items()})
+    # The trials' own param names (their columns in MLflow's runs table), and `best.<name>` as before.
+    tracker.log_params(tracker.parent_id, {**winner.values, **{f"best.{k}": v for k, v in winner.values.items()}})
     tracker.set_tags(tracker.parent_id, {"best_trial_id": winner.trial_id, "verdict": scores.verdict})
 
 
@@ -172,5 +176,6 @@ def _log_figures(tracker: Tracker, layout, y, forecast, completed, scores) -> No
     tracker.log_figure(parent, figure, "forecast_best.png")
     winner = {"val_mae": scores.winner_val_mae, "test_mae": scores.test_mae}
     tracker.log_figure(parent, vs_baselines_figure(winner, scores.baselines), "vs_baselines.png")
-    ordered = [t.score for t in sorted(completed, key=lambda t: int(t.trial_id))]
-    tracker.log_figure(parent, progress_figure(ordered, naive=naive.get("val_mae")), "search_progress.png")
+    ordered = sorted(completed, key=lambda t: int(t.trial_id))
+    figure = progress_figure([t.score for t in ordered], naive=naive.get("val_mae"), trial_ids=[t.trial_id for t in ordered])
+    tracker.log_figure(parent, figure, "search_progress.png")

@@ -348,7 +348,7 @@ def _work(cfg, run_dir: Path, labels, parent_id: str) -> int:
     if auto_learning_rate(checked.specs):  # the chief ran the LR range test before it started the workers
         low, high = load_result(run_dir)["range"]
         checked = replace(checked, specs=with_learning_rate_range(checked.specs, low, high))
-    tracker = connect(cfg, Path.cwd(), labels)
+    tracker = connect(cfg, Path.cwd(), labels, checked.series)
     tracker.attach_parent(parent_id)
     from search.tuning import work_for_chief
 

@@ -69,7 +69,8 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
             assert name in child.data.params, name
         history = client.get_metric_history(child.info.run_id, "val_mae")
         assert history and [m.step for m in history] == sorted(m.step for m in history)
-        assert {"loss", "val_loss", "mae", "val_mae", "best_val_mae"} <= set(child.data.metrics)
+        assert {"train_loss", "val_loss", "train_mae", "val_mae", "best_val_mae"} <= set(child.data.metrics)
+        assert "loss" not in child.data.metrics  # the training loss is not confused with the `loss` hyperparameter
         # What each trial cost: seconds per epoch, in fit, and in all (build and datasets included).
         epoch_seconds = client.get_metric_history(child.info.run_id, "epoch_seconds")
         assert len(epoch_seconds) == len(history) and all(m.value > 0 for m in epoch_seconds)

@@ -1,0 +1,176 @@
+"""What a person sees in `mlflow ui` after a search, checked in a real browser (headless Chromium).
+
+    python -m bench.ui_check                      # a tiny search, then the checks; screenshots in docs/ui/
+    python -m bench.ui_check --out /tmp/shots     # screenshots elsewhere
+
+Needs Chromium and Playwright's Python package (not project dependencies):
+`apt-get install -y chromium && pip install playwright` (Playwright drives the system's Chromium:
+`executable_path=/usr/bin/chromium`, no browser download). Exits 77 when either is missing.
+
+Runs a tiny search on a fresh sqlite store, starts the UI with the command the search printed
+(`mlflow ui ... --port <free port>`) on 127.0.0.1, opens the URL the search printed and asserts:
+the runs table (not the GenAI overview) lists the search's trials, with best_val_mae and the
+searched hyperparameters as columns; the parent run's figures (`vs_baselines.png`,
+`forecast_best.png`) render as images; the compare page of the trials shows its parallel
+coordinates plot. Each step saves a screenshot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.tiny import ROOT, SMALL_DNN, search_env
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SEARCH = ["+space=dnn", "data.length=500", "data.test_size=60", "data.season_length=0", "tuner.factor=2", *SMALL_DNN]
+SEARCH += ["tuner.max_epochs=4", "search.select.top_k=1", "search.refit=false"]
+MISSING = 77  # the exit code of a check that cannot run here (as automake's SKIP)
+
+
+def browser_missing() -> str | None:
+    """Why the check cannot run here, or None."""
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "no Playwright for Python (pip install playwright)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_search(workdir: Path) -> dict:
+    run_dir = workdir / "run"
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    command = [sys.executable, "-m", "search", *SEARCH, f"hydra.run.dir={run_dir}"]
+    done = subprocess.run(command, cwd=workdir, env=search_env(uri), capture_output=True, text=True, timeout=900)
+    if done.returncode:
+        raise SystemExit(f"the search failed: {done.stderr[-2000:]}")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert "workflowType=machine_learning" in summary["ui_url"], summary["ui_url"]
+    return summary
+
+
+def start_ui(summary: dict, port: int, workdir: Path) -> subprocess.Popen:
+    """The printed `mlflow ui` command, on a free port; waits until it answers."""
+    words = summary["ui_command"].split()
+    env = {**os.environ, **dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))}
+    command = [w for w in words if not ("=" in w and not w.startswith("-"))]
+    command = [sys.executable, "-m", *command[:1], *command[1:]]
+    command[command.index("--port") + 1] = str(port)
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(command, cwd=workdir, env=env, start_new_session=True, **quiet)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            return server
+        except OSError:
+            time.sleep(0.5)
+    os.killpg(server.pid, signal.SIGKILL)
+    raise SystemExit("mlflow ui did not start")
+
+
+def check_pages(summary: dict, port: int, out: Path) -> list[str]:
+    """Open the printed URL and the parent's artifacts; returns what was seen (one line each)."""
+    from playwright.sync_api import sync_playwright
+
+    url = summary["ui_url"].replace(":5000/", f":{port}/")
+    base = f"http://127.0.0.1:{port}"
+    experiment, parent = summary["mlflow_experiment_id"], summary["mlflow_parent_run_id"]
+    seen = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(url)
+        page.get_by_text("best_val_mae").first.wait_for(timeout=60000)
+        expand = page.locator("[data-testid='runs-table-expand-button'], button[aria-label*='xpand']")
+        if expand.count():
+            expand.first.click()
+        page.get_by_text("trial-0000").first.wait_for(timeout=30000)
+        header = page.locator("[role='columnheader']").all_inner_texts()
+        for column in ("best_val_mae", "window_size", "learning_rate"):
+            assert any(column in text for text in header), f"no {column} column in {header}"
+        trials = page.get_by_text("trial-0").count()
+        page.screenshot(path=str(out / "runs_table.png"))
+        seen.append(f"runs table: {trials} trial rows, columns {', '.join(h.strip() for h in header if h.strip())}")
+        for figure in ("vs_baselines.png", "forecast_best.png"):
+            page.goto(f"{base}/#/experiments/{experiment}/runs/{parent}/artifacts/{figure}")
+            image = page.locator("img[src*='get-artifact'], img[src*='artifacts']").first
+            image.wait_for(timeout=60000)
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=30000)
+            width = image.evaluate("img => img.naturalWidth")
+            page.screenshot(path=str(out / figure.replace(".png", "_page.png")))
+            seen.append(f"parent artifact {figure}: rendered, {width} px wide")
+        page.goto(f"{base}/#/experiments/{experiment}/runs/{parent}")
+        page.get_by_text("search.workers").first.wait_for(timeout=30000)
+        page.screenshot(path=str(out / "parent_run.png"))
+        seen.append("parent run page: params include the search settings")
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(summary["ui_command"].split("--backend-store-uri ")[1].split()[0])
+        children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent}'", max_results=50)
+        runs = json.dumps([c.info.run_id for c in children if "trial_id" in c.data.tags][:12])
+        page.goto(f"{base}/#/compare-runs?runs={runs}&experiments={json.dumps([experiment])}")
+        page.locator(".js-plotly-plot, .plotly").first.wait_for(timeout=60000)
+        page.screenshot(path=str(out / "compare_runs.png"), full_page=True)
+        seen.append("compare page: parallel coordinates plot drawn")
+        browser.close()
+    return seen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "ui")
+    args = parser.parse_args()
+    missing = browser_missing()
+    if missing:
+        print(f"skipped: {missing}")
+        sys.exit(MISSING)
+    args.out.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="ui-check-"))
+    server = None
+    try:
+        summary = run_search(workdir)
+        print(f"search done: {summary['trials']['completed']} trials; {summary['ui_command']}", flush=True)
+        port = free_port()
+        server = start_ui(summary, port, workdir)
+        for line in check_pages(summary, port, args.out):
+            print(line, flush=True)
+        print(f"screenshots in {args.out}")
+    finally:
+        if server is not None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(30)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
