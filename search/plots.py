@@ -65,7 +65,7 @@ def vs_baselines_figure(winner: dict, baselines: dict):
     axes.set_yticks(position, names)
     axes.get_yticklabels()[names.index("winner")].set_fontweight("bold")
     axes.invert_yaxis()
-    axes.set(xlabel="MAE (same points for every row; winner: validation by the searched model, test by the registered one)")
+    axes.set(xlabel="MAE, same points for every row (winner: validation by the searched model,\ntest by the registered one)")
     axes.set_title("Winner vs baselines")
     axes.set_xlim(0, axes.get_xlim()[1] * 1.12)  # room for the labels
     axes.legend(loc="upper right")

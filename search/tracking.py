@@ -50,7 +50,7 @@ def ui_command(uri: str) -> str:
 def ui_url(uri: str, experiment_id: str) -> str:
     """The page of the experiment's runs table (not MLflow 3's GenAI overview), with the search's columns."""
     base = redact(uri).rstrip("/") if uri.startswith(("http://", "https://")) else f"http://127.0.0.1:{UI_PORT}"
-    return f"{base}/#/experiments/{experiment_id}?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
 
 
 def resolve_uri(configured: str | None, launch_dir: Path) -> str:
@@ -192,7 +192,7 @@ class Tracker:
         is model training, and shows no param or metric column by default. Its "share view" feature
         keeps a view (columns, order) in an experiment tag `mlflow.sharedViewState.<key>` that the
         URL names (`viewStateShareKey`, see `ui_url`): the search's view has best_val_mae and the
-        searched hyperparameters as columns, best first.
+        searched hyperparameters as columns, in the space's order, best first.
         """
 
         def column(kind: str, name: str) -> str:
@@ -200,8 +200,10 @@ class Tracker:
 
         columns = [column("metrics", "best_val_mae"), column("metrics", "test_mae")]
         columns += [column("params", name) for name in hyperparameters]
-        columns += [column("tags", "worker"), column("attributes", "Dataset"), column("attributes", "Source")]
-        view = {"selectedColumns": columns, "orderByKey": column("metrics", "best_val_mae"), "orderByAsc": True}
+        columns += [column("tags", "worker")]  # (Dataset, Source: the UI's default columns, one click away in Columns)
+        # columnOrder: the space's order (the UI sorts params alphabetically, pushing window_size off-screen).
+        view = {"selectedColumns": columns, "columnOrder": columns, "orderByKey": column("metrics", "best_val_mae")}
+        view["orderByAsc"] = True
         self._client.set_experiment_tag(self.experiment_id, "mlflow.experimentKind", "custom_model_development")
         self._client.set_experiment_tag(self.experiment_id, f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(view))
 

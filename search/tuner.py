@@ -72,7 +72,10 @@ class EpochLogger(keras.callbacks.Callback):
         logs["epoch_seconds"] = time.perf_counter() - self._epoch_started
         for name, value in logs.items():
             self.history.setdefault(name, []).append(value)
-        metrics = {METRIC_NAMES.get(name, name): value for name, value in logs.items()}
+        # best_val_mae (the trial's score so far) goes first: MLflow's compare page plots a run's first metric by default.
+        scores = self.history.get("val_mae")
+        metrics = {"best_val_mae": min(scores)} if scores else {}
+        metrics.update({METRIC_NAMES.get(name, name): value for name, value in logs.items()})
         self.tracker.in_background(functools.partial(self.tracker.log_metrics, self.run_id, metrics, step=epoch))
 
     def on_train_end(self, logs=None):

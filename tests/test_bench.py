@@ -21,6 +21,8 @@ from tests.conftest import ROOT
         ("forecast_quality", "after_share"),
         ("selection_variants", "share_of_search"),
         ("fault_injection", "all zero"),
+        ("workers", "of workers=1"),
+        ("first_epoch", "no_grappler"),
     ],
 )
 def test_bench_script_runs_tiny(script, expect):

@@ -44,6 +44,30 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
     parent_files = {f.path for f in client.list_artifacts(parent.info.run_id)}
     assert {"config.yaml", "summary.json", "search_progress.png", "forecast_best.png", "vs_baselines.png"} <= parent_files
 
+    # What MLflow's UI shows without digging (issue: comparing trials in mlflow ui).
+    tags = parent.data.tags
+    assert tags["mlflow.source.name"] == "python -m search" and tags["mlflow.source.type"] == "LOCAL" and tags["mlflow.user"]
+    assert tags.get("mlflow.source.git.commit") == tags["git_commit"] or tags["git_commit"] == "unknown"
+    assert parent.info.run_name.startswith("conv_lstm-synthetic 20")  # space, data, date and time
+    dataset = parent.inputs.dataset_inputs[0].dataset
+    assert dataset.name == "synthetic" and dataset.digest and "synthetic_series(length=500" in dataset.source
+    params = parent.data.params
+    assert {"tuner.name": "hyperband", "tuner.max_epochs": "2", "search.workers": "1"}.items() <= params.items()
+    assert params["space.window_size"] == "int 10..20 step 10" and params["space.model"] == "fixed conv_lstm"
+    for name, value in summary["best_hyperparameters"].items():  # the trials' param names: one column for all rows
+        assert params[name] == params[f"best.{name}"] == str(value), name
+    assert any(name.startswith("system/cpu_utilization") for name in parent.data.metrics)
+    experiment_tags = client.get_experiment(parent.info.experiment_id).tags
+    assert experiment_tags["mlflow.experimentKind"] == "custom_model_development"  # the runs table, not GenAI's overview
+    view = json.loads(experiment_tags["mlflow.sharedViewState.trials"])
+    assert {"metrics.`best_val_mae`", "params.`window_size`", "params.`learning_rate`"} <= set(view["selectedColumns"])
+    page = f"/#/experiments/{parent.info.experiment_id}/runs?workflowType=machine_learning&viewStateShareKey=trials"
+    assert summary["ui_url"] == f"http://127.0.0.1:5000{page}"
+    assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui" in summary["ui_command"] and summary["ui_url"] in result.stdout
+    version = client.get_model_version(summary["registered_model"], summary["registered_version"])
+    assert f"conv_lstm on synthetic, from trial {summary['best_trial_id']}" in version.description
+    assert f"test MAE {summary['test_mae']:.4g}" in version.description
+
     # The backtest: every candidate on every fold, one FINISHED child run per fit; the winner has the lowest mean.
     candidates = summary["selection"]["candidates"]
     assert len(candidates) == 3 and all(len(c["fold_maes"]) == 2 for c in candidates)
@@ -80,8 +104,12 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
         assert {"forecast_validation.png", "history.json", "model.keras"} <= files
         scores.append(child.data.metrics["best_val_mae"])
     assert min(scores) == pytest.approx(summary["best_val_mae"], rel=1e-5)
-    # Hyperband continues trials across rounds: some child comes from round 1.
-    assert any(c.data.tags["round"] == "1" for c in finished)
+    # Hyperband continues trials across rounds: some child comes from round 1, named and tagged as a continuation.
+    continued = [c for c in finished if c.data.tags["round"] == "1"]
+    assert continued
+    for child in continued:
+        assert child.info.run_name == f"trial-{child.data.tags['trial_id']} (continues {child.data.tags['continues']})"
+    assert all(c.data.tags["mlflow.source.name"] == "python -m search" and c.inputs.dataset_inputs for c in finished)
 
     version = client.get_model_version_by_alias(summary["registered_model"], "champion")
     assert version.run_id == parent.info.run_id

@@ -79,3 +79,14 @@ def test_a_name_the_builder_does_not_take_is_refused():
     space["units"] = {"kind": "int", "min": 1, "max": 2}
     with pytest.raises(UserError, match=r"space\.units is not a hyperparameter of model 'conv_lstm'"):
         validate_space(space)
+
+
+def test_each_spec_reads_as_one_line_on_the_parent_run():
+    from search.space import describe
+
+    assert describe({"kind": "int", "min": 20, "max": 60, "step": 10}) == "int 20..60 step 10"
+    assert describe({"kind": "int", "min": 1, "max": 2}) == "int 1..2"
+    assert describe({"kind": "float", "min": 1e-4, "max": 1e-2, "log": True}) == "float 0.0001..0.01 log"
+    assert describe({"kind": "choice", "values": [32, 64]}) == "choice [32, 64]"
+    assert describe({"kind": "bool"}) == "bool"
+    assert describe({"kind": "int", "min": 1, "max": 3, "value": 2}) == "fixed 2"  # pinned
