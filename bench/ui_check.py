@@ -108,23 +108,31 @@ def check_pages(summary: dict, port: int, out: Path) -> list[str]:
     seen = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page = browser.new_page(viewport={"width": 2200, "height": 1000})  # wide enough for every column
         page.goto(url)
         page.get_by_text("trial-0000").first.wait_for(timeout=60000)
         close_assistant = page.get_by_role("button", name="Close")  # MLflow 3's assistant panel, open at first
         if close_assistant.count():
             close_assistant.first.click()
-        header = list(dict.fromkeys(h.strip() for h in page.locator("[role='columnheader']").all_inner_texts() if h.strip()))
+        cells = page.locator("[role='columnheader']")
+        left = {}  # header text -> x on screen (the grid places its columns absolutely: the DOM order is not theirs)
+        for index in range(cells.count()):
+            text, box = cells.nth(index).inner_text().strip(), cells.nth(index).bounding_box()
+            if text and box and text not in left:
+                left[text] = box["x"]
+        header = sorted(left, key=left.get)
         for column in ("best_val_mae", "test_mae", "window_size", "learning_rate"):
             assert column in header, f"no {column} column in {header}"
-        assert header.index("window_size") < header.index("learning_rate"), header  # the space's order
+        assert left["best_val_mae"] < left["window_size"] < left["learning_rate"], header  # the space's order
         trials = page.get_by_text("trial-0").count()
         assert trials == summary["trials"]["completed"], (trials, summary["trials"])
         page.screenshot(path=str(out / "runs_table.png"))
         seen.append(f"runs table: {trials} trial rows and the parent, columns {', '.join(header)}")
+        page.goto(f"{base}/#/experiments/{experiment}/runs/{parent}/artifacts/vs_baselines.png?workflowType=machine_learning")
         for figure in ("vs_baselines.png", "forecast_best.png"):
-            page.goto(f"{base}/#/experiments/{experiment}/runs/{parent}/artifacts/{figure}?workflowType=machine_learning")
-            image = page.locator("img[src^='blob:']").first
+            previous = page.locator("img[src^='blob:']").first.get_attribute("src") if figure != "vs_baselines.png" else None
+            page.get_by_text(figure, exact=True).first.click()  # in the artifact tree, as a person would
+            image = page.locator(f"img[src^='blob:']:not([src='{previous}'])").first
             image.wait_for(timeout=60000)
             page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=30000)
             width = image.evaluate("img => img.naturalWidth")

@@ -224,9 +224,13 @@ def describe(spec: Mapping[str, Any]) -> str:
         return f"choice {list(spec['values'])}"
     if kind == "bool":
         return "bool"
+    if spec.get("min") is None or spec.get("max") is None:
+        return f"{kind} range {spec.get('range')}"
     text = f"{kind} {spec['min']}..{spec['max']}"
     if kind == "int" and (spec.get("step") or 1) != 1:
         text += f" step {spec['step']}"
     if kind == "float" and spec.get("log"):
         text += " log"
+    if spec.get("range"):
+        text += f" range {spec['range']}"  # narrowed by the LR range test before the search
     return text
