@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -11,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from data.errors import UserError
 from search.workers import Assignment, assign, resolve_workers, threads_per_worker, worker_environment
-from tests.conftest import TINY, parent_and_children, run_cli, start_cli
+from tests.conftest import TINY, cli_env, parent_and_children, run_cli, start_cli
 
 SMALL_DNN = ["+space=dnn", *TINY, "space.window_size.max=20", "space.dense_units.max=16", "space.dense_layers.max=1"]
 WORKERS = [*SMALL_DNN, "tuner.max_epochs=4", "search.workers=2"]
@@ -151,3 +152,29 @@ def test_bad_workers_settings_are_one_line_and_exit_2(tmp_path, store, override,
     lines = result.stderr.strip().splitlines()
     assert message in lines[-1] and "Traceback" not in result.stderr
     assert not (tmp_path / "run" / "workers").exists()
+
+
+def test_side_by_side_multirun_jobs_may_not_oversubscribe_the_cores_with_their_workers(tmp_path, store):
+    sweep = [*SMALL_DNN, "seed=0,1", "search.workers=1000", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    result = subprocess.run(
+        [sys.executable, "-m", "search", "-m", *sweep, f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        cwd=tmp_path,
+        env=cli_env(store),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "search.workers=1000 x 2 multirun jobs side by side would train 2000 models at once" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_parallel_jobs_come_from_the_joblib_launchers_n_jobs():
+    from omegaconf import OmegaConf
+
+    from search.__main__ import parallel_jobs
+    from search.workers import available_cores
+
+    assert parallel_jobs(OmegaConf.create({"launcher": {"_target_": "basic"}})) == 1
+    assert parallel_jobs(OmegaConf.create({"launcher": {"n_jobs": 3}})) == 3
+    assert parallel_jobs(OmegaConf.create({"launcher": {"n_jobs": -1}})) == available_cores()
