@@ -142,7 +142,22 @@ def _log_on_parent(tracker: Tracker, winner: Candidate, search_best_val_mae: flo
     tracker.log_metrics(tracker.parent_id, metrics)
     # The trials' own param names (their columns in MLflow's runs table), and `best.<name>` as before.
     tracker.log_params(tracker.parent_id, {**winner.values, **{f"best.{k}": v for k, v in winner.values.items()}})
-    tracker.set_tags(tracker.parent_id, {"best_trial_id": winner.trial_id, "verdict": scores.verdict})
+    tracker.set_tags(
+        tracker.parent_id, {"best_trial_id": winner.trial_id, "verdict": scores.verdict, "mlflow.note.content": _note(scores)}
+    )
+
+
+def _note(scores: Scores) -> str:
+    """The parent run's description in MLflow's UI (its first field): the verdict and the MAE table it rests on."""
+    rows = [("**winner**", scores.winner_val_mae, scores.test_mae)]
+    rows += [(name, maes.get("val_mae"), maes.get("test_mae")) for name, maes in scores.baselines.items()]
+    rows.sort(key=lambda row: (row[2] is None, row[2] or 0.0))
+
+    def cell(value):
+        return "-" if value is None else f"{value:.4g}"
+
+    table = "\n".join(f"| {name} | {cell(val)} | {cell(test)} |" for name, val, test in rows)
+    return f"**Verdict:** {scores.verdict}\n\n| forecaster | validation MAE | test MAE |\n|---|---:|---:|\n{table}\n"
 
 
 def _scored_on(series: np.ndarray, layout) -> str:

@@ -57,6 +57,7 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
     for name, value in summary["best_hyperparameters"].items():  # the trials' param names: one column for all rows
         assert params[name] == params[f"best.{name}"] == str(value), name
     assert any(name.startswith("system/cpu_utilization") for name in parent.data.metrics)
+    assert tags["mlflow.note.content"].startswith(f"**Verdict:** {summary['verdict']}")  # the run's Description
     experiment_tags = client.get_experiment(parent.info.experiment_id).tags
     assert experiment_tags["mlflow.experimentKind"] == "custom_model_development"  # the runs table, not GenAI's overview
     view = json.loads(experiment_tags["mlflow.sharedViewState.trials"])
