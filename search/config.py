@@ -129,7 +129,7 @@ class TunerConfig:
     patience: int = 5  # early stopping on val_mae inside each trial (0: never)
     max_consecutive_failed_trials: int = 3  # the search stops after this many failed trials in a row
     max_retries_per_trial: int = 0
-    reuse_models: bool = True  # hyperband: a continued trial reuses its predecessor's compiled model (no new tracing)
+    reuse_models: bool = False  # hyperband: a continued trial reuses its predecessor's compiled model (no new tracing)
 
 
 @dataclass

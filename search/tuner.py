@@ -187,24 +187,30 @@ class TrainedModels:
     model that trial left, its traced functions included, is reused instead: its best checkpoint is
     loaded into it and its optimizer's variables set to those of a fresh optimizer (step 0).
 
-    Only the models Hyperband is likely to continue are kept: the best `1/factor` of each bracket's
-    round seen so far (Hyperband continues the best `1/factor`). Every model kept alive is scanned by
-    each full garbage collection (a traced LSTM graph is ~25k objects), which costs more than its
-    tracing would if too many are kept (`bench/README.md` §9).
+    Only the models Hyperband will continue are kept: as many of the best of each bracket's round as
+    its next round holds (`continued`). Every model kept alive is scanned by each full garbage
+    collection (a traced LSTM graph is ~25k objects), which costs more than its tracing would if
+    every candidate is kept (`bench/README.md` §9).
     """
 
-    def __init__(self, tracker: Tracker, factor: int):
-        self.tracker, self.factor = tracker, factor
+    def __init__(self, tracker: Tracker, max_epochs: int, factor: int):
+        self.tracker, self.max_epochs, self.factor = tracker, max_epochs, factor
         self._models: dict[str, object] = {}
         self._rounds: dict[tuple, list[tuple[float, str]]] = collections.defaultdict(list)  # (score, id) of each round
 
+    def continued(self, bracket: int, round_: int) -> int:
+        """How many trials of `round_` Hyperband continues: the size of the next round (Keras Tuner's
+        `HyperbandOracle._get_size`, which a distributed worker's oracle client does not offer)."""
+        last_round_size = math.ceil(1 + math.log(self.max_epochs, self.factor)) / (bracket + 1)
+        return math.ceil(last_round_size * self.factor ** (bracket - round_ - 1))
+
     def keep(self, trial_id: str, model, group: tuple, score: float) -> None:
-        """Keep `model` if its score is among the best `1/factor` of its (bracket, round) so far; drop those that fell out."""
+        """Keep `model` if its score is among the best its (bracket, round) sends on; drop one that fell out."""
         seen = self._rounds[group]
         seen.append((score, trial_id))
         seen.sort()
         self._models[trial_id] = model
-        for _, dropped in seen[math.ceil(len(seen) / self.factor) :]:
+        for _, dropped in seen[self.continued(*group) :]:  # a fixed number: a model out of it never comes back in
             self._models.pop(dropped, None)
 
     def take(self, trial_id: str | None):
@@ -292,7 +298,7 @@ def make_tuner(cfg, hypermodel, tracker: Tracker, specs: dict, run_dir: Path, re
     tuner.tracker, tuner.specs = tracker, specs
     tuner.log_trial_models, tuner.log_trial_plots = cfg.tracking.log_trial_models, cfg.tracking.log_trial_plots
     if tuner_cfg.name == "hyperband" and tuner_cfg.reuse_models:
-        tuner.trained_models = TrainedModels(tracker, tuner_cfg.factor)
+        tuner.trained_models = TrainedModels(tracker, tuner_cfg.max_epochs, tuner_cfg.factor)
     _write_oracle_state_whole(tuner.oracle)
     return tuner
 

@@ -38,7 +38,7 @@ def test_a_reused_model_continues_as_a_fresh_one_loaded_from_the_checkpoint(tmp_
     fresh.load_weights(checkpoint)
     expected = fresh.fit(x, y, epochs=4, initial_epoch=2, **fit).history
 
-    kept = TrainedModels(_NoLogging(), factor=3)
+    kept = TrainedModels(_NoLogging(), max_epochs=27, factor=3)
     kept.keep("0003", first, (2, 0), 1.0)
     reused = kept.take("0003")
     assert reused is first and kept.take("0003") is None  # taken once
@@ -51,11 +51,19 @@ def test_a_reused_model_continues_as_a_fresh_one_loaded_from_the_checkpoint(tmp_
     np.testing.assert_allclose(got["val_mae"], expected["val_mae"], rtol=1e-6)
 
 
-def test_only_the_models_hyperband_is_likely_to_continue_are_kept():
-    kept = TrainedModels(_NoLogging(), factor=3)
-    for trial_id, score in (("0", 5.0), ("1", 4.0), ("2", 6.0), ("3", 3.0), ("4", 7.0), ("5", 4.5), ("6", 9.0)):
-        kept.keep(trial_id, object(), (2, 0), score)
-    # 7 trials of bracket 2, round 0 seen: the best ceil(7/3) = 3 are kept, the rest dropped as they fell out.
-    assert len(kept) == 3 and [kept.take(t) is not None for t in ("3", "1", "5", "0")] == [True, True, True, False]
-    kept.keep("7", object(), (2, 1), 1.0)  # another round is ranked on its own
-    assert kept.take("7") is not None and kept.take(None) is None
+def test_only_the_models_hyperband_will_continue_are_kept():
+    import keras_tuner
+
+    oracle = keras_tuner.oracles.HyperbandOracle(objective="val_mae", max_epochs=27, factor=3)
+    kept = TrainedModels(_NoLogging(), max_epochs=27, factor=3)
+    for bracket in range(4):  # the next round's size, as Keras Tuner's Hyperband sizes it
+        for round_ in range(bracket):
+            assert kept.continued(bracket, round_) == oracle._get_size(bracket, round_ + 1), (bracket, round_)
+    assert kept.continued(3, 0) == 9
+    scores = [5.0, 4.0, 6.0, 3.0, 7.0, 4.5, 9.0, 1.0, 8.0, 2.0, 6.5, 5.5]
+    for index, score in enumerate(scores):
+        kept.keep(str(index), object(), (2, 0), score)  # bracket 2 sends 4 trials of round 0 on
+    assert kept.continued(2, 0) == 4
+    assert len(kept) == 4 and all(kept.take(t) is not None for t in ("7", "9", "3", "1"))  # the 4 best: 1.0 ... 4.0
+    kept.keep("12", object(), (2, 1), 1.0)  # another round is ranked on its own
+    assert kept.take("12") is not None and kept.take(None) is None
