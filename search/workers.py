@@ -33,6 +33,7 @@ POLL_S = 0.2  # how often the chief looks at its workers and the oracle
 RESTARTS_PER_WORKER = 2  # a worker that keeps dying stops the search instead of looping
 STOP_GRACE_S = 60  # how long stopped workers get to close their runs before they are killed
 PROGRESS_PREFIX = "trial "  # a worker's progress line (`search.report.progress_line`), relayed to the chief's stdout
+CHIEF_PID = "SEARCH_CHIEF_PID"  # in a worker's environment: the process that started it
 
 
 def available_cores() -> int:
@@ -150,6 +151,7 @@ class WorkerPool:
 
     def _spawn(self, worker: Worker) -> None:
         env = {**os.environ, **self.env, **worker_environment(self.assignment, worker.index, self.port)}
+        env[CHIEF_PID] = str(os.getpid())
         log = worker.log_path.open("a")
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} worker {worker.worker_id} started\n")
         log.flush()
@@ -160,7 +162,6 @@ class WorkerPool:
             stderr=log,
             text=True,
             bufsize=1,
-            preexec_fn=_die_with_parent,
         )
         log.close()  # the child holds its own descriptor
         worker.relay = threading.Thread(target=_relay, args=(worker.process.stdout, worker.log_path), daemon=True)
@@ -226,14 +227,20 @@ def _relay(stream, log_path: Path) -> None:
                 sys.stdout.flush()
 
 
-def _die_with_parent() -> None:
-    """In the worker before it starts: SIGTERM when the chief dies (even by `kill -9`), so no worker trains on alone."""
+def _die_with_chief() -> None:
+    """In the worker, first thing: SIGTERM when the chief dies (even by `kill -9`), so no worker trains on alone.
+
+    Set by the worker itself, not between fork and exec (`preexec_fn`): the chief's gRPC threads make
+    running Python code in a forked child abort it (seen: SIGABRT from gRPC's epoll poller on restarts).
+    """
     try:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux: workers notice the chief is gone at their next oracle call
-        pass
+        return
+    if str(os.getppid()) != os.environ.get(CHIEF_PID, str(os.getppid())):  # it died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def serve(oracle, pool: WorkerPool, stopped_by_failures) -> str | None:
@@ -319,6 +326,7 @@ def _worker_process(config_path: str, run_dir: str, labels: str, parent_id: str,
 
     interrupts.install()
     try:
+        _die_with_chief()
         cfg = OmegaConf.load(config_path)
         cfg.search.workers = 1  # this process is one of them
         code = _work(cfg, Path(run_dir), RunLabels(**json.loads(labels)), parent_id)
