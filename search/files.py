@@ -1,7 +1,9 @@
-"""Writing the run dir's state files whole: a reader (a resume, a sweep summary) never sees half a file."""
+"""Writing the run dir's state files whole (a reader, a resume or a sweep summary, never sees half a file), and
+knowing a full disk when an error says so."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -33,3 +35,19 @@ def write_atomic(path: Path, text: str) -> None:
 def write_json(path: Path, payload: Any) -> None:
     """`payload` as indented JSON, written atomically (values JSON cannot hold are written as text)."""
     write_atomic(path, json.dumps(payload, indent=2, default=str))
+
+
+def disk_full(err: BaseException) -> str | None:
+    """Where the disk ran full, if that is what `err` (or an error it came from) says; else None.
+
+    An `OSError` says it with ENOSPC and its file name; sqlite says it only in words, through MLflow.
+    """
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            return f"writing {err.filename}" if err.filename else err.strerror
+        if "database or disk is full" in str(err):
+            return "the tracking store's database"
+        err = err.__cause__ or err.__context__
+    return None

@@ -8,7 +8,6 @@ exits 3. In a multirun a failed job is written down instead (`summary.json` with
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 from data.errors import UserError
 from search import interrupts
 from search.devices import gpu_for_job, job_environment, visible_gpus
+from search.files import disk_full
 from search.planning import RunLabels, unlock_run_dir
 from search.summary import WorkerReport, load_finished, write_summary
 from search.tracking import load_parent_id, redact
@@ -137,22 +137,6 @@ def _job_process(config_path: str, run_dir: str, labels: str, overrides: str, pa
     interrupts.install()
     cfg = OmegaConf.load(config_path)
     sys.exit(run_sweep_job(cfg, Path(run_dir), RunLabels(**json.loads(labels)), json.loads(overrides), int(parallel_jobs)))
-
-
-def disk_full(err: BaseException) -> str | None:
-    """Where the disk ran full, if that is what `err` (or an error it came from) says; else None.
-
-    An `OSError` says it with ENOSPC and its file name; sqlite says it only in words, through MLflow.
-    """
-    seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-            return f"writing {err.filename}" if err.filename else err.strerror
-        if "database or disk is full" in str(err):
-            return "the tracking store's database"
-        err = err.__cause__ or err.__context__
-    return None
 
 
 def _record_failed_job(run_dir: Path, code: int, error: str | None, overrides: list[str]) -> None:

@@ -21,7 +21,7 @@ import keras_tuner
 import numpy as np
 
 from search import interrupts
-from search.files import write_atomic
+from search.files import disk_full, write_atomic
 from search.memory import release_traced_graphs
 from search.plots import forecast_figure
 from search.report import progress_line
@@ -80,6 +80,11 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.fit_seconds = time.perf_counter() - self._fit_started
+
+
+class DiskFull(keras_tuner.errors.FatalError):
+    """The disk or the tracking store ran full during a trial: Keras Tuner lets a `FatalError` end the search,
+    the trial stays unfinished in its oracle, and a resume runs it again (`search.jobs` says what to do)."""
 
 
 class TrackingMixin:
@@ -153,6 +158,16 @@ class TrackingMixin:
 
     def _keep_for_continuation(self, trial, model, score: float | None) -> None:
         """Tuners that continue trials (Hyperband) keep the trained model for that."""
+
+    def _run_and_update_trial(self, trial, *args, **kwargs):
+        """A full disk (or tracking store) stops the search instead of failing the trial: Keras Tuner records any
+        other error as a failed trial, which a resume never retries, while this trial did nothing wrong."""
+        try:
+            return super()._run_and_update_trial(trial, *args, **kwargs)
+        except Exception as err:
+            if disk_full(err):
+                raise DiskFull(f"{type(err).__name__}: {err}") from err
+            raise
 
     def _try_build(self, hp):
         """Keras Tuner's build step with one full garbage collection instead of two: its own `gc.collect()` follows

@@ -319,3 +319,4 @@ def test_a_full_disk_is_one_line_and_the_resume_continues_once_space_is_freed(sm
     _, children = runs_of(store, summary["mlflow_parent_run_id"])
     finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
     assert len(finished) == len(set(finished)) == summary["trials"]["completed"]
+    assert summary["trials"]["failed"] == 0  # a trial the full disk stopped is run again, not recorded as failed
