@@ -27,3 +27,18 @@ def search_env(tracking_uri: str) -> dict:
     import os
 
     return {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": tracking_uri}
+
+
+def answers(port: int, seconds: float) -> bool:
+    """Whether an MLflow server (or UI) on 127.0.0.1:`port` answers its health check within `seconds`."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            return True
+        except OSError:
+            time.sleep(0.5)
+    return False

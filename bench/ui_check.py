@@ -26,11 +26,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from bench.tiny import ROOT, SMALL_DNN, search_env
+from bench.tiny import ROOT, SMALL_DNN, answers, search_env
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -87,13 +85,8 @@ def start_ui(summary: dict, port: int, workdir: Path) -> subprocess.Popen:
     command[command.index("--port") + 1] = str(port)
     quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = subprocess.Popen(command, cwd=workdir, env=env, start_new_session=True, **quiet)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            return server
-        except OSError:
-            time.sleep(0.5)
+    if answers(port, 120):
+        return server
     os.killpg(server.pid, signal.SIGKILL)
     raise SystemExit("mlflow ui did not start")
 

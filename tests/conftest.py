@@ -9,12 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from bench.tiny import answers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -217,13 +217,8 @@ def start_server(tmp_path, port: int) -> subprocess.Popen:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            return server
-        except OSError:
-            time.sleep(0.5)
+    if answers(port, 90):
+        return server
     stop_server(server)
     pytest.fail("mlflow server did not start")
 
