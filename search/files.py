@@ -1,8 +1,10 @@
-"""Writing the run dir's state files whole (a reader, a resume or a sweep summary, never sees half a file), and
+"""Writing the run dir's state files whole (a reader, a resume or a sweep summary, never sees half a file), the
+config a child process reads (no password in it), and
 knowing a full disk when an error says so."""
 
 from __future__ import annotations
 
+import copy
 import errno
 import json
 import os
@@ -51,3 +53,21 @@ def disk_full(err: BaseException) -> str | None:
             return "the tracking store's database"
         err = err.__cause__ or err.__context__
     return None
+
+
+def save_child_config(cfg, path: Path, experiment: str | None = None) -> Path:
+    """The resolved config for a fresh interpreter (a worker, a GPU-pinned multirun job), with no password in it.
+
+    The child gets a tracking URI from its environment instead (`MLFLOW_TRACKING_URI`); `experiment`, if given,
+    names the experiment it logs to.
+    """
+    from omegaconf import OmegaConf
+
+    from search.tracking import redact  # (tracking writes its own files with this module)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if experiment is not None:
+        cfg = copy.deepcopy(cfg)
+        cfg.tracking.uri, cfg.tracking.experiment = None, experiment
+    write_atomic(path, redact(OmegaConf.to_yaml(cfg, resolve=True)))
+    return path

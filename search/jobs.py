@@ -111,7 +111,7 @@ def run_in_fresh_process(cfg, run_dir: Path, labels: RunLabels, overrides: list[
     fresh interpreter can be pinned to a card. The job's config goes to it as a file in the job's
     directory. Ctrl-C reaches both processes; SIGTERM to this one is passed on.
     """
-    from search.workers import save_child_config
+    from search.files import save_child_config
 
     config_path = save_child_config(cfg, run_dir / "job_config.yaml")  # the child gets a secret URI from its environment
     arguments = [str(config_path), str(run_dir), json.dumps(asdict(labels)), json.dumps(overrides), str(parallel_jobs)]

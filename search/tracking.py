@@ -41,7 +41,7 @@ VIEW_KEY = "trials"  # the shared view (`Tracker.share_view`) a search's URL ope
 
 def ui_command(uri: str) -> str:
     """How to start a UI on the store at `uri`: `mlflow ui` with the light settings (2 processes instead of ~10,
-    ~0.6 GB instead of ~2.7: no GenAI job runners, one web worker); a server is its own UI."""
+    ~0.5 GB instead of ~2.7: no GenAI job runners, one web worker); a server is its own UI."""
     if uri.startswith(("http://", "https://")):
         return f"open {redact(uri)}"
     return f"MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri {redact(uri)} --port {UI_PORT} --workers 1"
@@ -207,11 +207,20 @@ class Tracker:
         self._client.set_experiment_tag(self.experiment_id, "mlflow.experimentKind", "custom_model_development")
         self._client.set_experiment_tag(self.experiment_id, f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(view))
 
+    def _create_run(self, run_name: str, tags: Mapping[str, str], parent_id: str | None, dataset_context: str | None) -> str:
+        """A new run with this tracker's `common_tags`, nested under `parent_id` if given, and the series as its
+        dataset input in the role `dataset_context` (none if None)."""
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        tags = {**self.common_tags, **({MLFLOW_PARENT_RUN_ID: parent_id} if parent_id else {}), **tags}
+        run_id = self._client.create_run(self.experiment_id, run_name=run_name, tags=tags).info.run_id
+        if dataset_context:
+            self.log_dataset(run_id, dataset_context)
+        return run_id
+
     def start_parent(self, run_name: str, tags: Mapping[str, str]) -> str:
         with self._first_write():
-            run = self._client.create_run(self.experiment_id, run_name=run_name, tags={**self.common_tags, **tags})
-        self.parent_id = run.info.run_id
-        self.log_dataset(self.parent_id, "search")
+            self.parent_id = self._create_run(run_name, tags, None, "search")
         return self.parent_id
 
     def resume_parent(self, run_id: str) -> str:
@@ -227,13 +236,8 @@ class Tracker:
 
     def start_run(self, run_name: str, tags: Mapping[str, str], parent_id: str | None = None) -> str:
         """A run of its own (the LR range test), nested under `parent_id` if given."""
-        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
-        tags = {**self.common_tags, **tags, **({MLFLOW_PARENT_RUN_ID: parent_id} if parent_id else {})}
         with self._first_write():
-            run_id = self._client.create_run(self.experiment_id, run_name=run_name, tags=tags).info.run_id
-        self.log_dataset(run_id, "training")
-        return run_id
+            return self._create_run(run_name, tags, parent_id, "training")
 
     @contextmanager
     def closing(self, create: Callable[[], str], *, finish: bool = True, interrupted: str | None = None) -> Iterator[str]:
@@ -301,20 +305,14 @@ class Tracker:
 
     def start_trial(self, trial_id: str, params: Mapping[str, Any], tags: Mapping[str, str], run_name: str | None = None) -> str:
         """A child run for one trial, with every hyperparameter as a param; earlier runs of a re-run trial are superseded."""
-        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
         for old in self.trial_runs(trial_id):
             if old.info.status != "KILLED":
                 self._client.set_terminated(old.info.run_id, status="KILLED")
             self._client.set_tag(old.info.run_id, "superseded", "true")
-        run = self._client.create_run(
-            self.experiment_id,
-            run_name=run_name or f"trial-{trial_id}",
-            tags={**self.common_tags, MLFLOW_PARENT_RUN_ID: self.parent_id, "trial_id": trial_id, "status": "RUNNING", **tags},
-        )
-        self.log_params(run.info.run_id, params)
-        self.log_dataset(run.info.run_id, "training")
-        return run.info.run_id
+        run_tags = {"trial_id": trial_id, "status": "RUNNING", **tags}
+        run_id = self._create_run(run_name or f"trial-{trial_id}", run_tags, self.parent_id, "training")
+        self.log_params(run_id, params)
+        return run_id
 
     def start_stage_run(self, stage: str, key: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> str:
         """A child run for one fit after the search (tag `stage`: backtest, refit, ensemble), named `<stage>-<key>`.
@@ -322,8 +320,6 @@ class Tracker:
         A resumed search re-runs its stages: earlier runs of the same stage and key are closed KILLED and
         tagged `superseded`, so every fit appears once.
         """
-        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
         earlier = self._client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.mlflow.parentRunId = '{self.parent_id}' and tags.stage = '{stage}' and tags.stage_key = '{key}'",
@@ -332,20 +328,10 @@ class Tracker:
             if old.info.status == "RUNNING":
                 self._client.set_terminated(old.info.run_id, status="KILLED")
             self._client.set_tag(old.info.run_id, "superseded", "true")
-        run = self._client.create_run(
-            self.experiment_id,
-            run_name=f"{stage}-{key}",
-            tags={
-                **self.common_tags,
-                MLFLOW_PARENT_RUN_ID: self.parent_id,
-                "stage": stage,
-                "stage_key": key,
-                "status": "RUNNING",
-                **(tags or {}),
-            },
-        )
-        self.log_params(run.info.run_id, params)
-        return run.info.run_id
+        run_tags = {"stage": stage, "stage_key": key, "status": "RUNNING", **(tags or {})}
+        run_id = self._create_run(f"{stage}-{key}", run_tags, self.parent_id, None)
+        self.log_params(run_id, params)
+        return run_id
 
     def stage_run(self, stage: str, key: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None):
         """`start_stage_run` as a block (`closing`): the fit's run ends FINISHED, FAILED or KILLED with it."""

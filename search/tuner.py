@@ -62,7 +62,6 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._fit_started = time.perf_counter()
-        # The optimizer as it starts (built, not yet stepped): what a reused model is put back to.
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.perf_counter()
@@ -96,11 +95,17 @@ class TrackingMixin:
     log_trial_plots: bool = True
     trials_run: int = 0  # trained to the end by this process (a distributed worker reports it)
 
+    @property
+    def worker_id(self) -> str | None:
+        """This process's id among several workers (`search.workers`, a distributed worker); None in a one-process
+        search (Keras Tuner's id `tuner0`)."""
+        return None if self.tuner_id == "tuner0" else self.tuner_id
+
     def run_trial(self, trial, *args, **kwargs):
         values = trial.hyperparameters.values
         tags = {tag: str(values[key]) for key, tag in TUNER_TAGS.items() if key in values}
-        if self.tuner_id != "tuner0":  # one of several workers (`search.workers`, or a distributed worker)
-            tags["worker"] = self.tuner_id
+        if self.worker_id:
+            tags["worker"] = self.worker_id
         self._trial_started = started = time.perf_counter()
         # An exception closes the run FAILED (KILLED on an interrupt) before Keras Tuner records the trial.
         name = f"trial-{trial.trial_id}" + (f" (continues {tags['continues']})" if "continues" in tags else "")
@@ -185,10 +190,9 @@ class TrackingMixin:
         release_traced_graphs()
         seconds = time.perf_counter() - getattr(self, "_trial_started", time.perf_counter())
         best = self.oracle.get_best_trials(1)
-        worker = None if self.tuner_id == "tuner0" else self.tuner_id  # Keras Tuner's id of a one-process search
-        if worker:  # the chief's oracle scored the trial; this process's copy of it has no score
+        if self.worker_id:  # the chief's oracle scored the trial; this process's copy of it has no score
             trial = self.oracle.get_trial(trial.trial_id)
-        line = progress_line(trial, tunable_names(self.specs), best[0].score if best else None, seconds, worker)
+        line = progress_line(trial, tunable_names(self.specs), best[0].score if best else None, seconds, self.worker_id)
         print(line, flush=True)
         interrupts.check()  # an interrupt swallowed during the trial stops the search here, its state saved
 
@@ -314,16 +318,21 @@ def make_tuner(cfg, hypermodel, tracker: Tracker, specs: dict, run_dir: Path, re
     tuner.log_trial_models, tuner.log_trial_plots = cfg.tracking.log_trial_models, cfg.tracking.log_trial_plots
     if tuner_cfg.name == "hyperband" and tuner_cfg.reuse_models:
         tuner.trained_models = TrainedModels(tracker, tuner_cfg.max_epochs, tuner_cfg.factor)
-    _write_oracle_state_whole(tuner.oracle)
+    _guard_create_trial(tuner.oracle, idle_wait_s=0.2 if tuner._is_worker() else 0.0)
     return tuner
 
 
-def _write_oracle_state_whole(oracle) -> None:
-    """Keras Tuner writes its oracle state in place when it hands out a trial: hold interrupts meanwhile."""
+def _guard_create_trial(oracle, idle_wait_s: float) -> None:
+    """Keras Tuner writes its oracle state in place when it hands out a trial: hold interrupts meanwhile. A worker
+    (`idle_wait_s` > 0) whose chief has no trial to hand out yet (Hyperband waiting for a round to finish) waits
+    that long before it asks again: Keras Tuner's loop asks again at once, keeping a core busy."""
     create_trial = oracle.create_trial
 
     def guarded_create_trial(*args, **kwargs):
         with interrupts.critical():
-            return create_trial(*args, **kwargs)
+            trial = create_trial(*args, **kwargs)
+        if idle_wait_s and trial.status == "IDLE":
+            time.sleep(idle_wait_s)
+        return trial
 
     oracle.create_trial = guarded_create_trial

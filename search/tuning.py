@@ -74,27 +74,12 @@ def work_for_chief(cfg, checked: Plan, tracker: Tracker, run_dir: Path) -> int:
     """
     prepare_tensorflow(cfg)
     tuner = make_tuner(cfg, _hypermodel(cfg, checked), tracker, checked.specs, run_dir, resume=True)
-    _wait_when_idle(tuner.oracle)
     try:
         with startup_objects_frozen():
             tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
     finally:
         tracker.drain()
     return tuner.trials_run
-
-
-def _wait_when_idle(oracle, wait_s: float = 0.2) -> None:
-    """A worker asks the chief again at once when it has no trial to hand out (Hyperband waiting for a round to
-    finish): wait a moment between asks instead of keeping a core busy with them."""
-    create_trial = oracle.create_trial
-
-    def create_trial_or_wait(tuner_id):
-        trial = create_trial(tuner_id)
-        if trial.status == "IDLE":
-            time.sleep(wait_s)
-        return trial
-
-    oracle.create_trial = create_trial_or_wait
 
 
 def _search(tuner, cfg, tracker: Tracker, checked: Plan, run_dir: Path, labels: RunLabels) -> str | None:
@@ -116,7 +101,8 @@ def _search(tuner, cfg, tracker: Tracker, checked: Plan, run_dir: Path, labels: 
 
 def _search_with_workers(tuner, cfg, tracker: Tracker, checked: Plan, run_dir: Path, labels: RunLabels) -> str | None:
     """This process serves the oracle; `checked.workers` fresh processes train its trials (`search.workers`)."""
-    from search.workers import WorkerPool, assign, save_child_config, serve, worker_command
+    from search.files import save_child_config
+    from search.workers import WorkerPool, assign, serve, worker_command
 
     assignment = assign(checked.workers, checked.worker_threads)
     tracker.set_tags(tracker.parent_id, {"workers": assignment.describe()})

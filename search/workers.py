@@ -15,7 +15,6 @@ up again; Ctrl-C reaches every worker, SIGTERM to the chief is passed on to them
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import signal
@@ -290,25 +289,6 @@ def _watch(oracle, pool: WorkerPool, servicer, exit_chief, stopped_by_failures) 
             print(f"worker {worker.worker_id} ended with exit code {code}: started again", flush=True)
         if servicer.stop_triggered and exit_chief(oracle) or not pool.running():
             return None
-
-
-def save_child_config(cfg, path: Path, experiment: str | None = None) -> Path:
-    """The resolved config for a fresh interpreter (a worker, a GPU-pinned multirun job), with no password in it.
-
-    The child gets a tracking URI from its environment instead (`MLFLOW_TRACKING_URI`); `experiment`, if given,
-    names the experiment it logs to.
-    """
-    from omegaconf import OmegaConf
-
-    from search.files import write_atomic
-    from search.tracking import redact
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if experiment is not None:
-        cfg = copy.deepcopy(cfg)
-        cfg.tracking.uri, cfg.tracking.experiment = None, experiment
-    write_atomic(path, redact(OmegaConf.to_yaml(cfg, resolve=True)))
-    return path
 
 
 def worker_command(config_path: Path, run_dir: Path, labels, parent_id: str) -> list[str]:
