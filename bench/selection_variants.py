@@ -126,7 +126,7 @@ def variants(
             backtest_seconds + time.monotonic() - clock,
         )
         keras.backend.clear_session()
-    table, _ = baseline_table(series, layout, cfg.data.season_length, cfg.data.ma_window, True, cfg.data.ar_lags)
+    table = baseline_table(series, layout, cfg.data.season_length, cfg.data.ma_window, True, cfg.data.ar_lags).maes
     best_baseline = min(table.items(), key=lambda item: item[1]["test_mae"])
     for entry in rows:
         entry.update(naive=table["naive"]["test_mae"], best_baseline=f"{best_baseline[0]} {best_baseline[1]['test_mae']:.4f}")

@@ -1,11 +1,15 @@
 """Common-sense forecasts every model must beat, scored on the same points as the model.
 
-Every baseline forecasts one step ahead from the values before each point, as the models do:
-naive (the last value), seasonal naive (the value one season ago), moving average, drift (the last
-value plus the average change so far), a least-squares autoregression on the last changes and,
-when statsmodels is installed, exponential smoothing (Holt-Winters: damped additive trend, additive
-season). The last two are fitted once on the pre-test points and then rolled forward one step at a
-time without refitting.
+Every baseline forecasts from the values before each origin, as the models do: naive (the last
+value), seasonal naive (the value one season ago), moving average, drift (the last value plus the
+average change so far), a least-squares autoregression on the last changes and, when statsmodels is
+installed, exponential smoothing (Holt-Winters: damped additive trend, additive season). The last
+two are fitted once on the pre-test points and then rolled forward one step at a time without refitting.
+
+With `horizon` h > 1 each baseline forecasts the h values from each origin `t` (rows of an `(n, h)`
+array): naive repeats the last value, seasonal naive repeats the last season, the moving average stays
+flat, drift extends its line, the autoregression is iterated on its own forecasts, and Holt-Winters
+forecasts from its state at the origin. With h = 1 every function returns the one-step `(n,)` array.
 """
 
 from __future__ import annotations
@@ -15,38 +19,61 @@ import warnings
 import numpy as np
 
 
-def naive(series: np.ndarray, labels: range) -> np.ndarray:
-    """Tomorrow equals today: `series[t - 1]`."""
-    return series[labels.start - 1 : labels.stop - 1]
+def targets(series: np.ndarray, origins: range, horizon: int = 1) -> np.ndarray:
+    """What each origin is scored on: `series[t]` (`(n,)`), or `series[t : t + horizon]` (`(n, horizon)`)."""
+    if horizon == 1:
+        return series[origins.start : origins.stop]
+    return np.lib.stride_tricks.sliding_window_view(series, horizon)[origins.start : origins.stop]
 
 
-def seasonal_naive(series: np.ndarray, labels: range, season_length: int) -> np.ndarray:
-    """The value one season ago: `series[t - season_length]`."""
-    return series[labels.start - season_length : labels.stop - season_length]
+def _repeated(values: np.ndarray, horizon: int) -> np.ndarray:
+    """One value per origin, held flat over the horizon."""
+    return values if horizon == 1 else np.repeat(values[:, None], horizon, axis=1)
 
 
-def moving_average(series: np.ndarray, labels: range, window: int) -> np.ndarray:
-    """The mean of the last `window` values, as in the course's moving-average forecast."""
+def naive(series: np.ndarray, labels: range, horizon: int = 1) -> np.ndarray:
+    """Tomorrow equals today: `series[t - 1]`, for every step ahead."""
+    return _repeated(series[labels.start - 1 : labels.stop - 1], horizon)
+
+
+def seasonal_naive(series: np.ndarray, labels: range, season_length: int, horizon: int = 1) -> np.ndarray:
+    """The value one season ago: `series[t + k - season_length * (k // season_length + 1)]` for step `k` (from 0):
+    the last observed season, repeated."""
+    if horizon == 1:
+        return series[labels.start - season_length : labels.stop - season_length]
+    steps = np.arange(horizon)
+    back = steps - season_length * (steps // season_length + 1)
+    return series[np.arange(labels.start, labels.stop)[:, None] + back]
+
+
+def moving_average(series: np.ndarray, labels: range, window: int, horizon: int = 1) -> np.ndarray:
+    """The mean of the last `window` values, as in the course's moving-average forecast (flat over the horizon)."""
     cumulative = np.concatenate([[0.0], np.cumsum(series, dtype=np.float64)])
     ends = np.arange(labels.start, labels.stop)
-    return ((cumulative[ends] - cumulative[ends - window]) / window).astype(np.float32)
+    return _repeated(((cumulative[ends] - cumulative[ends - window]) / window).astype(np.float32), horizon)
 
 
-def drift(series: np.ndarray, labels: range) -> np.ndarray:
-    """The last value plus the average one-step change since the first point: `y[t-1] + (y[t-1] - y[0]) / (t - 1)`."""
+def drift(series: np.ndarray, labels: range, horizon: int = 1) -> np.ndarray:
+    """The last value plus the average one-step change since the first point, once per step ahead:
+    `y[t-1] + (k + 1) * (y[t-1] - y[0]) / (t - 1)` for step `k` (from 0)."""
     ends = np.arange(labels.start, labels.stop)
     last = series[ends - 1].astype(np.float64)
     slope = (last - float(series[0])) / np.maximum(ends - 1, 1)
-    return (last + slope).astype(np.float32)
+    if horizon == 1:
+        return (last + slope).astype(np.float32)
+    return (last[:, None] + slope[:, None] * np.arange(1, horizon + 1)).astype(np.float32)
 
 
-def exponential_smoothing(series: np.ndarray, fit_stop: int, season_length: int) -> np.ndarray | None:
-    """Holt-Winters one-step forecasts of every point (`forecast[t]` for `series[t]`), fitted on `series[:fit_stop]` only.
+def exponential_smoothing(series: np.ndarray, fit_stop: int, season_length: int, horizon: int = 1) -> np.ndarray | None:
+    """Holt-Winters forecasts from every origin (`forecast[t]` for `series[t]`, or for `series[t : t + horizon]`),
+    fitted on `series[:fit_stop]` only.
 
     The fitted parameters and initial states are then run over the whole series without refitting,
-    so the forecast of `y[t]` uses `y[:t]` and nothing after. Points inside `[:fit_stop]` are
-    in-sample for the parameters (as validation points are for a searched network's choice).
-    Returns None without statsmodels, or when the series is too short to fit.
+    so the forecast from origin `t` uses `y[:t]` and nothing after. Points inside `[:fit_stop]` are
+    in-sample for the parameters (as validation points are for a searched network's choice). With
+    `horizon` > 1, row `t` is the forecast from the states at `t - 1` (level, damped trend, the last
+    season), as statsmodels' own `forecast` from there. Returns None without statsmodels, or when the
+    series is too short to fit.
     """
     try:
         from statsmodels.tsa.holtwinters import ExponentialSmoothing
@@ -73,14 +100,34 @@ def exponential_smoothing(series: np.ndarray, fit_stop: int, season_length: int)
             optimized=False,
         )
     forecast = np.asarray(rolled.fittedvalues, dtype=np.float64)
-    return forecast.astype(np.float32) if np.all(np.isfinite(forecast)) else None
+    if not np.all(np.isfinite(forecast)):
+        return None
+    if horizon > 1:  # NaN where an origin has no season behind it yet
+        forecast = _smoothing_paths(rolled, p["damping_trend"], season_length if seasonal else 0, horizon)
+    return forecast.astype(np.float32)
 
 
-def ar_changes(series: np.ndarray, fit_stop: int, lags: int, ridge: float = 1e-2) -> np.ndarray | None:
-    """One-step forecasts of every point from a least-squares autoregression on the last `lags` changes.
+def _smoothing_paths(rolled, damping: float, season_length: int, horizon: int) -> np.ndarray:
+    """Row `t`: `level[t-1] + (phi + ... + phi^(k+1)) trend[t-1] + season[t + k - m (k // m + 1)]` for step `k`
+    (from 0); row 0 has no state before it (NaN)."""
+    level, trend = np.asarray(rolled.level, dtype=np.float64), np.asarray(rolled.trend, dtype=np.float64)
+    steps = np.arange(horizon)
+    damped = np.cumsum(damping ** (steps + 1))
+    paths = np.full((len(level), horizon), np.nan)
+    paths[1:] = level[:-1, None] + damped * trend[:-1, None]
+    if season_length:
+        season = np.asarray(rolled.season, dtype=np.float64)
+        index = np.arange(1, len(level))[:, None] + steps - season_length * (steps // season_length + 1)
+        paths[1:] += np.where(index >= 0, season[np.clip(index, 0, None)], np.nan)
+    return paths
+
+
+def ar_changes(series: np.ndarray, fit_stop: int, lags: int, ridge: float = 1e-2, horizon: int = 1) -> np.ndarray | None:
+    """Forecasts from every origin by a least-squares autoregression on the last `lags` changes.
 
     `forecast[t] = y[t-1] + b + w . (y[t-lags] - y[t-lags-1], ..., y[t-1] - y[t-2])`, with `b, w` fitted
     (ridge `ridge` x the mean feature energy, for stability) on the targets in `[lags + 1, fit_stop)` only.
+    With `horizon` > 1, row `t` iterates it: each forecast change joins the lags of the next step.
     A cheap, strong reference on real series: a network that loses to it is missing something in its inputs.
     NaN where a point has too little history; None when there are too few points to fit.
     """
@@ -98,8 +145,22 @@ def ar_changes(series: np.ndarray, fit_stop: int, lags: int, ridge: float = 1e-2
     weights = np.linalg.solve(gram + penalty, x.T @ y)
     forecast = np.full(len(values), np.nan)
     points = np.arange(lags + 1, len(values))
+    if horizon > 1:
+        return _iterated(values, design[points - lags - 1, 1:], points, weights, horizon)
     forecast[points] = values[points - 1] + design[points - lags - 1] @ weights
     return forecast.astype(np.float32)
+
+
+def _iterated(values: np.ndarray, recent: np.ndarray, points: np.ndarray, weights: np.ndarray, horizon: int) -> np.ndarray:
+    """`horizon` steps of the autoregression from each origin in `points`, whose last changes are the rows of `recent`."""
+    paths = np.full((len(values), horizon), np.nan)
+    level, recent = values[points - 1].copy(), recent.copy()
+    for step in range(horizon):
+        change = weights[0] + recent @ weights[1:]
+        level = level + change
+        paths[points, step] = level
+        recent = np.hstack([recent[:, 1:], change[:, None]])
+    return paths.astype(np.float32)
 
 
 def baseline_forecasts(
@@ -109,32 +170,35 @@ def baseline_forecasts(
     ma_window: int = 30,
     smoothing: np.ndarray | None = None,
     autoregression: np.ndarray | None = None,
+    horizon: int = 1,
 ) -> dict[str, np.ndarray]:
-    """Each baseline's forecasts for `labels`, keyed by name: those whose history fits before `labels.start`.
+    """Each baseline's forecasts from the origins `labels`, keyed by name: those whose history fits before `labels.start`.
 
-    `smoothing` and `autoregression` are the exponential-smoothing and `ar_changes` forecasts of every
-    point, if any.
+    `smoothing` and `autoregression` are the exponential-smoothing and `ar_changes` forecasts from every
+    origin, if any (made with the same `horizon`).
     """
     if len(labels) == 0:
         return {}
-    forecasts = {"naive": naive(series, labels)}
+    forecasts = {"naive": naive(series, labels, horizon)}
     if 0 < season_length <= labels.start:
-        forecasts["seasonal_naive"] = seasonal_naive(series, labels, season_length)
+        forecasts["seasonal_naive"] = seasonal_naive(series, labels, season_length, horizon)
     if 0 < ma_window <= labels.start:
-        forecasts["moving_average"] = moving_average(series, labels, ma_window)
+        forecasts["moving_average"] = moving_average(series, labels, ma_window, horizon)
     if labels.start >= 2:
-        forecasts["drift"] = drift(series, labels)
-    if smoothing is not None:
+        forecasts["drift"] = drift(series, labels, horizon)
+    if smoothing is not None and np.all(np.isfinite(smoothing[labels.start : labels.stop])):
         forecasts["ets"] = smoothing[labels.start : labels.stop]
     if autoregression is not None and np.all(np.isfinite(autoregression[labels.start : labels.stop])):
         forecasts["ar_changes"] = autoregression[labels.start : labels.stop]
     return forecasts
 
 
-def baseline_maes(series: np.ndarray, labels: range, season_length: int = 0, ma_window: int = 30) -> dict[str, float]:
-    """MAE of each baseline whose history fits before `labels.start`, keyed by baseline name."""
-    actual = series[labels.start : labels.stop]
-    forecasts = baseline_forecasts(series, labels, season_length, ma_window)
+def baseline_maes(
+    series: np.ndarray, labels: range, season_length: int = 0, ma_window: int = 30, horizon: int = 1
+) -> dict[str, float]:
+    """MAE (over every step ahead) of each baseline whose history fits before `labels.start`, keyed by baseline name."""
+    actual = targets(series, labels, horizon)
+    forecasts = baseline_forecasts(series, labels, season_length, ma_window, horizon=horizon)
     return {name: float(np.mean(np.abs(actual - forecast))) for name, forecast in forecasts.items()}
 
 

@@ -22,20 +22,27 @@ GATHER_CHUNK = 1024
 """Windows gathered per `map` call at least (a whole number of batches)."""
 
 
-def window_starts(label_start: int, label_stop: int, window_size: int) -> range:
-    """Start indices of the windows whose label falls in `[label_start, label_stop)`."""
-    return range(max(label_start, window_size) - window_size, label_stop - window_size)
+def window_starts(label_start: int, label_stop: int, window_size: int, horizon: int = 1) -> range:
+    """Start indices of the windows whose `horizon` labels all fall in `[label_start, label_stop)`."""
+    return range(max(label_start, window_size) - window_size, max(label_stop - window_size - horizon + 1, 0))
 
 
-def window_view(series: np.ndarray, window_size: int, label_start: int, label_stop: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs and labels for every label in `[label_start, label_stop)`, as `(x, y)`.
+def window_view(
+    series: np.ndarray, window_size: int, label_start: int, label_stop: int, horizon: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and labels of every origin whose `horizon` labels lie in `[label_start, label_stop)`, as `(x, y)`.
 
-    `x` is a read-only strided view of shape `(n, window_size)` (no copy of the series) and `y` has
-    shape `(n,)`; `x[i]` holds the `window_size` values just before `y[i]`.
+    `x` is a read-only strided view of shape `(n, window_size)` (no copy of the series); `x[i]` holds the
+    `window_size` values just before the first label of `y[i]`. `y` has shape `(n,)` for one-step
+    forecasts and `(n, horizon)` otherwise (also a view).
     """
     label_start = max(label_start, window_size)
+    count = max(label_stop - horizon + 1 - label_start, 0)
     views = np.lib.stride_tricks.sliding_window_view(series, window_size)
-    return views[label_start - window_size : label_stop - window_size], series[label_start:label_stop]
+    x = views[label_start - window_size : label_start - window_size + count]
+    if horizon == 1:
+        return x, series[label_start : label_start + count]
+    return x, np.lib.stride_tricks.sliding_window_view(series, horizon)[label_start : label_start + count]
 
 
 def windowed_dataset(
@@ -46,8 +53,10 @@ def windowed_dataset(
     label_start: int = 0,
     label_stop: int | None = None,
     seed: int | None = None,
+    horizon: int = 1,
 ):
-    """A `tf.data.Dataset` of `(window, next_value)` batches, shapes `(b, window_size)` and `(b,)`.
+    """A `tf.data.Dataset` of `(window, next values)` batches, shapes `(b, window_size)` and `(b,)` (one step
+    ahead) or `(b, horizon)`.
 
     Args:
         series: float array of shape `(n,)`.
@@ -57,17 +66,20 @@ def windowed_dataset(
         label_start: first label index (windows need `window_size` points before it).
         label_stop: one past the last label index; defaults to the end of the series.
         seed: shuffle seed, for a reproducible order.
+        horizon: values each label holds; a window is kept when all of them lie before `label_stop`.
     """
     import tensorflow as tf
 
     label_stop = len(series) if label_stop is None else label_stop
-    starts = window_starts(label_start, label_stop, window_size)
+    starts = window_starts(label_start, label_stop, window_size, horizon)
     values = tf.constant(np.asarray(series, dtype=np.float32))
-    offsets = tf.range(window_size + 1, dtype=tf.int64)
+    offsets = tf.range(window_size + horizon, dtype=tf.int64)
 
     def gather(first):
         windows = tf.gather(values, first[:, tf.newaxis] + offsets)
-        return windows[:, :-1], windows[:, -1]
+        if horizon == 1:
+            return windows[:, :-1], windows[:, -1]
+        return windows[:, :window_size], windows[:, window_size:]
 
     dataset = tf.data.Dataset.range(starts.start, starts.stop)
     if shuffle_buffer > 1:

@@ -16,10 +16,11 @@ def framed_model(framing, body, name: str, sequence: bool):
     """A model from raw windows to raw forecasts: `framing`'s scaling and seasonal context around `body`.
 
     `body(x)` maps the scaled features (a sequence with `sequence=True`) to a hidden tensor; one
-    linear unit reads it and `framing` turns that unit into the forecast.
+    linear unit per horizon step reads it (a direct multi-output forecast) and `framing` turns those
+    units into the forecast.
     """
     inputs, x, restore = framed_input(framing, sequence)
-    y = keras.layers.Dense(1, name="forecast_scaled")(body(x))
+    y = keras.layers.Dense(framing.horizon, name="forecast_scaled")(body(x))
     return keras.Model(inputs, restore(y), name=name)
 
 
@@ -49,13 +50,16 @@ FORECAST_CHUNK = 4096
 
 
 def forecast(model, windows, chunk: int = FORECAST_CHUNK):
-    """One-step forecasts for every row of `windows` (shape `(n, window_size)`), shape `(n,)`.
+    """Forecasts for every row of `windows` (shape `(n, window_size)`): shape `(n,)` from a one-step model,
+    `(n, horizon)` from a model with `horizon` outputs.
 
     Each chunk is one call of the model's compiled predict step (`predict_on_batch`). `predict`
     would also build a tf.data pipeline and an epoch iterator per call, which for the few hundred
     windows of a validation split cost more than the forward pass itself (`python -m bench.forecast`).
     """
     windows = np.ascontiguousarray(windows, dtype=np.float32)
+    horizon = int(model.output_shape[-1])
     starts = range(0, len(windows), chunk)
-    parts = [np.asarray(model.predict_on_batch(windows[start : start + chunk])).ravel() for start in starts]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    parts = [np.asarray(model.predict_on_batch(windows[start : start + chunk])).reshape(-1, horizon) for start in starts]
+    out = np.concatenate(parts) if parts else np.zeros((0, horizon), dtype=np.float32)
+    return out.ravel() if horizon == 1 else out

@@ -38,7 +38,8 @@ def input_length(window_size: int, seasons: int = 0, season_halfwidth: int = 0, 
 class Framing:
     """Everything besides the architecture that shapes a model's input and output.
 
-    `mean`, `std` and `step_std` (std of one-step changes) come from the training split only.
+    `mean`, `std` and `step_std` (std of one-step changes) come from the training split only;
+    `horizon` is how many values the model forecasts from each window (one output unit each).
     """
 
     window_size: int
@@ -49,6 +50,7 @@ class Framing:
     mean: float = 0.0
     std: float = 1.0
     step_std: float = 1.0
+    horizon: int = 1
 
     @property
     def input_length(self) -> int:
@@ -67,7 +69,8 @@ class Framing:
 
 def framed_input(framing: Framing, sequence: bool):
     """`(inputs, x, restore)`: the raw-window `Input`, the scaled features, and `restore(y)` that
-    turns the network's one-unit output `y` into the forecast in the series' units.
+    turns the network's output `y` (one unit per horizon step) into the forecast in the series' units:
+    every step is scaled back the same way (`last_value`: each step is a change from the window's last value).
 
     `x` has shape `(n,)`, or `(n, 1)` with `sequence=True` for recurrent and conv layers.
     """

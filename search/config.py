@@ -66,6 +66,7 @@ class DataCommon:
     ma_window: int = 30
     ar_lags: int = 24
     shuffle_buffer: int = 1000
+    horizon: int = 1  # values forecast from each origin (direct multi-output); 1: one step ahead
 
 
 @dataclass
@@ -114,6 +115,7 @@ class HyperparameterSpec:
     value: Any = None
     default: Any = None
     range: Optional[str] = None  # learning_rate only: "auto" narrows min/max with the LR range test first
+    per: Optional[str] = None  # window_size only: "horizon" reads its values as multiples of data.horizon
 
 
 @dataclass
@@ -183,6 +185,7 @@ class SearchConfig:
     ensemble: int = 3  # k > 1: the registered model averages k members (one Keras model); 1: the winner alone
     ensemble_of: EnsembleOf = EnsembleOf.configurations  # the k best of the backtest | seeds: k seeds of the winner
     ets_baseline: bool = True  # Holt-Winters exponential smoothing as a baseline (statsmodels)
+    intervals: List[float] = field(default_factory=list)  # conformal interval levels, e.g. [0.8, 0.95] ([]: none)
 
 
 @dataclass

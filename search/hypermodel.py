@@ -26,6 +26,22 @@ class StopOnNaN(keras.callbacks.Callback):
             raise keras_tuner.errors.FailedTrialError(f"loss became {float(loss)} at batch {batch}: lower learning_rate")
 
 
+class StepMAE(keras.callbacks.Callback):
+    """Per-step validation MAE of a multi-step model (`data.horizon` > 1), added to each epoch's logs as
+    `val_mae_h1 .. val_mae_h<h>` (Keras' `val_mae` is their mean): one forward pass over the scored windows."""
+
+    def __init__(self, windows: np.ndarray, labels: np.ndarray):
+        super().__init__()
+        self.windows, self.labels = np.ascontiguousarray(windows, dtype=np.float32), np.asarray(labels, dtype=np.float64)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        predicted = np.asarray(self.model(self.windows, training=False), dtype=np.float64)
+        for step, mae in enumerate(np.mean(np.abs(self.labels - predicted), axis=0), start=1):
+            logs[f"val_mae_h{step}"] = float(mae)
+
+
 class WindowedHyperModel(keras_tuner.HyperModel):
     """Builds and fits one candidate on one series.
 
@@ -72,6 +88,7 @@ class WindowedHyperModel(keras_tuner.HyperModel):
             mean=float(train.mean()),
             std=float(train.std()),
             step_std=float(np.diff(train).std()) or 1.0,
+            horizon=self.layout.horizon,
         )
 
     def model_for(self, values: dict, train_stop: int | None = None):
@@ -89,7 +106,8 @@ class WindowedHyperModel(keras_tuner.HyperModel):
         return values["seasons"] if self.season_length > 0 else 0
 
     def training_windows(self, values: dict, train_stop: int | None = None, seed: int | None = None):
-        """Shuffled `(window, next value)` batches of `[:split_time]` (or `[:train_stop]`): what a fit trains on."""
+        """Shuffled `(window, next values)` batches of `[:split_time]` (or `[:train_stop]`), every label before it:
+        what a fit trains on."""
         length = self.input_length(values)
         return windowed_dataset(
             self.series[: self.split_time(values) if train_stop is None else train_stop],
@@ -98,6 +116,7 @@ class WindowedHyperModel(keras_tuner.HyperModel):
             self.shuffle_buffer,
             label_start=length,
             seed=self.seed if seed is None else seed,
+            horizon=self.layout.horizon,
         )
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
@@ -110,8 +129,11 @@ class WindowedHyperModel(keras_tuner.HyperModel):
             0,
             label_start=self.layout.score_start,
             label_stop=self.layout.test_start,
+            horizon=self.layout.horizon,
         )
         callbacks = list(callbacks or []) + [StopOnNaN()]
+        if self.layout.horizon > 1:  # first, so the tuner's epoch logger sees the per-step figures
+            callbacks.insert(0, StepMAE(*self.scored_windows(self.input_length(values))))
         if self.patience:
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_mae", patience=self.patience))
         kwargs.setdefault("verbose", 0)
@@ -119,5 +141,5 @@ class WindowedHyperModel(keras_tuner.HyperModel):
         return model.fit(self.training_windows(values), *args, validation_data=valid, callbacks=callbacks, **kwargs)
 
     def scored_windows(self, length: int) -> tuple[np.ndarray, np.ndarray]:
-        """Inputs (`length` raw points each) and labels of the scored validation points."""
-        return window_view(self.series, length, self.layout.score_start, self.layout.test_start)
+        """Inputs (`length` raw points each) and labels (`(n,)`, or `(n, horizon)`) of the scored validation origins."""
+        return window_view(self.series, length, self.layout.score_start, self.layout.test_start, self.layout.horizon)

@@ -20,8 +20,9 @@ from omegaconf import OmegaConf
 from data.errors import UserError, first_line
 from data.sources import load_series
 from data.split import Layout, plan_layout
+from search.intervals import calibration_limit
 from search.lr_range import check_settings
-from search.space import auto_learning_rate, candidates, fit_to_season, input_lengths, validate_space
+from search.space import auto_learning_rate, candidates, fit_to_season, input_lengths, per_horizon, validate_space
 from search.tracking import load_parent_record
 from search.workers import available_cores, resolve_workers, threads_per_worker
 
@@ -92,7 +93,8 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
             "search.workers starts its own workers; with search.distributed.role each worker is a command of its own: "
             "drop one of them"
         )
-    specs = validate_space(OmegaConf.to_container(cfg.space, resolve=True))
+    horizon = cfg.data.horizon
+    specs = per_horizon(validate_space(OmegaConf.to_container(cfg.space, resolve=True)), horizon)
     if cfg.mode == "lr_find" or auto_learning_rate(specs):
         check_settings(cfg.lr_find)
     specs, note = fit_to_season(specs, cfg.data.season_length)
@@ -100,9 +102,31 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
         print(f"note: {note}", flush=True)
     series = load_series(cfg.data)
     span = max(input_lengths(specs, cfg.data.season_length))
-    layout = plan_layout(len(series), cfg.data.test_size, candidates(specs["split_time"]), candidates(specs["window_size"]), span)
+    layout = plan_layout(
+        len(series), cfg.data.test_size, candidates(specs["split_time"]), candidates(specs["window_size"]), span, horizon
+    )
+    _check_scoring(cfg, layout)
     threads = threads_per_worker(workers, cores, parallel_jobs) if workers > 1 else 0
     return Plan(series, specs, layout, workers, threads)
+
+
+def _check_scoring(cfg, layout: Layout) -> None:
+    """The backtest's folds and the conformal intervals need enough scored validation origins."""
+    folds = cfg.search.select.folds
+    if cfg.search.select.top_k > 1 and layout.score_points // folds < layout.horizon:
+        raise UserError(
+            f"search.select.folds={folds} cuts the {layout.score_points} scored validation points into blocks shorter than "
+            f"data.horizon={layout.horizon}: lower search.select.folds (or search.select.top_k=1: no backtest)"
+        )
+    for level in cfg.search.intervals:
+        if not 0 < level < 1:
+            raise UserError(f"search.intervals: {level} is not a level in (0, 1): use e.g. search.intervals=[0.8,0.95]")
+        needed, have = calibration_limit(level), len(layout.val_origins)
+        if have < needed:
+            raise UserError(
+                f"search.intervals: a {level:g} interval needs at least {needed} scored validation origins, this layout has "
+                f"{have}: lower the level, or lower space.split_time for more validation points"
+            )
 
 
 def prepare_run_dir(run_dir: Path, resume: bool, identity: dict[str, str] | None = None) -> None:

@@ -11,17 +11,51 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def forecast_figure(time: np.ndarray, actual: np.ndarray, forecast: np.ndarray, title: str):
-    """Forecast against actual values over the given time indices (the course's plot_series)."""
+def forecast_figure(time: np.ndarray, actual: np.ndarray, forecast: np.ndarray, title: str, bands=()):
+    """Forecast against actual values over the given time indices (the course's plot_series); `bands`:
+    `(label, half_width)` pairs drawn as shaded intervals around the forecast, widest first."""
     figure = Figure(figsize=(9, 4))
     axes = figure.subplots()
     axes.plot(time, actual, label="actual", linewidth=1)
     axes.plot(time, forecast, label="forecast", linewidth=1)
+    for (label, width), alpha in zip(bands, (0.15, 0.25, 0.35, 0.45), strict=False):
+        axes.fill_between(time, forecast - width, forecast + width, color="tab:orange", alpha=alpha, linewidth=0, label=label)
     axes.set(xlabel="time", ylabel="value", title=title)
     axes.legend()
     axes.grid(alpha=0.3)
     figure.tight_layout()
     return figure
+
+
+def paths_figure(time: np.ndarray, actual: np.ndarray, origins, paths: np.ndarray, title: str, bands=()):
+    """Multi-step forecasts: the actual values over `time`, and from each origin `t` in `origins` its path
+    `paths[i]` over `t .. t + h - 1` (a dot marks where it starts); `bands`: `(label, half_width per step)`
+    pairs shaded around each path, widest first."""
+    figure = Figure(figsize=(9, 4))
+    axes = figure.subplots()
+    axes.plot(time, actual, label="actual", linewidth=1, color="tab:blue")
+    for index, (origin, path) in enumerate(zip(origins, paths, strict=True)):
+        steps = np.arange(origin, origin + len(path))
+        first = index == 0
+        for (label, width), alpha in zip(bands, (0.15, 0.25, 0.35, 0.45), strict=False):
+            axes.fill_between(
+                steps, path - width, path + width, color="tab:orange", alpha=alpha, linewidth=0, label=label if first else None
+            )
+        axes.plot(steps, path, color="tab:orange", linewidth=1.5, label=f"{len(path)}-step forecast" if first else None)
+        axes.plot(steps[:1], path[:1], "o", color="tab:orange", markersize=3)
+    axes.set(xlabel="time", ylabel="value", title=title)
+    axes.legend()
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def spread_origins(origins: range, count: int, horizon: int) -> list[int]:
+    """`count` origins spread over `origins`, paths not overlapping where there is room (for `paths_figure`)."""
+    if not len(origins):
+        return []
+    chosen = np.linspace(origins.start, origins.stop - 1, max(1, min(count, len(origins) // max(horizon, 1) or 1)))
+    return sorted({int(round(t)) for t in chosen})
 
 
 def progress_figure(scores: list[float], objective: str = "val_mae", naive: float | None = None, trial_ids=None):

@@ -38,7 +38,9 @@ def register(
     import tensorflow as tf
     from mlflow.models import infer_signature
 
-    signature = infer_signature(np.asarray(x_example, dtype=np.float32), np.asarray(y_example, dtype=np.float32)[:, None])
+    outputs = np.asarray(y_example, dtype=np.float32)
+    # One column per step ahead: (n, 1) for one-step forecasts, (n, horizon) over a horizon.
+    signature = infer_signature(np.asarray(x_example, dtype=np.float32), outputs.reshape(len(outputs), -1))
     requirements = [f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}", f"mlflow=={mlflow.__version__}"]
     version = tracker.log_model_to_parent(model, signature, requirements, name)
     client = tracker.registry_client

@@ -53,6 +53,17 @@ def closing_table(summary: dict) -> str:
         rows.append((f"baseline {name}", f"val {_fmt(maes.get('val_mae'))}  test {_fmt(maes.get('test_mae'))}"))
     if summary.get("ets_skipped"):
         rows.append(("baseline ets", f"skipped: {summary['ets_skipped']}"))
+    rows += _per_step_rows(summary.get("per_step", {}))
+    for level, figures in summary.get("intervals", {}).items():
+        covered = figures.get("coverage")
+        on_test = f"test coverage {covered:.1%}" if covered is not None else "no test tail to measure coverage on"
+        rows.append(
+            (
+                f"interval {float(level):.0%}",
+                f"{on_test}, mean width {figures['mean_width']:.4g} "
+                f"(conformal, {figures['calibration_origins']} validation origins)",
+            )
+        )
     if summary.get("verdict"):
         rows.append(("verdict", summary["verdict"]))
     rows.append(("trials", f"{summary['trials']['completed']} completed, {summary['trials']['failed']} failed"))
@@ -68,6 +79,24 @@ def closing_table(summary: dict) -> str:
     if summary.get("ui_url"):
         rows.append(("  then open", summary["ui_url"]))
     return _aligned(rows)
+
+
+PER_STEP_ROWS = ("winner", "naive", "seasonal_naive")
+"""Whose MAE by step ahead the closing table shows over a horizon (summary.json has every baseline's)."""
+
+
+def _per_step_rows(per_step: dict) -> list[tuple[str, str]]:
+    """`test MAE by step` and one row each for the winner and the simple baselines, over a horizon."""
+    split = "test" if per_step.get("winner", {}).get("test") else "val"
+    rows = [
+        (f"  {name}", "  ".join(f"{mae:.4g}" for mae in per_step[name][split]))
+        for name in PER_STEP_ROWS
+        if per_step.get(name, {}).get(split)
+    ]
+    if not rows:
+        return []
+    steps = len(per_step["winner"][split])
+    return [(f"{split} MAE by step", f"h1 .. h{steps}")] + rows
 
 
 def _fmt(value) -> str:

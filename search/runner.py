@@ -89,8 +89,10 @@ SETTINGS = (
     "search.refit",
     "search.ensemble",
     "search.ensemble_of",
+    "search.intervals",
     "data.test_size",
     "data.season_length",
+    "data.horizon",
 )
 
 

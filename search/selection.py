@@ -86,7 +86,9 @@ class Refitter:
         return model
 
     def mae(self, model, points: range) -> float:
-        x, y = window_view(self.hypermodel.series, model.input_shape[1], points.start, points.stop)
+        """MAE over the origins whose labels (all `horizon` of them) lie in `points`."""
+        horizon = self.hypermodel.layout.horizon
+        x, y = window_view(self.hypermodel.series, model.input_shape[1], points.start, points.stop, horizon)
         return float(np.mean(np.abs(y - batched_forecast(model, x))))
 
 

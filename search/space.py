@@ -46,6 +46,8 @@ def validate_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
     for name, spec in specs.items():
         if spec.get("range") is not None:
             _check_range(name, spec)
+        if spec.get("per") is not None and (name != "window_size" or spec["per"] != "horizon"):
+            raise UserError(f"space.{name}.per={spec['per']!r} is not supported: only space.window_size.per=horizon exists")
     for name in ("window_size", "batch_size"):
         if min(candidates(specs[name])) < 1:
             raise UserError(f"space.{name} must be >= 1 (got {min(candidates(specs[name]))})")
@@ -60,6 +62,22 @@ def validate_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
             if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
                 allowed = f"an integer from {low} to {high}" if high is not None else f"an integer >= {low}"
                 raise UserError(f"space.{name}={value!r} must be {allowed}")
+    return specs
+
+
+def per_horizon(specs: Mapping[str, Mapping[str, Any]], horizon: int) -> dict[str, dict]:
+    """The space with `window_size` in points: a spec with `per: horizon` lists multiples of `data.horizon`
+    (as NeuralForecast's `input_size`), so `{kind: choice, values: [2, 4, 8], per: horizon}` at horizon 7
+    searches windows of 14, 28 and 56 points; trials record the points."""
+    specs = {name: dict(spec) for name, spec in specs.items()}
+    spec = specs["window_size"]
+    if spec.pop("per", None) != "horizon":
+        return specs
+    for key in ("min", "max", "step", "value", "default"):
+        if spec.get(key) is not None:
+            spec[key] = spec[key] * horizon
+    if spec.get("values"):
+        spec["values"] = [value * horizon for value in spec["values"]]
     return specs
 
 

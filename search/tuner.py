@@ -23,7 +23,7 @@ import numpy as np
 from search import interrupts
 from search.files import disk_full, write_atomic
 from search.memory import release_traced_graphs
-from search.plots import forecast_figure
+from search.plots import forecast_figure, paths_figure, spread_origins
 from search.report import progress_line
 from search.space import tunable_names
 from search.tracking import Tracker
@@ -86,6 +86,27 @@ class DiskFull(keras_tuner.errors.FatalError):
     the trial stays unfinished in its oracle, and a resume runs it again (`search.jobs` says what to do)."""
 
 
+def _trial_figure(hypermodel, model, trial_id: str, scores: list[float]):
+    """A trial's forecast of the scored validation points (h-step paths from a few origins over a horizon),
+    titled with its MAE, its best epoch's and the naive forecast's."""
+    from data.baselines import naive
+
+    layout = hypermodel.layout
+    x, actual = hypermodel.scored_windows(model.input_shape[1])
+    # One direct call on every window: no predict-function tracing for a model used once.
+    predicted = np.asarray(model(np.ascontiguousarray(x), training=False)).reshape(actual.shape)
+    origins = layout.val_origins
+    naive_mae = np.mean(np.abs(naive(hypermodel.series, origins, layout.horizon) - actual))
+    title = f"trial {trial_id}: validation forecast"
+    if scores:
+        title += f", MAE {np.mean(np.abs(predicted - actual)):.4g} (best epoch {min(scores):.4g}; naive {naive_mae:.4g})"
+    if layout.horizon == 1:
+        return forecast_figure(origins, actual, predicted, title)
+    shown = spread_origins(origins, 6, layout.horizon)
+    time = np.arange(layout.score_start, layout.test_start)
+    return paths_figure(time, hypermodel.series[time], shown, [predicted[t - origins.start] for t in shown], title)
+
+
 class TrackingMixin:
     """Mixed in before a Keras Tuner class: one MLflow child run per trial, one line of progress."""
 
@@ -132,22 +153,16 @@ class TrackingMixin:
             model_dir = Path(tempfile.mkdtemp(prefix="trial-model-")) if log_model else None
             try:
                 scores = history.get("val_mae", [])
-                tracker.log_metrics(run_id, {**timing, **({"best_val_mae": min(scores)} if scores else {})}, step=len(scores))
+                final = {"best_val_mae": min(scores)} if scores else {}
+                if scores and "val_mae_h1" in history:  # over a horizon: each step's MAE at the best epoch
+                    best = int(np.argmin(scores))
+                    final.update({name: values[best] for name, values in history.items() if name.startswith("val_mae_h")})
+                tracker.log_metrics(run_id, {**timing, **final}, step=len(scores))
                 tracker.log_json(run_id, history, "history.json")
                 if log_plot:
-                    x, actual = hypermodel.scored_windows(model.input_shape[1])
-                    # One direct call on every window: no predict-function tracing for a model used once.
-                    predicted = np.asarray(model(np.ascontiguousarray(x), training=False)).ravel()
-                    time_index = range(hypermodel.layout.score_start, hypermodel.layout.score_start + len(actual))
-                    naive = hypermodel.series[time_index.start - 1 : time_index.stop - 1]  # the last value, repeated
-                    title = (
-                        f"trial {trial.trial_id}: validation forecast, MAE {np.mean(np.abs(predicted - actual)):.4g} "
-                        f"(best epoch {min(scores):.4g}; naive {np.mean(np.abs(naive - actual)):.4g})"
-                        if scores
-                        else f"trial {trial.trial_id}: validation forecast"
+                    tracker.log_figure(
+                        run_id, _trial_figure(hypermodel, model, trial.trial_id, scores), "forecast_validation.png"
                     )
-                    figure = forecast_figure(time_index, actual, predicted, title)
-                    tracker.log_figure(run_id, figure, "forecast_validation.png")
                 if model_dir:
                     model.save(model_dir / "model.keras")
                     tracker.log_file(run_id, model_dir / "model.keras")

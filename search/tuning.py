@@ -208,6 +208,12 @@ def _summary(cfg, tracker: Tracker, run_dir: Path, labels: RunLabels, checked: P
             f"validation points [{layout.score_start}, {layout.test_start}) "
             f"({layout.score_points} points, common to every split_time); test tail [{layout.test_start}, "
             f"{layout.length}) ({layout.test_size} points)"
+            + (
+                f"; {layout.horizon}-step forecasts from every origin whose {layout.horizon} values lie in one of them "
+                f"({len(layout.val_origins)} validation, {len(layout.test_origins)} test)"
+                if layout.horizon > 1
+                else ""
+            )
         ),
         mlflow_parent_run_id=tracker.parent_id,
         mlflow_experiment_id=tracker.experiment_id,

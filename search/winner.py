@@ -14,9 +14,10 @@ import numpy as np
 
 from data.windows import window_view
 from models import forecast as batched_forecast
-from search.evaluation import Scores, baseline_table, score
+from search.evaluation import Scores, baseline_table, score, step_maes
+from search.intervals import interval_report
 from search.planning import Plan
-from search.plots import forecast_figure, progress_figure, vs_baselines_figure
+from search.plots import forecast_figure, paths_figure, progress_figure, spread_origins, vs_baselines_figure
 from search.registry import register, version_description
 from search.selection import Candidate, Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
 from search.summary import Evaluation
@@ -65,7 +66,7 @@ def evaluate_winner(tuner, hypermodel, checked: Plan, cfg, tracker: Tracker, com
     scores = _scores(forecasts, series, layout, cfg)
     best_trial = min(completed, key=lambda t: t.score)
     _log_on_parent(tracker, winner, best_trial.score, scores)
-    _log_figures(tracker, layout, forecasts.actual, forecasts.shown(layout.score_points), completed, scores)
+    _log_figures(tracker, series, layout, forecasts, completed, scores)
     name = cfg.tracking.registered_model or tracker.experiment_name
     example = (forecasts.final_windows[:5], forecasts.final[:5])
     description = version_description(cfg.data.name, winner.trial_id, winner.values, winner.search_val_mae, scores)
@@ -96,42 +97,61 @@ def evaluate_winner(tuner, hypermodel, checked: Plan, cfg, tracker: Tracker, com
 
 @dataclass
 class Forecasts:
-    """One-step forecasts of every scored validation and test point, by the searched and by the final model."""
+    """Forecasts from every scored validation and test origin, by the searched and by the final model.
+
+    Each array has one row per origin, from `layout.score_start` on: `(n,)` one step ahead, `(n, h)` over
+    a horizon. With h > 1 the origins whose labels straddle the test boundary are left out
+    (`val_rows`, `test_rows`).
+    """
 
     actual: np.ndarray
     searched: np.ndarray
     final: np.ndarray
     final_windows: np.ndarray  # the final model's inputs: an ensemble reads as many points as its longest member
+    val_rows: slice
+    test_rows: slice
 
     @classmethod
     def of(cls, chosen: Chosen, series: np.ndarray, layout) -> Forecasts:
-        x, actual = window_view(series, chosen.searched.input_shape[1], layout.score_start, layout.length)
+        h = layout.horizon
+        x, actual = window_view(series, chosen.searched.input_shape[1], layout.score_start, layout.length, h)
         searched = batched_forecast(chosen.searched, x)
-        x_final, _ = window_view(series, chosen.final.input_shape[1], layout.score_start, layout.length)
+        x_final, _ = window_view(series, chosen.final.input_shape[1], layout.score_start, layout.length, h)
         final = searched if chosen.final is chosen.searched else batched_forecast(chosen.final, x_final)
-        return cls(actual, searched, final, x_final)
+        val_rows = slice(0, len(layout.val_origins))
+        test_rows = slice(layout.test_start - layout.score_start, len(actual))
+        return cls(actual, searched, final, x_final, val_rows, test_rows)
 
     def refit(self) -> bool:
         return self.final is not self.searched
 
-    def shown(self, n_val: int) -> np.ndarray:
+    def shown(self) -> np.ndarray:
         """What the forecast plot draws: each split by the model it scores."""
-        return np.concatenate([self.searched[:n_val], self.final[n_val:]])
+        return np.concatenate([self.searched[self.val_rows], self.final[self.test_rows]])
 
 
 def _scores(forecasts: Forecasts, series: np.ndarray, layout, cfg) -> Scores:
-    """Validation MAE of the searched model, test MAE of the final one (and of the searched one, if they differ)."""
-    n_val, y = layout.score_points, forecasts.actual
-    val_mae = float(np.mean(np.abs(y[:n_val] - forecasts.searched[:n_val])))
+    """Validation MAE of the searched model, test MAE of the final one (and of the searched one, if they differ);
+    each step's MAE over a horizon; conformal intervals (`search.intervals`)."""
+    val, test, y = forecasts.val_rows, forecasts.test_rows, forecasts.actual
+    val_mae = float(np.mean(np.abs(y[val] - forecasts.searched[val])))
     test_mae, unrefit_mae = None, None
     if layout.test_size:
-        test_mae = float(np.mean(np.abs(y[n_val:] - forecasts.final[n_val:])))
+        test_mae = float(np.mean(np.abs(y[test] - forecasts.final[test])))
         if forecasts.refit():
-            unrefit_mae = float(np.mean(np.abs(y[n_val:] - forecasts.searched[n_val:])))
-    table, ets_skipped = baseline_table(
-        series, layout, cfg.data.season_length, cfg.data.ma_window, cfg.search.ets_baseline, cfg.data.ar_lags
-    )
-    return score(series, layout, val_mae, test_mae, unrefit_mae, table, ets_skipped)
+            unrefit_mae = float(np.mean(np.abs(y[test] - forecasts.searched[test])))
+    table = baseline_table(series, layout, cfg.data.season_length, cfg.data.ma_window, cfg.search.ets_baseline, cfg.data.ar_lags)
+    per_step = {}
+    if layout.horizon > 1:
+        per_step["winner"] = {"val": step_maes(y[val], forecasts.searched[val])}
+        if layout.test_size:
+            per_step["winner"]["test"] = step_maes(y[test], forecasts.final[test])
+        per_step.update(table.per_step)
+    scores = score(series, layout, val_mae, test_mae, unrefit_mae, table.maes, table.ets_skipped, per_step)
+    if cfg.search.intervals:
+        tail = (y[test], forecasts.final[test]) if layout.test_size else (None, None)
+        scores.intervals = interval_report(cfg.search.intervals, y[val], forecasts.searched[val], *tail)
+    return scores
 
 
 def _log_on_parent(tracker: Tracker, winner: Candidate, search_best_val_mae: float, scores: Scores) -> None:
@@ -166,14 +186,38 @@ def _scored_on(series: np.ndarray, layout) -> str:
     return f"series sha1 {fingerprint}, validation points [{layout.score_start}, {layout.test_start})"
 
 
-def _log_figures(tracker: Tracker, layout, y, forecast, completed, scores) -> None:
-    """forecast_best.png (the test boundary labelled, naive's MAE beside the winner's), vs_baselines.png, search_progress.png."""
+PATHS_PER_SPLIT = 4
+"""Multi-step paths drawn on forecast_best.png from each of validation and test."""
+
+
+def _log_figures(tracker: Tracker, series: np.ndarray, layout, forecasts: Forecasts, completed, scores) -> None:
+    """forecast_best.png (the test boundary labelled, naive's MAE beside the winner's, the conformal intervals
+    shaded; h-step paths from a few origins over a horizon), vs_baselines.png, search_progress.png."""
     parent = tracker.parent_id
     naive = scores.baselines.get("naive", {})
     title = f"validation MAE {scores.winner_val_mae:.4g} (naive {naive.get('val_mae', float('nan')):.4g})"
     if scores.test_mae is not None:
         title += f", test MAE {scores.test_mae:.4g} (naive {naive.get('test_mae', float('nan')):.4g})"
-    figure = forecast_figure(np.arange(layout.score_start, layout.length), y, forecast, title)
+    bands = [
+        (
+            f"{float(level):.0%} interval" + (f" (test coverage {f['coverage']:.0%})" if f.get("coverage") is not None else ""),
+            np.asarray(f["half_width"]),
+        )
+        for level, f in sorted(scores.intervals.items(), key=lambda item: -float(item[0]))
+    ]
+    time = np.arange(layout.score_start, layout.length)
+    if layout.horizon == 1:
+        figure = forecast_figure(time, forecasts.actual, forecasts.shown(), title, [(label, w[0]) for label, w in bands])
+    else:
+        origins, paths = [], []
+        for rows, model_paths, points in (
+            (forecasts.val_rows, forecasts.searched, layout.val_origins),
+            (forecasts.test_rows, forecasts.final, layout.test_origins),
+        ):
+            for origin in spread_origins(points, PATHS_PER_SPLIT, layout.horizon):
+                origins.append(origin)
+                paths.append(model_paths[rows][origin - points.start])
+        figure = paths_figure(time, series[layout.score_start :], origins, paths, title, bands)
     if layout.test_size:
         axes = figure.axes[0]
         axes.axvline(layout.test_start, color="grey", linestyle="--")

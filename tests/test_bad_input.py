@@ -43,6 +43,17 @@ CASES = [
     ("season halfwidth too wide", ["data.season_length=5", "space.season_halfwidth.values=[5]"], "space.season_halfwidth=5"),
     ("zero backtest candidates", ["search.select.top_k=0"], "search.select.top_k=0 must be >= 1"),
     ("negative seed", ["seed=-1"], "seed=-1 must be in [0, 2**32)"),
+    ("zero horizon", ["data.horizon=0"], "data.horizon=0 must be an integer >= 1"),
+    ("horizon past the test tail", ["data.test_size=5", "data.horizon=7"], "data.test_size=5 is shorter than data.horizon=7"),
+    ("horizon past the validation points", ["data.horizon=400"], "data.horizon=400 is longer than the"),
+    (
+        "folds shorter than the horizon",
+        ["data.horizon=60", "search.select.top_k=2", "search.select.folds=30"],
+        "search.select.folds=30",
+    ),
+    ("interval level outside (0, 1)", ["search.intervals=[0.8,95]"], "search.intervals: 95.0 is not a level in (0, 1)"),
+    ("interval level too fine", ["search.intervals=[0.999]"], "a 0.999 interval needs at least 999 scored validation origins"),
+    ("per on another name", ["space.filters.per=horizon"], "space.filters.per='horizon' is not supported"),
 ]
 
 CSVS = {

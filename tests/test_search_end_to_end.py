@@ -31,6 +31,7 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
     # The evaluated and registered model is the best trial at its best epoch: it scores what the search scored.
     assert summary["winner_val_mae"] == pytest.approx(summary["best_val_mae"], rel=1e-4)
     assert summary["trials"]["completed"] >= 3 and summary["trials"]["failed"] == 0
+    assert summary["horizon"] == 1 and "per_step" not in summary and "intervals" not in summary  # one step, no intervals
 
     client = MlflowClient(store, registry_uri=store)
     parent = client.get_run(summary["mlflow_parent_run_id"])
