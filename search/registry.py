@@ -115,6 +115,17 @@ def version_description(data: str, trial_id: str, values: dict, val_mae: float, 
         if skill is not None:
             lines[-1] += f", skill vs naive on test {skill:+.1%}"
     lines[-1] += "."
+    if scores.horizon > 1:
+        lines.append(
+            f"Forecasts {scores.horizon} steps ahead from each window (one output column per step); MAEs are over all steps."
+        )
+    for level, figures in scores.intervals.items():
+        covered = figures.get("coverage")
+        lines.append(
+            f"{float(level):.0%} conformal interval: forecast +- {figures['half_width'][0]:.4g}"
+            + (" (step 1; every step's in summary.json)" if scores.horizon > 1 else "")
+            + (f", test coverage {covered:.1%}." if covered is not None else ".")
+        )
     if scores.verdict:
         lines.append(scores.verdict[0].upper() + scores.verdict[1:] + ".")
     return "\n\n".join(lines)

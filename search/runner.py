@@ -26,8 +26,9 @@ INTERRUPTED = "interrupted (SIGINT/SIGTERM); resume with search.resume=true"
 
 
 def identity(cfg, labels: RunLabels) -> dict[str, str]:
-    """What a run dir's search is a search of: a resume must name the same space, data and tuner."""
-    return {"space": labels.space, "data": labels.data, "tuner": str(cfg.tuner.name)}
+    """What a run dir's search is a search of: a resume must name the same space, data, tuner and horizon (its
+    trials' models have one output per step)."""
+    return {"space": labels.space, "data": labels.data, "tuner": str(cfg.tuner.name), "data.horizon": str(cfg.data.horizon)}
 
 
 def connect(cfg, launch_dir: Path, labels: RunLabels, series=None) -> Tracker:

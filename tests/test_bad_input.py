@@ -45,7 +45,7 @@ CASES = [
     ("negative seed", ["seed=-1"], "seed=-1 must be in [0, 2**32)"),
     ("zero horizon", ["data.horizon=0"], "data.horizon=0 must be an integer >= 1"),
     ("horizon past the test tail", ["data.test_size=5", "data.horizon=7"], "data.test_size=5 is shorter than data.horizon=7"),
-    ("horizon past the validation points", ["data.horizon=400"], "data.horizon=400 is longer than the"),
+    ("horizon past the validation points", ["data.test_size=0", "data.horizon=400"], "data.horizon=400 is longer than the"),
     (
         "folds shorter than the horizon",
         ["data.horizon=60", "search.select.top_k=2", "search.select.folds=30"],

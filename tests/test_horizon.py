@@ -190,3 +190,16 @@ def test_a_horizon_search_scores_logs_and_registers_h_columns(tmp_path, store):
     assert list(outputs[0]["tensor-spec"]["shape"]) == [-1, 3]
     windows = window_view(np.arange(200, dtype=np.float32), summary["input_length"], 150, 160)[0]
     assert np.asarray(model.predict(np.ascontiguousarray(windows))).shape == (len(windows), 3)
+
+
+def test_a_resume_with_another_horizon_is_refused(tmp_path):
+    """A run dir's trials forecast its horizon: resuming them at another one would mix models of different outputs."""
+    from data.errors import UserError
+    from search.planning import prepare_run_dir, unlock_run_dir
+    from search.tracking import save_parent_id
+
+    identity = {"space": "dnn", "data": "synthetic", "tuner": "hyperband", "data.horizon": "1"}
+    save_parent_id(tmp_path, "run-id", "1", identity)
+    with pytest.raises(UserError, match="holds a search of data.horizon=1, not 7"):
+        prepare_run_dir(tmp_path, True, {**identity, "data.horizon": "7"})
+    unlock_run_dir(tmp_path)
