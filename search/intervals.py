@@ -21,8 +21,12 @@ import numpy as np
 
 
 def calibration_limit(level: float) -> int:
-    """The fewest calibration origins a finite interval at `level` needs: `ceil((n + 1) level) <= n`."""
-    return math.ceil(level / (1.0 - level))
+    """The fewest calibration origins a finite interval at `level` needs: the least `n` with `ceil((n + 1) level) <= n`
+    (about `level / (1 - level)`: 4 for 0.8, 19 for 0.95), counted by the same float rule `half_widths` uses."""
+    n = max(1, math.floor(level / (1.0 - level)) - 1)
+    while math.ceil((n + 1) * level) > n:
+        n += 1
+    return n
 
 
 def half_widths(actual: np.ndarray, forecast: np.ndarray, level: float) -> np.ndarray:
