@@ -23,6 +23,7 @@ from tests.conftest import ROOT
         ("fault_injection", "all zero"),
         ("workers", "of workers=1"),
         ("first_epoch", "no_grappler"),
+        ("interval_study", "split conformal (the search's)"),
     ],
 )
 def test_bench_script_runs_tiny(script, expect):
