@@ -48,12 +48,22 @@ def register(
     for tag, value in (("test_mae", scores.test_mae), ("skill_vs_naive", scores.skill_vs_naive.get("test"))):
         if value is not None:
             tags[tag] = f"{value:.6g}"
+    tags.update(interval_tags(scores))
     for tag, value in tags.items():
         client.set_model_version_tag(name, version, tag, value)
     if description:
         client.update_model_version(name, version, description=description)
     champion = elect_champion(client, name, scored_on)
     return Registration(name, version, str(champion), f"models:/{name}/{version}")
+
+
+def interval_tags(scores: Scores) -> dict[str, str]:
+    """What a consumer of the registered model needs to draw its intervals: `horizon`, and per level
+    `interval_<level>_half_width` (one value per step ahead, comma-separated: forecast +- it)."""
+    tags = {"horizon": str(scores.horizon)}
+    for level, figures in scores.intervals.items():
+        tags[f"interval_{float(level) * 100:g}_half_width"] = ",".join(f"{w:.6g}" for w in figures["half_width"])
+    return tags
 
 
 ELECTION_ATTEMPTS = 5

@@ -184,6 +184,11 @@ def test_a_horizon_search_scores_logs_and_registers_h_columns(tmp_path, store):
         per_step = [trial.data.metrics[f"val_mae_h{k}"] for k in (1, 2, 3)]
         assert np.mean(per_step) == pytest.approx(trial.data.metrics["best_val_mae"], rel=1e-3)
 
+    version = client.get_model_version(summary["registered_model"], summary["registered_version"])
+    widths = [float(w) for w in version.tags["interval_95_half_width"].split(",")]
+    assert version.tags["horizon"] == "3" and widths == pytest.approx(high["half_width"], rel=1e-5)
+    assert "Forecasts 3 steps ahead" in version.description and "95% conformal interval" in version.description
+
     mlflow.set_tracking_uri(store)
     model = mlflow.pyfunc.load_model(summary["model_uri"])
     outputs = model.metadata.signature.outputs.to_dict()
