@@ -30,24 +30,19 @@ from pathlib import Path
 import numpy as np
 
 from bench.tiny import ROOT, SMALL_DNN, TINY_SEASONAL, search_env
-from search.intervals import coverage, half_widths
+from search.intervals import half_widths
 
 GAMMAS = (0.005, 0.01, 0.02, 0.05)
 RHOS = (0.99, 0.95)
 
 
-def forecasts(run_dir: Path) -> tuple[dict, int]:
-    """`{searched|final}_{val|test}_{y|f}` arrays from a finished run dir, and its horizon."""
-    import mlflow
+def load_run(run_dir: Path):
+    """`(cfg, plan, summary, hypermodel)` of a finished search, composed again from its run dir's overrides."""
     import yaml
     from hydra import compose, initialize_config_dir
 
-    from data.windows import window_view
-    from models import forecast
     from search.config import register_configs
     from search.planning import plan
-    from search.tracking import Tracker
-    from search.tuner import make_tuner
     from search.tuning import _hypermodel, prepare_tensorflow
 
     register_configs()
@@ -57,8 +52,21 @@ def forecasts(run_dir: Path) -> tuple[dict, int]:
     checked = plan(cfg)
     prepare_tensorflow(cfg)
     summary = json.loads((run_dir / "summary.json").read_text())
+    return cfg, checked, summary, _hypermodel(cfg, checked)
+
+
+def forecasts(run_dir: Path) -> tuple[dict, int]:
+    """`{searched|final}_{val|test}_{y|f}` arrays from a finished run dir, and its horizon."""
+    import mlflow
+
+    from data.windows import window_view
+    from models import forecast
+    from search.tracking import Tracker
+    from search.tuner import make_tuner
+
+    cfg, checked, summary, hypermodel = load_run(run_dir)
     uri = cfg.tracking.uri or f"sqlite:///{run_dir.parent / 'mlflow.db'}"
-    tuner = make_tuner(cfg, _hypermodel(cfg, checked), Tracker(uri, summary["mlflow_experiment"]), checked.specs, run_dir, True)
+    tuner = make_tuner(cfg, hypermodel, Tracker(uri, summary["mlflow_experiment"]), checked.specs, run_dir, True)
     searched = tuner.load_model(tuner.oracle.get_trial(summary["best_trial_id"]))
     mlflow.set_tracking_uri(uri)
     final = mlflow.keras.load_model(summary["model_uri"])
@@ -115,18 +123,18 @@ def study(data: dict, horizon: int, levels: list[float]) -> None:
     for level in levels:
         widths = half_widths(val_errors, zero(val_errors), level)
         rows = [
-            ("split conformal (the search's)", coverage(test_errors, zero(test_errors), widths).mean()),
+            ("split conformal (the search's)", np.mean(test_errors <= widths)),
             (
                 "  same intervals, searched winner's test forecasts",
-                coverage(searched_test_errors, zero(test_errors), widths).mean(),
+                np.mean(searched_test_errors <= widths),
             ),
         ]
         n = len(val_errors)
         for rho in RHOS:
             weighted = weighted_widths(val_errors, level, rho ** np.arange(n)[::-1])
-            rows.append((f"recency-weighted conformal, rho {rho}", coverage(test_errors, zero(test_errors), weighted).mean()))
+            rows.append((f"recency-weighted conformal, rho {rho}", np.mean(test_errors <= weighted)))
         half = half_widths(val_errors[n // 2 :], zero(val_errors[n // 2 :]), level)
-        rows.append(("calibrated on the second half of validation", coverage(test_errors, zero(test_errors), half).mean()))
+        rows.append(("calibrated on the second half of validation", np.mean(test_errors <= half)))
         for gamma in GAMMAS:
             rows.append(
                 (

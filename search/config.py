@@ -51,6 +51,11 @@ class EnsembleOf(Choice):
     seeds = "seeds"
 
 
+class IntervalMethod(Choice):
+    conformal = "conformal"
+    cqr = "cqr"
+
+
 class SweepStep(Choice):
     batch = "batch"
     epoch = "epoch"
@@ -186,6 +191,7 @@ class SearchConfig:
     ensemble_of: EnsembleOf = EnsembleOf.configurations  # the k best of the backtest | seeds: k seeds of the winner
     ets_baseline: bool = True  # Holt-Winters exponential smoothing as a baseline (statsmodels)
     intervals: List[float] = field(default_factory=list)  # conformal interval levels, e.g. [0.8, 0.95] ([]: none)
+    intervals_method: IntervalMethod = IntervalMethod.conformal  # around the forecast | cqr: a quantile head's bands
 
 
 @dataclass

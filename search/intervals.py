@@ -1,16 +1,22 @@
 """Split-conformal prediction intervals around the winner's forecasts (`search.intervals`).
 
-The searched winner never trained on the scored validation origins, so its absolute errors there are
-a calibration sample: for level `a` and `n` calibration origins, each step ahead gets the half-width
-`q` = the `ceil((n + 1) a)`-th smallest absolute error of that step, and `forecast +- q` covers an
-unseen value with probability at least `a` when the errors to come are exchangeable with those seen
-(split conformal prediction; Vovk et al. 2005, Lei et al. 2018). Nothing is retrained.
+The searched winner never trained on the scored validation origins, so how far their values fell
+outside a forecast band there is a calibration sample: for level `a` and `n` calibration origins,
+each step ahead gets the margin `m` = the `ceil((n + 1) a)`-th smallest such distance, and the band
+widened by `m` covers an unseen value with probability at least `a` when the origins to come are
+exchangeable with those seen (split conformal prediction; Vovk et al. 2005, Lei et al. 2018).
 
-What it assumes, in a forecaster's words (README): the test tail's errors look like the validation
-origins' errors (no change of regime, no trend in the error size); the registered model, refit on
-more data, errs no more than the searched one did; errors are treated as symmetric. Neighbouring
-origins share most of their values, so coverage measured on a short tail wanders more than the
-level's binomial spread suggests.
+- `conformal` (default): the band is the point forecast itself, so `m` is the `a`-quantile of the
+  absolute errors and the interval is `forecast +- m` (`half_width`). Nothing is retrained.
+- `cqr`: the band is a quantile head's `(1 - a) / 2 .. (1 + a) / 2` forecast (`search.quantile_head`,
+  the winner's configuration under the pinball loss), conformalized the same way (Romano et al.
+  2019): intervals as wide as the head finds each origin hard, calibrated to the level.
+
+What it assumes, in a forecaster's words (README): the test tail's values sit in their bands the way
+the validation origins' did (no change of regime; with `conformal`, no error size that depends on
+the season's phase); the registered model, refit on more data, errs no more than the searched one
+did. Neighbouring origins share most of their values, so coverage measured on a short tail wanders
+more than the level's binomial spread suggests.
 """
 
 from __future__ import annotations
@@ -19,56 +25,68 @@ import math
 
 import numpy as np
 
+METHODS = ("conformal", "cqr")
+
 
 def calibration_limit(level: float) -> int:
     """The fewest calibration origins a finite interval at `level` needs: the least `n` with `ceil((n + 1) level) <= n`
-    (about `level / (1 - level)`: 4 for 0.8, 19 for 0.95), counted by the same float rule `half_widths` uses."""
+    (about `level / (1 - level)`: 4 for 0.8, 19 for 0.95), counted by the same float rule `margins` uses."""
     n = max(1, math.floor(level / (1.0 - level)) - 1)
     while math.ceil((n + 1) * level) > n:
         n += 1
     return n
 
 
-def half_widths(actual: np.ndarray, forecast: np.ndarray, level: float) -> np.ndarray:
-    """Each step's half-width at `level` from the calibration errors (rows: origins; `(n,)` for one step).
+def _columns(values) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    return values.reshape(len(values), -1)
 
-    Returns shape `(h,)`; `inf` where there are too few origins for the level (`calibration_limit`).
-    """
-    errors = np.abs(np.asarray(actual, dtype=np.float64) - np.asarray(forecast, dtype=np.float64))
-    errors = errors.reshape(len(errors), -1)
-    n = len(errors)
+
+def margins(actual, low, high, level: float) -> np.ndarray:
+    """Each step's conformal margin at `level`: how far the calibration values fell outside `[low, high]`
+    (negative inside), its `ceil((n + 1) level)`-th smallest. Shape `(h,)`; `inf` with too few origins."""
+    actual = _columns(actual)
+    scores = np.maximum(_columns(low) - actual, actual - _columns(high))
+    n = len(scores)
     rank = math.ceil((n + 1) * level)
     if rank > n:
-        return np.full(errors.shape[1], np.inf)
-    return np.sort(errors, axis=0)[rank - 1]
+        return np.full(scores.shape[1], np.inf)
+    return np.sort(scores, axis=0)[rank - 1]
 
 
-def coverage(actual: np.ndarray, forecast: np.ndarray, half_width: np.ndarray) -> np.ndarray:
-    """Share of values inside `forecast +- half_width`, per step ahead (shape `(h,)`)."""
-    actual = np.asarray(actual, dtype=np.float64).reshape(len(actual), -1)
-    forecast = np.asarray(forecast, dtype=np.float64).reshape(len(forecast), -1)
-    return np.mean(np.abs(actual - forecast) <= half_width, axis=0)
+def half_widths(actual, forecast, level: float) -> np.ndarray:
+    """Each step's half-width at `level` around point forecasts: the `ceil((n + 1) level)`-th smallest absolute error."""
+    return margins(actual, forecast, forecast, level)
 
 
-def interval_report(levels, val_actual, val_forecast, test_actual=None, test_forecast=None) -> dict:
+def coverage(actual, low, high) -> np.ndarray:
+    """Share of values inside `[low, high]`, per step ahead (shape `(h,)`)."""
+    actual = _columns(actual)
+    return np.mean((actual >= _columns(low)) & (actual <= _columns(high)), axis=0)
+
+
+def interval_report(levels, val_actual, val_bands: dict, test_actual=None, test_bands: dict | None = None, method="conformal"):
     """`{level: figures}` for `summary.json`, the parent run and the closing table.
 
-    Each level's figures: `half_width` per step, `mean_width` (twice the mean half-width, in the
-    series' units), `calibration_origins`, and on the test tail (when there is one) `coverage` over all
-    steps and `coverage_per_step`.
+    `val_bands` / `test_bands`: `{level: (low, high)}` on the validation / test origins (the point forecast twice
+    for `conformal`). Each level's figures: `method`, `margin` per step (`half_width` too for `conformal`),
+    `mean_width` (in the series' units, on the test tail when there is one), `calibration_origins`, and on the
+    test tail `coverage` over all steps and `coverage_per_step`.
     """
     report = {}
     for level in sorted(float(v) for v in levels):
-        widths = half_widths(val_actual, val_forecast, level)
-        figures = {
-            "half_width": [float(w) for w in widths],
-            "mean_width": float(2 * widths.mean()),
-            "calibration_origins": int(len(val_actual)),
-            "coverage": None,
-        }
+        low, high = val_bands[level]
+        margin = margins(val_actual, low, high, level)
+        figures = {"method": method, "margin": [float(m) for m in margin]}
+        if method == "conformal":
+            figures["half_width"] = figures["margin"]
+        figures["calibration_origins"] = int(len(val_actual))
+        figures["coverage"] = None
         if test_actual is not None and len(test_actual):
-            per_step = coverage(test_actual, test_forecast, widths)
+            low, high = test_bands[level]
+            per_step = coverage(test_actual, _columns(low) - margin, _columns(high) + margin)
             figures["coverage"] = float(per_step.mean())
             figures["coverage_per_step"] = [float(c) for c in per_step]
+        figures["mean_width"] = float(np.mean(_columns(high) - _columns(low) + 2 * margin))
         report[f"{level:g}"] = figures
     return report

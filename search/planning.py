@@ -118,6 +118,10 @@ def _check_scoring(cfg, layout: Layout) -> None:
             f"search.select.folds={folds} cuts the {layout.score_points} scored validation points into blocks shorter than "
             f"data.horizon={layout.horizon}: lower search.select.folds (or search.select.top_k=1: no backtest)"
         )
+    if cfg.search.intervals_method != "conformal" and not cfg.search.intervals:
+        raise UserError(
+            f"search.intervals_method={cfg.search.intervals_method} needs levels: set search.intervals, e.g. [0.8,0.95]"
+        )
     for level in cfg.search.intervals:
         if not 0 < level < 1:
             raise UserError(f"search.intervals: {level} is not a level in (0, 1): use e.g. search.intervals=[0.8,0.95]")

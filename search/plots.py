@@ -13,13 +13,13 @@ from matplotlib.figure import Figure
 
 def forecast_figure(time: np.ndarray, actual: np.ndarray, forecast: np.ndarray, title: str, bands=()):
     """Forecast against actual values over the given time indices (the course's plot_series); `bands`:
-    `(label, half_width)` pairs drawn as shaded intervals around the forecast, widest first."""
+    `(label, low, high)` intervals over the same times, shaded, widest first."""
     figure = Figure(figsize=(9, 4))
     axes = figure.subplots()
     axes.plot(time, actual, label="actual", linewidth=1)
     axes.plot(time, forecast, label="forecast", linewidth=1)
-    for (label, width), alpha in zip(bands, (0.15, 0.25, 0.35, 0.45), strict=False):
-        axes.fill_between(time, forecast - width, forecast + width, color="tab:orange", alpha=alpha, linewidth=0, label=label)
+    for (label, low, high), alpha in zip(bands, (0.15, 0.25, 0.35, 0.45), strict=False):
+        axes.fill_between(time, low, high, color="tab:orange", alpha=alpha, linewidth=0, label=label)
     axes.set(xlabel="time", ylabel="value", title=title)
     axes.legend()
     axes.grid(alpha=0.3)
@@ -29,17 +29,17 @@ def forecast_figure(time: np.ndarray, actual: np.ndarray, forecast: np.ndarray, 
 
 def paths_figure(time: np.ndarray, actual: np.ndarray, origins, paths: np.ndarray, title: str, bands=()):
     """Multi-step forecasts: the actual values over `time`, and from each origin `t` in `origins` its path
-    `paths[i]` over `t .. t + h - 1` (a dot marks where it starts); `bands`: `(label, half_width per step)`
-    pairs shaded around each path, widest first."""
+    `paths[i]` over `t .. t + h - 1` (a dot marks where it starts); `bands`: `(label, lows, highs)`, the
+    interval of each path (one row per origin), shaded, widest first."""
     figure = Figure(figsize=(9, 4))
     axes = figure.subplots()
     axes.plot(time, actual, label="actual", linewidth=1, color="tab:blue")
     for index, (origin, path) in enumerate(zip(origins, paths, strict=True)):
         steps = np.arange(origin, origin + len(path))
         first = index == 0
-        for (label, width), alpha in zip(bands, (0.15, 0.25, 0.35, 0.45), strict=False):
+        for (label, lows, highs), alpha in zip(bands, (0.15, 0.25, 0.35, 0.45), strict=False):
             axes.fill_between(
-                steps, path - width, path + width, color="tab:orange", alpha=alpha, linewidth=0, label=label if first else None
+                steps, lows[index], highs[index], color="tab:orange", alpha=alpha, linewidth=0, label=label if first else None
             )
         axes.plot(steps, path, color="tab:orange", linewidth=1.5, label=f"{len(path)}-step forecast" if first else None)
         axes.plot(steps[:1], path[:1], "o", color="tab:orange", markersize=3)

@@ -58,11 +58,18 @@ def register(
 
 
 def interval_tags(scores: Scores) -> dict[str, str]:
-    """What a consumer of the registered model needs to draw its intervals: `horizon`, and per level
-    `interval_<level>_half_width` (one value per step ahead, comma-separated: forecast +- it)."""
+    """What a consumer of the registered model needs to draw its intervals: `horizon`, `interval_method`, and per level
+    `interval_<level>_half_width` (conformal: forecast +- it) or `interval_<level>_margin` (cqr: the quantile head's
+    band, logged by run `interval_quantile_run_id`, widened by it), one value per step ahead, comma-separated."""
     tags = {"horizon": str(scores.horizon)}
     for level, figures in scores.intervals.items():
-        tags[f"interval_{float(level) * 100:g}_half_width"] = ",".join(f"{w:.6g}" for w in figures["half_width"])
+        cqr = figures["method"] == "cqr"
+        tags["interval_method"] = figures["method"]
+        tags[f"interval_{float(level) * 100:g}_{'margin' if cqr else 'half_width'}"] = ",".join(
+            f"{m:.6g}" for m in figures["margin"]
+        )
+        if cqr:
+            tags["interval_quantile_run_id"] = figures["quantile_head_run_id"]
     return tags
 
 
@@ -131,10 +138,15 @@ def version_description(data: str, trial_id: str, values: dict, val_mae: float, 
         )
     for level, figures in scores.intervals.items():
         covered = figures.get("coverage")
+        first = " (step 1; every step's in summary.json)" if scores.horizon > 1 else ""
+        if figures["method"] == "cqr":
+            what = (
+                f"the quantile head's band (run {figures['quantile_head_run_id']}) widened by {figures['margin'][0]:.4g}{first}"
+            )
+        else:
+            what = f"forecast +- {figures['margin'][0]:.4g}{first}"
         lines.append(
-            f"{float(level):.0%} conformal interval: forecast +- {figures['half_width'][0]:.4g}"
-            + (" (step 1; every step's in summary.json)" if scores.horizon > 1 else "")
-            + (f", test coverage {covered:.1%}." if covered is not None else ".")
+            f"{float(level):.0%} conformal interval: {what}" + (f", test coverage {covered:.1%}." if covered is not None else ".")
         )
     if scores.verdict:
         lines.append(scores.verdict[0].upper() + scores.verdict[1:] + ".")

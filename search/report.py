@@ -61,7 +61,8 @@ def closing_table(summary: dict) -> str:
             (
                 f"interval {float(level):.0%}",
                 f"{on_test}, mean width {figures['mean_width']:.4g} "
-                f"(conformal, {figures['calibration_origins']} validation origins)",
+                f"({'conformalized quantile head' if figures.get('method') == 'cqr' else 'conformal'}, "
+                f"{figures['calibration_origins']} validation origins)",
             )
         )
     if summary.get("verdict"):

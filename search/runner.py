@@ -91,6 +91,7 @@ SETTINGS = (
     "search.ensemble",
     "search.ensemble_of",
     "search.intervals",
+    "search.intervals_method",
     "data.test_size",
     "data.season_length",
     "data.horizon",

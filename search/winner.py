@@ -7,8 +7,10 @@ The stages after the search (`search.select`, `search.refit`, `search.ensemble`)
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -64,9 +66,12 @@ def evaluate_winner(tuner, hypermodel, checked: Plan, cfg, tracker: Tracker, com
     winner = chosen.winner
     forecasts = Forecasts.of(chosen, series, layout)
     scores = _scores(forecasts, series, layout, cfg)
+    drawn = {}
+    if cfg.search.intervals:
+        scores.intervals, drawn = _intervals(cfg, forecasts, chosen, hypermodel, tracker)
     best_trial = min(completed, key=lambda t: t.score)
     _log_on_parent(tracker, winner, best_trial.score, scores)
-    _log_figures(tracker, series, layout, forecasts, completed, scores)
+    _log_figures(tracker, series, layout, forecasts, completed, scores, drawn)
     name = cfg.tracking.registered_model or tracker.experiment_name
     example = (forecasts.final_windows[:5], forecasts.final[:5])
     description = version_description(cfg.data.name, winner.trial_id, winner.values, winner.search_val_mae, scores)
@@ -132,7 +137,7 @@ class Forecasts:
 
 def _scores(forecasts: Forecasts, series: np.ndarray, layout, cfg) -> Scores:
     """Validation MAE of the searched model, test MAE of the final one (and of the searched one, if they differ);
-    each step's MAE over a horizon; conformal intervals (`search.intervals`)."""
+    each step's MAE over a horizon."""
     val, test, y = forecasts.val_rows, forecasts.test_rows, forecasts.actual
     val_mae = float(np.mean(np.abs(y[val] - forecasts.searched[val])))
     test_mae, unrefit_mae = None, None
@@ -147,11 +152,51 @@ def _scores(forecasts: Forecasts, series: np.ndarray, layout, cfg) -> Scores:
         if layout.test_size:
             per_step["winner"]["test"] = step_maes(y[test], forecasts.final[test])
         per_step.update(table.per_step)
-    scores = score(series, layout, val_mae, test_mae, unrefit_mae, table.maes, table.ets_skipped, per_step)
-    if cfg.search.intervals:
-        tail = (y[test], forecasts.final[test]) if layout.test_size else (None, None)
-        scores.intervals = interval_report(cfg.search.intervals, y[val], forecasts.searched[val], *tail)
-    return scores
+    return score(series, layout, val_mae, test_mae, unrefit_mae, table.maes, table.ets_skipped, per_step)
+
+
+def _intervals(cfg, forecasts: Forecasts, chosen: Chosen, hypermodel, tracker: Tracker) -> tuple[dict, dict]:
+    """`search.intervals`: `(report, drawn)`, `drawn` being `{level: (low, high)}` aligned with `forecasts`' rows.
+
+    `conformal` widens the point forecasts (the searched winner's on validation, the registered model's on the
+    test tail); `cqr` widens the bands of a quantile head trained for the purpose (a child run `stage=intervals`).
+    """
+    layout, levels, method = hypermodel.layout, sorted(float(v) for v in cfg.search.intervals), str(cfg.search.intervals_method)
+    val, test, y = forecasts.val_rows, forecasts.test_rows, forecasts.actual
+    rows = {"val": (forecasts.searched[val],) * 2, "test": (forecasts.final[test],) * 2}
+    bands = {split: {level: pair for level in levels} for split, pair in rows.items()}
+    if method == "cqr":
+        from search.quantile_head import fit_quantile_head, quantile_bands
+
+        winner, series = chosen.winner, hypermodel.series
+        params = {**winner.values, "epochs": winner.epochs, "levels": str(levels)}
+        with tracker.stage_run(
+            "intervals", f"{winner.trial_id}-quantiles", params, {"source_trial_id": winner.trial_id}
+        ) as run_id:
+            head = fit_quantile_head(hypermodel, winner.values, winner.epochs, levels, cfg.seed + 200)
+            with tempfile.TemporaryDirectory() as scratch:
+                head.save(Path(scratch) / "quantile_head.keras")
+                tracker.log_file(run_id, Path(scratch) / "quantile_head.keras")
+        bands = {
+            "val": quantile_bands(head, series, layout.score_start, layout.test_start, layout.horizon, levels),
+            "test": quantile_bands(head, series, layout.test_start, layout.length, layout.horizon, levels),
+        }
+    tail = (y[test], bands["test"]) if layout.test_size else (None, None)
+    report = interval_report(levels, y[val], bands["val"], *tail, method=method)
+    if method == "cqr":
+        for figures in report.values():
+            figures["quantile_head_run_id"] = run_id
+    drawn = {}
+    for level in levels:
+        margin = (
+            np.asarray(report[f"{level:g}"]["margin"]).reshape(-1) if layout.horizon > 1 else report[f"{level:g}"]["margin"][0]
+        )
+        low, high = np.full(y.shape, np.nan), np.full(y.shape, np.nan)
+        for split, part in (("val", val), ("test", test)):
+            if split in bands and (split == "val" or layout.test_size):
+                low[part], high[part] = bands[split][level][0] - margin, bands[split][level][1] + margin
+        drawn[level] = (low, high)
+    return report, drawn
 
 
 def _log_on_parent(tracker: Tracker, winner: Candidate, search_best_val_mae: float, scores: Scores) -> None:
@@ -190,34 +235,42 @@ PATHS_PER_SPLIT = 4
 """Multi-step paths drawn on forecast_best.png from each of validation and test."""
 
 
-def _log_figures(tracker: Tracker, series: np.ndarray, layout, forecasts: Forecasts, completed, scores) -> None:
-    """forecast_best.png (the test boundary labelled, naive's MAE beside the winner's, the conformal intervals
-    shaded; h-step paths from a few origins over a horizon), vs_baselines.png, search_progress.png."""
+def _log_figures(tracker: Tracker, series: np.ndarray, layout, forecasts: Forecasts, completed, scores, drawn: dict) -> None:
+    """forecast_best.png (the test boundary labelled, naive's MAE beside the winner's, the intervals shaded;
+    h-step paths from a few origins over a horizon), vs_baselines.png, search_progress.png."""
     parent = tracker.parent_id
     naive = scores.baselines.get("naive", {})
     title = f"validation MAE {scores.winner_val_mae:.4g} (naive {naive.get('val_mae', float('nan')):.4g})"
     if scores.test_mae is not None:
         title += f", test MAE {scores.test_mae:.4g} (naive {naive.get('test_mae', float('nan')):.4g})"
-    bands = [
-        (
-            f"{float(level):.0%} interval" + (f" (test coverage {f['coverage']:.0%})" if f.get("coverage") is not None else ""),
-            np.asarray(f["half_width"]),
+    bands = []
+    for level in sorted(drawn, reverse=True):  # the widest first, drawn the palest
+        figures = scores.intervals[f"{level:g}"]
+        label = f"{level:.0%} interval" + (
+            f" (test coverage {figures['coverage']:.0%})" if figures["coverage"] is not None else ""
         )
-        for level, f in sorted(scores.intervals.items(), key=lambda item: -float(item[0]))
-    ]
+        bands.append((label, *drawn[level]))
     time = np.arange(layout.score_start, layout.length)
     if layout.horizon == 1:
-        figure = forecast_figure(time, forecasts.actual, forecasts.shown(), title, [(label, w[0]) for label, w in bands])
+        rows = [forecasts.val_rows, forecasts.test_rows]
+        shown = [
+            (label, np.concatenate([low[r] for r in rows]), np.concatenate([high[r] for r in rows])) for label, low, high in bands
+        ]
+        figure = forecast_figure(time, forecasts.actual, forecasts.shown(), title, shown)
     else:
-        origins, paths = [], []
+        origins, paths, shown = [], [], [(label, [], []) for label, _, _ in bands]
         for rows, model_paths, points in (
             (forecasts.val_rows, forecasts.searched, layout.val_origins),
             (forecasts.test_rows, forecasts.final, layout.test_origins),
         ):
             for origin in spread_origins(points, PATHS_PER_SPLIT, layout.horizon):
+                row = rows.start + origin - points.start
                 origins.append(origin)
-                paths.append(model_paths[rows][origin - points.start])
-        figure = paths_figure(time, series[layout.score_start :], origins, paths, title, bands)
+                paths.append(model_paths[row])
+                for (_, lows, highs), (_, low, high) in zip(shown, bands, strict=True):
+                    lows.append(low[row])
+                    highs.append(high[row])
+        figure = paths_figure(time, series[layout.score_start :], origins, paths, title, shown)
     if layout.test_size:
         axes = figure.axes[0]
         axes.axvline(layout.test_start, color="grey", linestyle="--")

@@ -10,9 +10,9 @@ from bench.tiny import TINY_SEASONAL
 from data.baselines import ar_changes, drift, exponential_smoothing, moving_average, naive, seasonal_naive, targets
 from data.split import plan_layout
 from data.windows import window_view, windowed_dataset
-from search.intervals import calibration_limit, coverage, half_widths, interval_report
+from search.intervals import calibration_limit, coverage, half_widths, interval_report, margins
 from search.space import per_horizon, validate_space
-from tests.conftest import parent_and_children, run_cli
+from tests.conftest import parent_and_children, run_cli, stage_runs
 
 SERIES = np.arange(100, dtype=np.float32) ** 1.5 / 10
 
@@ -139,13 +139,36 @@ def test_conformal_intervals_cover_gaussian_noise_at_their_level():
     for level, quantile in ((0.8, 1.2816), (0.95, 1.9600)):
         widths = half_widths(calibration, zero(calibration), level)
         np.testing.assert_allclose(widths, quantile, rtol=0.08)
-        np.testing.assert_allclose(coverage(unseen, zero(unseen), widths), level, atol=0.02)
-    report = interval_report([0.95, 0.8], calibration, zero(calibration), unseen, zero(unseen))
+        np.testing.assert_allclose(coverage(unseen, zero(unseen) - widths, zero(unseen) + widths), level, atol=0.02)
+    bands = {level: (zero(calibration), zero(calibration)) for level in (0.8, 0.95)}
+    tail = {level: (zero(unseen), zero(unseen)) for level in (0.8, 0.95)}
+    report = interval_report([0.95, 0.8], calibration, bands, unseen, tail)
     assert list(report) == ["0.8", "0.95"] and abs(report["0.95"]["coverage"] - 0.95) < 0.02
     assert report["0.8"]["mean_width"] == pytest.approx(2 * np.mean(report["0.8"]["half_width"]))
     # Too few calibration origins for the level: no finite interval (planning refuses such a level first).
     assert calibration_limit(0.95) == 19 and np.isinf(half_widths(calibration[:18], zero(calibration[:18]), 0.95)).all()
     assert np.isfinite(half_widths(calibration[:19], zero(calibration[:19]), 0.95)).all()
+
+
+def test_conformalized_bands_fix_a_band_that_is_too_narrow_or_too_wide():
+    """CQR's margin: a band too narrow for the noise is widened, one too wide narrowed, both to the level's coverage;
+    on noise whose size varies, a band that follows the size keeps the coverage with a narrower mean width than +- one
+    half-width does."""
+    rng = np.random.default_rng(1)
+    scale_cal, scale_new = rng.uniform(0.2, 3.0, size=4000), rng.uniform(0.2, 3.0, size=40000)
+    calibration, unseen = rng.normal(size=4000) * scale_cal, rng.normal(size=40000) * scale_new
+    for factor in (0.3, 3.0):  # bands at +-0.3 or +-3 of each origin's own 80 % quantile
+        band = 1.2816 * factor
+        low, high = -band * scale_cal, band * scale_cal
+        margin = margins(calibration, low, high, 0.8)
+        assert (margin > 0) == (factor < 1)
+        reached = coverage(unseen, -band * scale_new - margin, band * scale_new + margin)
+        np.testing.assert_allclose(reached, 0.8, atol=0.02)
+    adaptive = interval_report([0.8], calibration, {0.8: (-scale_cal, scale_cal)}, unseen, {0.8: (-scale_new, scale_new)}, "cqr")
+    fixed = interval_report([0.8], calibration, {0.8: (zero := np.zeros(4000), zero)}, unseen, {0.8: (np.zeros(40000),) * 2})
+    assert abs(adaptive["0.8"]["coverage"] - 0.8) < 0.02 and abs(fixed["0.8"]["coverage"] - 0.8) < 0.02
+    assert adaptive["0.8"]["mean_width"] < 0.96 * fixed["0.8"]["mean_width"]  # 0.93 here
+    assert adaptive["0.8"]["method"] == "cqr" and "half_width" not in adaptive["0.8"]
 
 
 def test_a_horizon_search_scores_logs_and_registers_h_columns(tmp_path, store):
@@ -208,3 +231,37 @@ def test_a_resume_with_another_horizon_is_refused(tmp_path):
     with pytest.raises(UserError, match="holds a search of data.horizon=1, not 7"):
         prepare_run_dir(tmp_path, True, {**identity, "data.horizon": "7"})
     unlock_run_dir(tmp_path)
+
+
+def test_cqr_intervals_train_a_quantile_head_that_loads_safely(tmp_path, store):
+    """`search.intervals_method=cqr` one step ahead: a child run `stage=intervals` trains the winner's configuration as
+    a quantile head (logged, loadable with safe_mode), and its conformalized bands are reported and tagged."""
+    import keras
+
+    run_dir = tmp_path / "run"
+    args = ["+space=dnn", *TINY_SEASONAL, "search.intervals=[0.8]", "search.intervals_method=cqr", "search.select.top_k=1"]
+    result = run_cli([*args, "search.ensemble=1", f"hydra.run.dir={run_dir}"], store, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    figures = summary["intervals"]["0.8"]
+    assert figures["method"] == "cqr" and len(figures["margin"]) == 1 and 0 <= figures["coverage"] <= 1
+    assert "half_width" not in figures and figures["mean_width"] > 0
+    assert "conformalized quantile head" in result.stdout
+
+    client = MlflowClient(store, registry_uri=store)
+    parent = client.get_run(summary["mlflow_parent_run_id"])
+    head_run = stage_runs(client, parent.info.run_id, "intervals")
+    assert len(head_run) == 1 and head_run[0].info.status == "FINISHED"
+    assert head_run[0].info.run_id == figures["quantile_head_run_id"]
+    path = client.download_artifacts(head_run[0].info.run_id, "quantile_head.keras", str(tmp_path))
+    assert keras.saving.load_model(path, compile=False).output_shape == (None, 2)  # to forecast: nothing to import
+    import models.quantiles  # noqa: F401  (registers the pinball loss, to load it compiled)
+
+    head = keras.saving.load_model(path)  # safe_mode=True: a registered loss, no Lambda
+    assert head.output_shape == (None, 2) and head.loss.quantiles == pytest.approx([0.1, 0.9])
+    version = client.get_model_version(summary["registered_model"], summary["registered_version"])
+    assert (
+        version.tags["interval_method"] == "cqr" and version.tags["interval_quantile_run_id"] == figures["quantile_head_run_id"]
+    )
+    assert float(version.tags["interval_80_margin"]) == pytest.approx(figures["margin"][0], rel=1e-5)
+    assert parent.data.params["search.intervals_method"] == "cqr"
