@@ -31,7 +31,7 @@ from data.baselines import targets
 from search.intervals import coverage, interval_report
 
 
-def compare(run_dir: Path) -> None:
+def compare(run_dir: Path, seed_offset: int = 200) -> None:
     from search.quantile_head import fit_quantile_head, quantile_bands
 
     cfg, checked, summary, hypermodel = load_run(run_dir)
@@ -40,9 +40,9 @@ def compare(run_dir: Path) -> None:
     values, epochs = summary["best_hyperparameters"], summary["epochs"]
     print(f"winner {values['model']} from trial {summary['best_trial_id']}, {epochs} epochs, horizon {horizon}, levels {levels}")
     val_actual, test_actual = targets(series, layout.val_origins, horizon), targets(series, layout.test_origins, horizon)
-    refit = fit_quantile_head(hypermodel, values, epochs, levels, cfg.seed + 200, train_stop=layout.test_start)
+    refit = fit_quantile_head(hypermodel, values, epochs, levels, cfg.seed + seed_offset, train_stop=layout.test_start)
     refit_bands = quantile_bands(refit, series, layout.test_start, layout.length, horizon, levels)
-    head = fit_quantile_head(hypermodel, values, epochs, levels, cfg.seed + 200)
+    head = fit_quantile_head(hypermodel, values, epochs, levels, cfg.seed + seed_offset)
     cqr = interval_report(
         levels,
         val_actual,
@@ -68,12 +68,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", nargs="?", type=Path, help="a finished search's hydra.run.dir")
     parser.add_argument("--tiny", action="store_true", help="run a tiny horizon search first (CI)")
+    parser.add_argument("--seed-offset", type=int, default=200, help="the heads' seed: seed + this (200: the search's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         run_dir = tiny_run(Path(scratch)) if args.tiny else args.run_dir
         if run_dir is None:
             parser.error("give a run dir, or --tiny")
-        compare(run_dir.resolve())
+        compare(run_dir.resolve(), args.seed_offset)
 
 
 if __name__ == "__main__":

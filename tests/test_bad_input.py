@@ -53,6 +53,7 @@ CASES = [
     ),
     ("interval level outside (0, 1)", ["search.intervals=[0.8,95]"], "search.intervals: 95.0 is not a level in (0, 1)"),
     ("interval level too fine", ["search.intervals=[0.999]"], "a 0.999 interval needs at least 999 scored validation origins"),
+    ("cqr without levels", ["search.intervals_method=cqr"], "search.intervals_method=cqr needs levels"),
     ("per on another name", ["space.filters.per=horizon"], "space.filters.per='horizon' is not supported"),
 ]
 
@@ -117,6 +118,7 @@ def _assert_no_run_left_running(store):
         "mode=tune",
         "lr_find.per=minute",
         "search.ensemble_of=votes",
+        "search.intervals_method=bootstrap",
         "search.distributed.role=boss",
         "data.gaps=guess",
     ],

@@ -24,6 +24,7 @@ from tests.conftest import ROOT
         ("workers", "of workers=1"),
         ("first_epoch", "no_grappler"),
         ("interval_study", "split conformal (the search's)"),
+        ("quantile_head", "conformalized quantile head (cqr)"),
     ],
 )
 def test_bench_script_runs_tiny(script, expect):
