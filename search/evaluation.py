@@ -194,8 +194,8 @@ def verdict(winner_val_mae: float, test_mae: float | None, best: dict, baselines
             parts.append(
                 f"at every one of the {len(steps)} steps ahead too"
                 if not behind
-                else "but not at step "
-                + "; ".join(f"{', '.join(f'h{k}' for k in ks)} against {name}" for name, ks in behind.items())
+                else "step by step it does NOT beat "
+                + " nor ".join(f"{name} at {', '.join(f'h{k}' for k in ks)}" for name, ks in behind.items())
             )
     return "; ".join(parts)
 

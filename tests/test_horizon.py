@@ -265,3 +265,17 @@ def test_cqr_intervals_train_a_quantile_head_that_loads_safely(tmp_path, store):
     )
     assert float(version.tags["interval_80_margin"]) == pytest.approx(figures["margin"][0], rel=1e-5)
     assert parent.data.params["search.intervals_method"] == "cqr"
+
+
+def test_the_verdict_names_the_steps_where_the_winner_loses_to_a_simple_baseline():
+    from search.evaluation import verdict
+
+    baselines = {"naive": {"test_mae": 5.0}, "seasonal_naive": {"test_mae": 9.0}}
+    best = {"test": {"name": "naive", "mae": 5.0}}
+    steps = {"naive": {"test": [5, 5, 5]}, "seasonal_naive": {"test": [9, 9, 3]}}
+    line = verdict(4.0, 4.6, best, baselines, {**steps, "winner": {"test": [4, 6, 4]}})
+    assert line.endswith(
+        "it beats naive and seasonal_naive on test; step by step it does NOT beat naive at h2 nor seasonal_naive at h3"
+    )
+    line = verdict(4.0, 2.0, best, baselines, {**steps, "winner": {"test": [2, 2, 2]}})
+    assert line.endswith("it beats naive and seasonal_naive on test; at every one of the 3 steps ahead too")
