@@ -10,6 +10,7 @@ import numpy as np
 from data.split import Layout, resolve_split_time
 from data.windows import window_view, windowed_dataset
 from models import BUILDER_ARGUMENTS, BUILDERS, compile_model
+from models.common import FORECAST_CHUNK
 from models.framing import Framing, input_length
 from search import interrupts
 from search.space import declare
@@ -37,7 +38,10 @@ class StepMAE(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        predicted = np.asarray(self.model(self.windows, training=False), dtype=np.float64)
+        chunks = range(0, len(self.windows), FORECAST_CHUNK)  # a long validation split in pieces of bounded memory
+        predicted = np.concatenate(
+            [np.asarray(self.model(self.windows[i : i + FORECAST_CHUNK], training=False), dtype=np.float64) for i in chunks]
+        )
         for step, mae in enumerate(np.mean(np.abs(self.labels - predicted), axis=0), start=1):
             logs[f"val_mae_h{step}"] = float(mae)
 
