@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from bench.tiny import TINY_SEASONAL
+from bench.tiny import SMALL_DNN, TINY_SEASONAL
 from data.baselines import ar_changes, drift, exponential_smoothing, moving_average, naive, seasonal_naive, targets
 from data.split import plan_layout
 from data.windows import window_view, windowed_dataset
@@ -279,3 +279,26 @@ def test_the_verdict_names_the_steps_where_the_winner_loses_to_a_simple_baseline
     )
     line = verdict(4.0, 2.0, best, baselines, {**steps, "winner": {"test": [2, 2, 2]}})
     assert line.endswith("it beats naive and seasonal_naive on test; at every one of the 3 steps ahead too")
+
+
+def test_intervals_on_pure_gaussian_noise_cover_at_their_level(tmp_path, store):
+    """The whole pipeline on a series of pure N(10, 2) noise: every origin is as hard as any other (exchangeable), so
+    the intervals calibrated on validation cover the test tail at their level, within sampling error."""
+    rng = np.random.default_rng(7)
+    path = tmp_path / "noise.csv"
+    path.write_text("v\n" + "\n".join(f"{v:.5f}" for v in rng.normal(10.0, 2.0, size=4000)) + "\n")
+    run_dir = tmp_path / "run"
+    args = ["+space=dnn", "data=csv", f"data.path={path}", "data.column=v", "data.test_size=800", "data.horizon=2"]
+    args += ["space.split_time.value=0.5", "search.intervals=[0.8,0.95]", "tuner.max_epochs=2", "tuner.factor=2"]
+    args += ["search.select.top_k=1", "search.refit=false", "search.ensemble=1", *SMALL_DNN, f"hydra.run.dir={run_dir}"]
+    result = run_cli(args, store, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    intervals = json.loads((run_dir / "summary.json").read_text())["intervals"]
+    for level, figures in intervals.items():
+        # Sampling error of a coverage from n calibration and m test origins: sqrt(p (1 - p) (1/n + 1/m)); 4 of them, as
+        # neighbouring origins share a value (h = 2), so fewer than m are independent.
+        p, n, m = float(level), figures["calibration_origins"], 799
+        assert n == 1599 and abs(figures["coverage"] - p) < 4 * np.sqrt(p * (1 - p) * (1 / n + 1 / m)), (level, figures)
+    # The half-widths approach the noise's own quantiles (1.28 and 1.96 sigma: 2.56, 3.92), give or take the model's
+    # error (here 80.7 % and 95.2 % coverage, half-widths 2.74 and 4.29 at step 1).
+    assert 2.0 < intervals["0.8"]["half_width"][0] < 3.6 and 3.4 < intervals["0.95"]["half_width"][0] < 5.2
