@@ -15,6 +15,7 @@ import numpy as np
 
 from data.baselines import ar_changes, baseline_forecasts, exponential_smoothing, naive_scale, targets
 from data.split import Layout
+from search.intervals import level_name
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Scores:
         for split, maes in self.per_step.get("winner", {}).items():
             metrics.update({f"{split}_mae_h{step}": mae for step, mae in enumerate(maes, start=1)})
         for level, figures in self.intervals.items():
-            name = f"interval_{float(level) * 100:g}"
+            name = level_name(level)
             metrics.update({f"{name}_{key}": figures[key] for key in ("coverage", "mean_width") if figures.get(key) is not None})
         return metrics
 

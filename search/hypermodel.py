@@ -3,6 +3,8 @@ windows that trial's `window_size`, `split_time` and `batch_size` call for."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import keras_tuner
 import numpy as np
@@ -95,10 +97,14 @@ class WindowedHyperModel(keras_tuner.HyperModel):
             horizon=self.layout.horizon,
         )
 
-    def model_for(self, values: dict, train_stop: int | None = None):
-        """The compiled model for one configuration (trial values, or the LR range test's reference)."""
+    def model_for(self, values: dict, train_stop: int | None = None, outputs: int | None = None):
+        """The compiled model for one configuration (trial values, or the LR range test's reference); `outputs`
+        output units instead of one per horizon step (a quantile head: `search.quantile_head`)."""
         architecture = {name: values[name] for name in BUILDER_ARGUMENTS[values["model"]] if name in values}
-        model = BUILDERS[values["model"]](framing=self.framing(values, train_stop), **architecture)
+        framing = self.framing(values, train_stop)
+        if outputs is not None:
+            framing = dataclasses.replace(framing, horizon=outputs)
+        model = BUILDERS[values["model"]](framing=framing, **architecture)
         return compile_model(model, values["loss"], values["optimizer"], values["learning_rate"], values["momentum"])
 
     def input_length(self, values: dict) -> int:

@@ -37,6 +37,11 @@ def calibration_limit(level: float) -> int:
     return n
 
 
+def level_name(level) -> str:
+    """`interval_80`: how a level is named in MLflow metrics and tags."""
+    return f"interval_{float(level) * 100:g}"
+
+
 def _columns(values) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     return values.reshape(len(values), -1)

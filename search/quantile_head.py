@@ -9,13 +9,11 @@ as the searched model was: the scored validation origins stay unseen, so they ca
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import numpy as np
 
 from data.windows import window_view
-from models import BUILDER_ARGUMENTS, BUILDERS, compile_model, forecast
+from models import forecast
 from models.quantiles import Pinball, interval_quantiles
 from search.hypermodel import StopOnNaN
 from search.space import DEFAULTS
@@ -31,11 +29,8 @@ def fit_quantile_head(hypermodel, values: dict, epochs: int, levels, seed: int, 
     horizon = hypermodel.layout.horizon
     quantiles = interval_quantiles(sorted(float(v) for v in levels))  # the order quantile_bands reads
     train_stop = hypermodel.split_time(values) if train_stop is None else train_stop
-    framing = dataclasses.replace(hypermodel.framing(values, train_stop), horizon=len(quantiles) * horizon)
-    architecture = {name: values[name] for name in BUILDER_ARGUMENTS[values["model"]] if name in values}
-    model = BUILDERS[values["model"]](framing=framing, **architecture)
-    optimizer = compile_model(model, "mae", values["optimizer"], values["learning_rate"], values["momentum"]).optimizer
-    model.compile(loss=Pinball(np.repeat(quantiles, horizon)), optimizer=optimizer)  # the trial's optimizer
+    model = hypermodel.model_for(values, train_stop, outputs=len(quantiles) * horizon)
+    model.compile(loss=Pinball(np.repeat(quantiles, horizon)), optimizer=model.optimizer)  # the trial's optimizer
     copies = len(quantiles)
     data = hypermodel.training_windows(values, train_stop=train_stop, seed=seed % 2**32)
     data = data.map(lambda x, y: (x, tf.tile(tf.reshape(y, (-1, horizon)), (1, copies))))

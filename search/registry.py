@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from search.evaluation import Scores
+from search.intervals import level_name
 from search.summary import Registration
 from search.tracking import Tracker
 
@@ -65,9 +66,7 @@ def interval_tags(scores: Scores) -> dict[str, str]:
     for level, figures in scores.intervals.items():
         cqr = figures["method"] == "cqr"
         tags["interval_method"] = figures["method"]
-        tags[f"interval_{float(level) * 100:g}_{'margin' if cqr else 'half_width'}"] = ",".join(
-            f"{m:.6g}" for m in figures["margin"]
-        )
+        tags[f"{level_name(level)}_{'margin' if cqr else 'half_width'}"] = ",".join(f"{m:.6g}" for m in figures["margin"])
         if cqr:
             tags["interval_quantile_run_id"] = figures["quantile_head_run_id"]
     return tags

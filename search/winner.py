@@ -188,13 +188,10 @@ def _intervals(cfg, forecasts: Forecasts, chosen: Chosen, hypermodel, tracker: T
             figures["quantile_head_run_id"] = run_id
     drawn = {}
     for level in levels:
-        margin = (
-            np.asarray(report[f"{level:g}"]["margin"]).reshape(-1) if layout.horizon > 1 else report[f"{level:g}"]["margin"][0]
-        )
+        margin = np.asarray(report[f"{level:g}"]["margin"]).reshape(y.shape[1:])  # (h,), or a scalar one step ahead
         low, high = np.full(y.shape, np.nan), np.full(y.shape, np.nan)
-        for split, part in (("val", val), ("test", test)):
-            if split in bands and (split == "val" or layout.test_size):
-                low[part], high[part] = bands[split][level][0] - margin, bands[split][level][1] + margin
+        for split, part in (("val", val), ("test", test)):  # the test rows are empty without a test tail
+            low[part], high[part] = bands[split][level][0] - margin, bands[split][level][1] + margin
         drawn[level] = (low, high)
     return report, drawn
 
