@@ -2,14 +2,17 @@
 
 The command's own process is the chief: it holds the oracle (as in a one-process search: same run
 dir, same resume), serves it over gRPC on a free port of 127.0.0.1 (Keras Tuner's own chief/worker
-protocol), starts the workers and waits for them. Each worker is a fresh interpreter (TensorFlow
-fixes its threads and devices at import) that trains the trials the oracle hands it and logs each
-one as a child of the chief's parent run. What a user sees stays one search: one parent run, one
-progress line per trial (tagged with its worker), one summary, the winner evaluated once by the chief.
+protocol) and is itself worker `w1`: it trains trials from its own oracle, in its main thread, while
+it serves. Workers `w2`..`wN` are fresh interpreters (TensorFlow fixes its threads and devices at
+import) that train the trials the oracle hands them and log each one as a child of the chief's
+parent run. The chief training too saves one TensorFlow process (its import, tuner build and memory)
+and the wait for it before the first trial (`bench/README.md` §9). What a user sees stays one search:
+one parent run, one progress line per trial (tagged with its worker), one summary, the winner
+evaluated once by the chief.
 
 A worker's TensorFlow gets `cores // (workers x parallel jobs)` threads, so the workers do not
 oversubscribe the CPU; with GPUs, worker k sees GPU k mod G only, memory allocated as needed.
-A worker that crashes (a bug, the OOM killer) is started again and takes its unfinished trial
+A worker process that crashes (a bug, the OOM killer) is started again and takes its unfinished trial
 up again; Ctrl-C reaches every worker, SIGTERM to the chief is passed on to them.
 """
 
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -134,14 +138,16 @@ class Worker:
 
 
 class WorkerPool:
-    """The chief's worker processes: start, watch (restarting crashes), stop."""
+    """The chief's worker processes (every worker of `assignment` but the first, which is the chief itself): start,
+    watch (restarting crashes), stop."""
 
     def __init__(self, command: list[str], assignment: Assignment, run_dir: Path, env: dict[str, str]):
         self.command, self.assignment, self.env = command, assignment, env
         self.log_dir = run_dir / "workers"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.port: int | None = None
-        self.workers = [Worker(k, wid, self.log_dir / f"{wid}.log") for k, wid in enumerate(assignment.worker_ids)]
+        ids = enumerate(assignment.worker_ids)
+        self.workers = [Worker(k, wid, self.log_dir / f"{wid}.log") for k, wid in ids if k > 0]
 
     def start(self, port: int) -> None:
         self.port = port
@@ -242,12 +248,17 @@ def _die_with_chief() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def serve(oracle, pool: WorkerPool, stopped_by_failures) -> str | None:
-    """Serve `oracle` to the pool's workers until the search is done; returns why it stopped early, or None.
+def serve(oracle, pool: WorkerPool, stopped_by_failures, train: Callable[[threading.Event], None]) -> str | None:
+    """Serve `oracle` to the pool's workers and `train` here (the chief's own trials) until the search is done;
+    returns why it stopped early, or None.
 
-    Keras Tuner's own chief loop (`oracle_chief.start_server`) checks every 20 s and waits forever for a
-    worker that died; this one checks every 0.2 s and knows its workers. An interrupt stops the workers
-    (their trials' runs KILLED) and is raised again once they have ended.
+    `train` runs in this (the main) thread, so an interrupt reaches the chief's own trial as in a one-process
+    search; it returns when the oracle has no trial left for it, or soon after the event it is given is set.
+    A watcher thread restarts workers that crash and sets that event when the search must stop (too many failed
+    trials, a worker that keeps dying, bad input a worker found). Keras Tuner's own chief loop
+    (`oracle_chief.start_server`) checks every 20 s and waits forever for a worker that died; this one checks
+    every 0.2 s and knows its workers. An interrupt stops the workers (their trials' runs KILLED) and is raised
+    again once they have ended.
     """
     from concurrent import futures
 
@@ -262,17 +273,34 @@ def serve(oracle, pool: WorkerPool, stopped_by_failures) -> str | None:
     if not port:
         raise RuntimeError("the oracle could not listen on a port of 127.0.0.1")
     server.start()
+    stop = threading.Event()
+    outcome: dict = {}
+
+    def watch() -> None:
+        try:
+            outcome["reason"] = _watch(oracle, pool, servicer, exit_chief, stopped_by_failures, stop)
+        except BaseException as err:  # noqa: BLE001 - raised again in the main thread
+            outcome["error"] = err
+        if outcome.get("reason") or outcome.get("error"):
+            stop.set()
+
+    watcher = threading.Thread(target=watch, name="worker-watch", daemon=True)
     try:
         pool.start(port)
-        return _watch(oracle, pool, servicer, exit_chief, stopped_by_failures)
+        watcher.start()
+        train(stop)
+        watcher.join()  # the other workers finish their last trials
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("reason")
     finally:
+        stop.set()
         pool.stop()
         server.stop(grace=5).wait()
 
 
-def _watch(oracle, pool: WorkerPool, servicer, exit_chief, stopped_by_failures) -> str | None:
-    while True:
-        time.sleep(POLL_S)
+def _watch(oracle, pool: WorkerPool, servicer, exit_chief, stopped_by_failures, stop: threading.Event) -> str | None:
+    while not stop.wait(POLL_S):
         for worker in pool.exited():
             code = worker.last_code
             if code == 0:
@@ -289,6 +317,7 @@ def _watch(oracle, pool: WorkerPool, servicer, exit_chief, stopped_by_failures) 
             print(f"worker {worker.worker_id} ended with exit code {code}: started again", flush=True)
         if servicer.stop_triggered and exit_chief(oracle) or not pool.running():
             return None
+    return None
 
 
 def worker_command(config_path: Path, run_dir: Path, labels, parent_id: str) -> list[str]:
