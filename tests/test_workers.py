@@ -180,3 +180,33 @@ def test_parallel_jobs_come_from_the_joblib_launchers_n_jobs():
     assert parallel_jobs(OmegaConf.create({"launcher": {"_target_": "basic"}})) == 1
     assert parallel_jobs(OmegaConf.create({"launcher": {"n_jobs": 3}})) == 3
     assert parallel_jobs(OmegaConf.create({"launcher": {"n_jobs": -1}})) == available_cores()
+
+
+def test_an_oracle_error_in_one_thread_does_not_block_the_other(tmp_path):
+    """The chief trains (main thread) while it serves its workers (gRPC thread): Keras Tuner's lock, left held by
+    `end_trial`'s consecutive-failures error, must not stop the other thread's next request for good."""
+    import threading
+
+    import keras_tuner
+    from keras_tuner.src.engine.trial import TrialStatus
+
+    from search.tuning import shared_across_threads
+
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective=keras_tuner.Objective("val_mae", "min"), max_trials=5, max_consecutive_failed_trials=1, seed=0
+    )
+    oracle._set_project_dir(str(tmp_path), "tuner")
+    space = keras_tuner.HyperParameters()
+    space.Int("window_size", 10, 60)
+    oracle.update_space(space)
+    shared_across_threads(oracle)
+    trial = oracle.create_trial("w1")
+    trial.status = TrialStatus.FAILED
+    with pytest.raises(RuntimeError, match="consecutive failures"):
+        oracle.end_trial(trial)
+
+    handed: list = []
+    other = threading.Thread(target=lambda: handed.extend([oracle.create_trial("w2"), oracle.get_best_trials(1)]))
+    other.start()
+    other.join(10)
+    assert not other.is_alive() and handed[0].status == TrialStatus.RUNNING and len(handed) == 2
