@@ -129,7 +129,8 @@ def _train_beside_workers(tuner, cfg, worker_id: str, stop) -> None:
 
     The oracle serves the other workers meanwhile, on the gRPC thread: Keras Tuner synchronizes the methods that
     change it across threads (`shared_across_threads` mends that for errors and for `get_best_trials`, which the
-    progress lines read). Only this tuner's own requests wait when there is no trial yet, and end once `stop` is set.
+    progress lines read), and this tuner trains a copy of each trial it is handed, as a worker does. Only this
+    tuner's own requests wait when there is no trial yet, and end once `stop` is set.
     """
     from keras_tuner.src.engine.trial import Trial, TrialStatus
 
@@ -145,7 +146,9 @@ def _train_beside_workers(tuner, cfg, worker_id: str, stop) -> None:
         trial = create_trial(tuner_id)
         if trial.status == TrialStatus.IDLE:
             stop.wait(CHIEF_IDLE_WAIT_S)
-        return trial
+        # A copy, as a worker gets it through gRPC: Keras Tuner's tuner marks its trial COMPLETED before the oracle
+        # scores it (`end_trial`), and the oracle's own object in that state breaks a worker's `get_best_trials`.
+        return Trial.from_proto(trial.to_proto())
 
     oracle.create_trial = own_create_trial
     tuner.tuner_id = worker_id
@@ -174,9 +177,9 @@ def shared_across_threads(oracle) -> None:
 
         return call
 
-    for name in ("create_trial", "update_trial", "end_trial"):
-        setattr(oracle, name, releasing(getattr(oracle, name)))
     oracle.get_best_trials = keras_tuner.synchronized(type(oracle).get_best_trials).__get__(oracle)
+    for name in ("create_trial", "update_trial", "end_trial", "get_best_trials"):
+        setattr(oracle, name, releasing(getattr(oracle, name)))
 
 
 def _failures_message(cfg) -> str:

@@ -68,19 +68,23 @@ def _finished_trial_runs(children) -> list[str]:
 @pytest.mark.slow
 def test_two_workers_log_every_trial_once_under_one_parent(tmp_path, store):
     run_dir = tmp_path / "run"
-    result = run_cli([*WORKERS, f"hydra.run.dir={run_dir}"], store, tmp_path)
+    # 35 trials (max_epochs 8): enough that w2, which starts its interpreter while the chief trains, gets some.
+    # (One may diverge, SGD and MSE in this space: FAILED as in a one-process search, and logged once too.)
+    result = run_cli([*WORKERS, "tuner.max_epochs=8", f"hydra.run.dir={run_dir}"], store, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["workers"] == 2 and summary["trials"]["completed"] == summary["trials"]["total"] > 4
+    trials = summary["trials"]
+    assert summary["workers"] == 2 and trials["completed"] + trials["failed"] == trials["total"] > 4
     parent, children = parent_and_children(MlflowClient(store), summary["mlflow_parent_run_id"])
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["workers"].startswith("w1, w2 on CPU (")
     finished = _finished_trial_runs(children)
-    assert len(finished) == len(set(finished)) == len(children) == summary["trials"]["completed"]
-    assert {c.data.tags["worker"] for c in children} <= {"w1", "w2"}
+    assert len(finished) == len(set(finished)) == trials["completed"]
+    assert len(children) == len({c.data.tags["trial_id"] for c in children}) == trials["total"]
+    assert sorted(c.info.status for c in children if c.info.status != "FINISHED") == ["FAILED"] * trials["failed"]
     # One progress line a trial (the chief's own, or relayed by it), naming the worker that trained it: both did.
     lines = [line for line in result.stdout.splitlines() if line.startswith("trial ")]
-    assert len(lines) == len(finished)
+    assert len(lines) == trials["total"]
     assert all(" [w1] " in line or " [w2] " in line for line in lines)
     assert {c.data.tags["worker"] for c in children} == {"w1", "w2"}
     assert "Search: Running Trial" not in result.stdout  # Keras Tuner's own display stays off, as in one process
