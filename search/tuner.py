@@ -86,25 +86,15 @@ class DiskFull(keras_tuner.errors.FatalError):
     the trial stays unfinished in its oracle, and a resume runs it again (`search.jobs` says what to do)."""
 
 
-def validation_forecast(hypermodel, model) -> tuple[np.ndarray, np.ndarray]:
-    """The trained model's forecast of the scored validation points (h-step paths over a horizon) and the actual
-    values, for the trial's plot.
-
-    One direct call on every window: no predict-function tracing for a model used once. Called on the training
-    thread as the trial ends: this eager pass runs Python op by op (~0.1 s alone), and on the logging thread it
-    fought the next trial's tracing for the GIL (~0.5 s a trial there, `bench/README.md` §9).
-    """
-    x, actual = hypermodel.scored_windows(model.input_shape[1])
-    return np.asarray(model(np.ascontiguousarray(x), training=False)).reshape(actual.shape), actual
-
-
-def _trial_figure(hypermodel, forecast: tuple[np.ndarray, np.ndarray], trial_id: str, scores: list[float]):
+def _trial_figure(hypermodel, model, trial_id: str, scores: list[float]):
     """A trial's forecast of the scored validation points (h-step paths from a few origins over a horizon),
     titled with its MAE, its best epoch's and the naive forecast's."""
     from data.baselines import naive
 
     layout = hypermodel.layout
-    predicted, actual = forecast
+    x, actual = hypermodel.scored_windows(model.input_shape[1])
+    # One direct call on every window: no predict-function tracing for a model used once.
+    predicted = np.asarray(model(np.ascontiguousarray(x), training=False)).reshape(actual.shape)
     origins = layout.val_origins
     naive_mae = np.mean(np.abs(naive(hypermodel.series, origins, layout.horizon) - actual))
     title = f"trial {trial_id}: validation forecast"
@@ -145,25 +135,19 @@ class TrackingMixin:
             logger = EpochLogger(self.tracker, run_id)
             kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [logger]
             results = super().run_trial(trial, *args, **kwargs)
-        self._finish_trial(trial, run_id, logger, started)
+        timing = {"trial_seconds": time.perf_counter() - started, "fit_seconds": logger.fit_seconds}
+        self._finish_trial(trial, run_id, logger, timing)
         return results
 
-    def _finish_trial(self, trial, run_id: str, logger: EpochLogger, started: float) -> None:
+    def _finish_trial(self, trial, run_id: str, logger: EpochLogger, timing: dict) -> None:
         """Final score, timing, history, forecast plot and model of a trial that trained to the end.
 
-        The plot's forecast is computed here (`validation_forecast`, counted in `trial_seconds`); the rest
-        happens on the tracker's logging thread while the next trial trains: the trained model is handed
-        over (Keras Tuner builds a new one for the next trial) and drawn, saved and uploaded there.
+        All of it happens on the tracker's logging thread while the next trial trains: the trained
+        model is handed over (Keras Tuner builds a new one for the next trial) and forecast, drawn,
+        saved and uploaded there.
         """
         tracker, history, model, hypermodel = self.tracker, logger.history, logger.model, self.hypermodel
         log_model, log_plot = self.log_trial_models, self.log_trial_plots
-        forecast = None
-        if log_plot:
-            try:
-                forecast = validation_forecast(hypermodel, model)
-            except Exception as err:  # noqa: BLE001 - the trial trained: its plot is left out, its run still closed
-                print(f"warning: trial {trial.trial_id}'s forecast plot left out: {type(err).__name__}: {err}", flush=True)
-        timing = {"trial_seconds": time.perf_counter() - started, "fit_seconds": logger.fit_seconds}
 
         def log_and_close() -> None:
             model_dir = Path(tempfile.mkdtemp(prefix="trial-model-")) if log_model else None
@@ -175,9 +159,9 @@ class TrackingMixin:
                     final.update({name: values[best] for name, values in history.items() if name.startswith("val_mae_h")})
                 tracker.log_metrics(run_id, {**timing, **final}, step=len(scores))
                 tracker.log_json(run_id, history, "history.json")
-                if forecast is not None:
+                if log_plot:
                     tracker.log_figure(
-                        run_id, _trial_figure(hypermodel, forecast, trial.trial_id, scores), "forecast_validation.png"
+                        run_id, _trial_figure(hypermodel, model, trial.trial_id, scores), "forecast_validation.png"
                     )
                 if model_dir:
                     model.save(model_dir / "model.keras")
