@@ -25,8 +25,6 @@ import math
 
 import numpy as np
 
-METHODS = ("conformal", "cqr")
-
 
 def calibration_limit(level: float) -> int:
     """The fewest calibration origins a finite interval at `level` needs: the least `n` with `ceil((n + 1) level) <= n`

@@ -5,7 +5,6 @@ Imported only after `search.planning` has checked the config, the data and the r
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -104,7 +103,7 @@ def _search_with_workers(tuner, cfg, tracker: Tracker, checked: Plan, run_dir: P
     """This process serves the oracle and trains as worker `w1`; `checked.workers - 1` fresh processes train
     beside it (`search.workers`)."""
     from search.files import save_child_config
-    from search.workers import WorkerPool, assign, serve, worker_command
+    from search.workers import WorkerPool, assign, serve, train_beside_workers, worker_command
 
     assignment = assign(checked.workers, checked.worker_threads)
     tracker.set_tags(tracker.parent_id, {"workers": assignment.describe()})
@@ -116,70 +115,9 @@ def _search_with_workers(tuner, cfg, tracker: Tracker, checked: Plan, run_dir: P
     tuner.save()
 
     def train_here(stop) -> None:
-        _train_beside_workers(tuner, cfg, assignment.worker_ids[0], stop)
+        train_beside_workers(tuner, cfg.tuner.max_epochs, assignment.worker_ids[0], stop)
 
     return serve(tuner.oracle, pool, lambda oracle: _failures_message(cfg) if _stopped_by_failures(oracle) else None, train_here)
-
-
-CHIEF_IDLE_WAIT_S = 0.05  # how long the chief waits to ask its own oracle again while Hyperband waits for a round
-
-
-def _train_beside_workers(tuner, cfg, worker_id: str, stop) -> None:
-    """The chief's own trials, as worker `worker_id`, until the oracle has none left for it or `stop` is set.
-
-    The oracle serves the other workers meanwhile, on the gRPC thread: Keras Tuner synchronizes the methods that
-    change it across threads (`shared_across_threads` mends that for errors and for `get_best_trials`, which the
-    progress lines read), and this tuner trains a copy of each trial it is handed, as a worker does. Only this
-    tuner's own requests wait when there is no trial yet, and end once `stop` is set.
-    """
-    from keras_tuner.src.engine.trial import Trial, TrialStatus
-
-    oracle = tuner.oracle
-    shared_across_threads(oracle)
-    create_trial = oracle.create_trial
-
-    def own_create_trial(tuner_id):
-        if tuner_id != worker_id:  # a worker's request, through the gRPC servicer
-            return create_trial(tuner_id)
-        if stop.is_set():
-            return Trial(oracle.hyperparameters.copy(), status=TrialStatus.STOPPED)
-        trial = create_trial(tuner_id)
-        if trial.status == TrialStatus.IDLE:
-            stop.wait(CHIEF_IDLE_WAIT_S)
-        # A copy, as a worker gets it through gRPC: Keras Tuner's tuner marks its trial COMPLETED before the oracle
-        # scores it (`end_trial`), and the oracle's own object in that state breaks a worker's `get_best_trials`.
-        return Trial.from_proto(trial.to_proto())
-
-    oracle.create_trial = own_create_trial
-    tuner.tuner_id = worker_id
-    try:
-        tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
-    finally:
-        oracle.create_trial = create_trial
-
-
-def shared_across_threads(oracle) -> None:
-    """Make `oracle` safe for two threads: Keras Tuner's `synchronized` lock is left held when the method it guards
-    raises (the consecutive-failures `RuntimeError` of `end_trial`), which would block the other thread for good;
-    and `get_best_trials` iterates the trials unguarded while the other thread may add one."""
-    import keras_tuner
-    from keras_tuner.src.engine import oracle as oracle_module
-
-    def releasing(method):
-        def call(*args, **kwargs):
-            try:
-                return method(*args, **kwargs)
-            except BaseException:
-                if oracle_module.THREADS[oracle] == threading.current_thread().name:  # raised inside the lock
-                    oracle_module.THREADS[oracle] = None
-                    oracle_module.LOCKS[oracle].release()
-                raise
-
-        return call
-
-    oracle.get_best_trials = keras_tuner.synchronized(type(oracle).get_best_trials).__get__(oracle)
-    for name in ("create_trial", "update_trial", "end_trial", "get_best_trials"):
-        setattr(oracle, name, releasing(getattr(oracle, name)))
 
 
 def _failures_message(cfg) -> str:

@@ -33,6 +33,7 @@ from data.errors import UserError
 from search.devices import visible_gpus
 
 POLL_S = 0.2  # how often the chief looks at its workers and the oracle
+CHIEF_IDLE_WAIT_S = 0.05  # how long the chief waits to ask its own oracle again while Hyperband waits for a round
 RESTARTS_PER_WORKER = 2  # a worker that keeps dying stops the search instead of looping
 STOP_GRACE_S = 60  # how long stopped workers get to close their runs before they are killed
 PROGRESS_PREFIX = "trial "  # a worker's progress line (`search.report.progress_line`), relayed to the chief's stdout
@@ -318,6 +319,64 @@ def _watch(oracle, pool: WorkerPool, servicer, exit_chief, stopped_by_failures, 
         if servicer.stop_triggered and exit_chief(oracle) or not pool.running():
             return None
     return None
+
+
+def train_beside_workers(tuner, epochs: int, worker_id: str, stop: threading.Event) -> None:
+    """The chief's own trials, as worker `worker_id`, until the oracle has none left for it or `stop` is set.
+
+    The oracle serves the other workers meanwhile, on the gRPC thread: Keras Tuner synchronizes the methods that
+    change it across threads (`shared_across_threads` mends that for errors and for `get_best_trials`, which the
+    progress lines read), and this tuner trains a copy of each trial it is handed, as a worker does. Only this
+    tuner's own requests wait when there is no trial yet, and end once `stop` is set.
+    """
+    from keras_tuner.src.engine.trial import Trial, TrialStatus
+
+    oracle = tuner.oracle
+    shared_across_threads(oracle)
+    create_trial = oracle.create_trial
+
+    def own_create_trial(tuner_id):
+        if tuner_id != worker_id:  # a worker's request, through the gRPC servicer
+            return create_trial(tuner_id)
+        if stop.is_set():
+            return Trial(oracle.hyperparameters.copy(), status=TrialStatus.STOPPED)
+        trial = create_trial(tuner_id)
+        if trial.status == TrialStatus.IDLE:
+            stop.wait(CHIEF_IDLE_WAIT_S)
+        # A copy, as a worker gets it through gRPC: Keras Tuner's tuner marks its trial COMPLETED before the oracle
+        # scores it (`end_trial`), and the oracle's own object in that state breaks a worker's `get_best_trials`.
+        return Trial.from_proto(trial.to_proto())
+
+    oracle.create_trial = own_create_trial
+    tuner.tuner_id = worker_id
+    try:
+        tuner.search(epochs=epochs, verbose=0)
+    finally:
+        oracle.create_trial = create_trial
+
+
+def shared_across_threads(oracle) -> None:
+    """Make `oracle` safe for two threads: Keras Tuner's `synchronized` lock is left held when the method it guards
+    raises (the consecutive-failures `RuntimeError` of `end_trial`), which would block the other thread for good;
+    and `get_best_trials` iterates the trials unguarded while the other thread may add one."""
+    import keras_tuner
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    def releasing(method):
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except BaseException:
+                if oracle_module.THREADS[oracle] == threading.current_thread().name:  # raised inside the lock
+                    oracle_module.THREADS[oracle] = None
+                    oracle_module.LOCKS[oracle].release()
+                raise
+
+        return call
+
+    oracle.get_best_trials = keras_tuner.synchronized(type(oracle).get_best_trials).__get__(oracle)
+    for name in ("create_trial", "update_trial", "end_trial", "get_best_trials"):
+        setattr(oracle, name, releasing(getattr(oracle, name)))
 
 
 def worker_command(config_path: Path, run_dir: Path, labels, parent_id: str) -> list[str]:

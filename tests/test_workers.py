@@ -194,7 +194,7 @@ def test_an_oracle_error_in_one_thread_does_not_block_the_other(tmp_path):
     import keras_tuner
     from keras_tuner.src.engine.trial import TrialStatus
 
-    from search.tuning import shared_across_threads
+    from search.workers import shared_across_threads
 
     oracle = keras_tuner.oracles.RandomSearchOracle(
         objective=keras_tuner.Objective("val_mae", "min"), max_trials=5, max_consecutive_failed_trials=1, seed=0
