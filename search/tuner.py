@@ -134,7 +134,14 @@ class TrackingMixin:
         with self.tracker.closing(start_run, finish=False) as run_id:
             logger = EpochLogger(self.tracker, run_id)
             kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [logger]
-            results = super().run_trial(trial, *args, **kwargs)
+            try:
+                results = super().run_trial(trial, *args, **kwargs)
+            except Exception:
+                # An interrupt that a library swallowed comes back as another error (Keras' `ops.shape` has a bare
+                # `except:`, and leaves a None shape that fails later): the trial was stopped, not failed. It stays
+                # unfinished in the oracle and its run KILLED, so a resume trains it again.
+                interrupts.check()
+                raise
         timing = {"trial_seconds": time.perf_counter() - started, "fit_seconds": logger.fit_seconds}
         self._finish_trial(trial, run_id, logger, timing)
         return results

@@ -176,6 +176,53 @@ def test_an_interrupt_during_an_mlflow_write_waits_for_it_and_closes_every_run(t
     assert "database is locked" not in stderr
 
 
+def interrupt_swallowed_by_a_library(directory: str, store: str) -> dict:
+    """SIGTERM lands in a library's bare `except:` during the second trial, which then fails with another error
+    (Keras' `ops.shape` does this: a None shape, then a TypeError); what the oracle and the runs record (child process)."""
+    import os
+
+    from search import interrupts
+
+    overrides = ["+space=dnn", *TINY, "tuner=random", "tuner.max_trials=3", "tuner.max_epochs=1", "space.dense_units.max=16"]
+    cfg, tracker, tuner = in_process_tuner(directory, store, "swallowed", overrides)
+    interrupts.install()
+    fit, calls = tuner.hypermodel.fit, []
+
+    def fit_that_swallows_the_interrupt(hp, model, *args, **kwargs):
+        calls.append(hp)
+        if len(calls) == 2:
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(1)
+            except:  # noqa: E722 - the library's bare except, as in Keras' ops.shape
+                pass
+            raise TypeError("Failed to convert elements of (None, 10, 1) to Tensor")
+        return fit(hp, model, *args, **kwargs)
+
+    tuner.hypermodel.fit = fit_that_swallows_the_interrupt
+    interrupted = False
+    try:
+        tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+    except KeyboardInterrupt:
+        interrupted = True
+    tracker.drain()
+    _, children = parent_and_children(MlflowClient(store), tracker.parent_id)
+    return {
+        "interrupted": interrupted,
+        "trial_status": {trial_id: trial.status for trial_id, trial in tuner.oracle.trials.items()},
+        "run_status": {c.data.tags["trial_id"]: c.info.status for c in children},
+    }
+
+
+@pytest.mark.slow
+def test_an_interrupt_a_library_swallowed_stops_the_trial_instead_of_failing_it(tmp_path, store):
+    # Before the fix: Keras Tuner recorded the trial FAILED (a resume never retries it) and the search went on.
+    outcome, _ = call_in_child("tests.test_reliability", "interrupt_swallowed_by_a_library", str(tmp_path), store)
+    assert outcome["interrupted"]
+    assert outcome["trial_status"] == {"0": "COMPLETED", "1": "RUNNING"}  # unfinished: a resume trains it again
+    assert outcome["run_status"] == {"0": "FINISHED", "1": "KILLED"}
+
+
 @pytest.mark.slow
 def test_the_same_command_twice_gives_the_same_trials(tmp_path, store):
     summaries = []
