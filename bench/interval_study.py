@@ -43,14 +43,14 @@ def load_run(run_dir: Path):
 
     from search.config import register_configs
     from search.planning import plan
-    from search.tuning import _hypermodel, prepare_tensorflow
+    from search.tuning import _hypermodel, prepare_backend
 
     register_configs()
     overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose("config", overrides=[o for o in overrides if not o.startswith("hydra.")])
     checked = plan(cfg)
-    prepare_tensorflow(cfg)
+    prepare_backend(cfg)
     summary = json.loads((run_dir / "summary.json").read_text())
     return cfg, checked, summary, _hypermodel(cfg, checked)
 

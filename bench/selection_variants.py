@@ -70,13 +70,13 @@ def variants(
     from search.selection import Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
     from search.tracking import Tracker
     from search.tuner import make_tuner
-    from search.tuning import prepare_tensorflow
+    from search.tuning import prepare_backend
 
     register_configs()
     with initialize_config_dir(config_dir=str(Path(__file__).resolve().parent.parent / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"+space={space}", f"data={data}", *overrides])
     checked = plan(cfg)
-    prepare_tensorflow(cfg)
+    prepare_backend(cfg)
     series, layout = checked.series, checked.layout
     hypermodel = WindowedHyperModel(
         series, layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed, season_length=cfg.data.season_length

@@ -54,9 +54,10 @@ def windowed_dataset(
     label_stop: int | None = None,
     seed: int | None = None,
     horizon: int = 1,
+    label_copies: int = 1,
 ):
     """A `tf.data.Dataset` of `(window, next values)` batches, shapes `(b, window_size)` and `(b,)` (one step
-    ahead) or `(b, horizon)`.
+    ahead) or `(b, horizon)`; on Keras' JAX and PyTorch backends the same batches as a `data.batches.WindowBatches`.
 
     Args:
         series: float array of shape `(n,)`.
@@ -67,16 +68,26 @@ def windowed_dataset(
         label_stop: one past the last label index; defaults to the end of the series.
         seed: shuffle seed, for a reproducible order.
         horizon: values each label holds; a window is kept when all of them lie before `label_stop`.
+        label_copies: the labels repeated side by side this many times, shape `(b, horizon * label_copies)` (a
+            quantile head's targets).
     """
-    import tensorflow as tf
+    import keras
 
     label_stop = len(series) if label_stop is None else label_stop
     starts = window_starts(label_start, label_stop, window_size, horizon)
+    if keras.backend.backend() != "tensorflow":
+        from data.batches import WindowBatches
+
+        return WindowBatches(series, starts, window_size, batch_size, shuffle_buffer, seed, horizon, label_copies)
+    import tensorflow as tf
+
     values = tf.constant(np.asarray(series, dtype=np.float32))
     offsets = tf.range(window_size + horizon, dtype=tf.int64)
 
     def gather(first):
         windows = tf.gather(values, first[:, tf.newaxis] + offsets)
+        if label_copies > 1:
+            return windows[:, :window_size], tf.tile(tf.reshape(windows[:, window_size:], (-1, horizon)), (1, label_copies))
         if horizon == 1:
             return windows[:, :-1], windows[:, -1]
         return windows[:, :window_size], windows[:, window_size:]

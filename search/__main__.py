@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF/XLA C++ start-up chatter (CUDA probes on CPU machines)
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # search.workers: gRPC's notices (forking beside its threads) are not news
 # MLflow prints "View run ... at: <tracking URI>" as each run ends on a server: the URI may hold a password,
 # and the closing table says where the runs are.

@@ -56,6 +56,13 @@ class IntervalMethod(Choice):
     cqr = "cqr"
 
 
+class BackendName(Choice):
+    auto = "auto"
+    tensorflow = "tensorflow"
+    jax = "jax"
+    torch = "torch"
+
+
 class SweepStep(Choice):
     batch = "batch"
     epoch = "epoch"
@@ -218,6 +225,7 @@ class Config:
 
     seed: int = 42
     mode: Mode = Mode.search  # search | lr_find (the learning-rate range test alone, no search)
+    backend: Optional[BackendName] = None  # Keras backend: tensorflow | jax | torch | auto; null: $KERAS_BACKEND, else tensorflow
     data: Any = MISSING
     tuner: TunerConfig = field(default_factory=TunerConfig)
     space: Dict[str, HyperparameterSpec] = field(default_factory=dict)

@@ -1,6 +1,6 @@
 """Which GPU a job of a Hydra multirun gets: job k gets GPU k mod N.
 
-Set through `CUDA_VISIBLE_DEVICES` (with memory growth on) before TensorFlow is imported, so jobs
+Set through `CUDA_VISIBLE_DEVICES` (with memory taken as needed) before the backend is imported, so jobs
 running side by side never share a card. TensorFlow fixes its devices when first imported, so a job
 that is given a GPU runs in a freshly spawned process (see `search.__main__`): a launcher that reuses
 worker processes (joblib) cannot leave a job on the previous job's card.
@@ -38,5 +38,7 @@ def gpu_for_job(job_number: int, gpus: int | None, visible: list[str]) -> str | 
 
 
 def job_environment(device: str) -> dict[str, str]:
-    """Environment for a job pinned to `device`: that card only, memory allocated as needed."""
-    return {"CUDA_VISIBLE_DEVICES": device, "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    """Environment for a job pinned to `device`: that card only, memory allocated as needed (by its backend's setting)."""
+    from search.backends import GPU_SHARING
+
+    return {"CUDA_VISIBLE_DEVICES": device, **GPU_SHARING}

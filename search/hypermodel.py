@@ -115,9 +115,9 @@ class WindowedHyperModel(keras_tuner.HyperModel):
         """Past seasons of context: none for a series without a season (planning narrows such a space to 0 too)."""
         return values["seasons"] if self.season_length > 0 else 0
 
-    def training_windows(self, values: dict, train_stop: int | None = None, seed: int | None = None):
+    def training_windows(self, values: dict, train_stop: int | None = None, seed: int | None = None, label_copies: int = 1):
         """Shuffled `(window, next values)` batches of `[:split_time]` (or `[:train_stop]`), every label before it:
-        what a fit trains on."""
+        what a fit trains on (`label_copies`: `data.windows.windowed_dataset`'s)."""
         length = self.input_length(values)
         return windowed_dataset(
             self.series[: self.split_time(values) if train_stop is None else train_stop],
@@ -127,6 +127,7 @@ class WindowedHyperModel(keras_tuner.HyperModel):
             label_start=length,
             seed=self.seed if seed is None else seed,
             horizon=self.layout.horizon,
+            label_copies=label_copies,
         )
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):

@@ -17,7 +17,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from data.errors import UserError
-from search import interrupts
+from search import backends, interrupts
 from search.devices import gpu_for_job, job_environment, visible_gpus
 from search.files import disk_full
 from search.planning import RunLabels, unlock_run_dir
@@ -32,10 +32,13 @@ def run_job(cfg, run_dir: Path, labels: RunLabels, parallel_jobs: int = 1) -> tu
 
     `parallel_jobs`: multirun jobs running side by side with this one (they share the cores with `search.workers`).
     """
-    from search.report import closing_table, lr_find_lines
-    from search.runner import run_lr_find, run_search
-
     try:
+        backend = backends.resolve(cfg.get("backend"))
+        backends.activate(backend)  # before anything below imports Keras
+        labels = replace(labels, backend=backend)
+        from search.report import closing_table, lr_find_lines
+        from search.runner import run_lr_find, run_search
+
         if cfg.mode == "lr_find":
             print(lr_find_lines(run_lr_find(cfg, run_dir, Path.cwd(), labels)))
             return 0, None

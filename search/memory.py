@@ -39,6 +39,10 @@ def release_traced_graphs() -> int:
     while a graph that uses it is differentiated, which for a train step happens during its own
     trace; once the trial has ended no graph of it is traced again, so the entries are dead weight.
     """
+    import sys
+
+    if "tensorflow" not in sys.modules:
+        return 0  # JAX and PyTorch keep no such registry
     from tensorflow.python.framework import ops
 
     registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)

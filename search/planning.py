@@ -37,6 +37,7 @@ class RunLabels:
     sweep_id: str | None = None
     sweep_job: str | None = None
     gpu: str | None = None  # the GPU a multirun job was pinned to (the job runs in a fresh process)
+    backend: str = "tensorflow"  # the Keras backend (`backend=`, resolved by `search.backends`)
 
     @property
     def experiment(self) -> str:
@@ -45,7 +46,7 @@ class RunLabels:
 
     def tags(self) -> dict[str, str]:
         """The MLflow tags every run of the search carries."""
-        tags = {"space": self.space, "data": self.data, "git_commit": self.git_commit}
+        tags = {"space": self.space, "data": self.data, "git_commit": self.git_commit, "backend": self.backend}
         tags.update({name: value for name in ("sweep_id", "sweep_job") if (value := getattr(self, name)) is not None})
         return tags
 

@@ -22,8 +22,6 @@ from search.space import DEFAULTS
 def fit_quantile_head(hypermodel, values: dict, epochs: int, levels, seed: int, train_stop: int | None = None):
     """The winner's architecture with a quantile per level bound and step, trained on `[:split_time]` (or
     `[:train_stop]`: `bench.quantile_head` also measures a head trained on every point before the test tail)."""
-    import tensorflow as tf
-
     keras.utils.set_random_seed(seed % 2**32)
     values = {**DEFAULTS, **values}
     horizon = hypermodel.layout.horizon
@@ -31,9 +29,7 @@ def fit_quantile_head(hypermodel, values: dict, epochs: int, levels, seed: int, 
     train_stop = hypermodel.split_time(values) if train_stop is None else train_stop
     model = hypermodel.model_for(values, train_stop, outputs=len(quantiles) * horizon)
     model.compile(loss=Pinball(np.repeat(quantiles, horizon)), optimizer=model.optimizer)  # the trial's optimizer
-    copies = len(quantiles)
-    data = hypermodel.training_windows(values, train_stop=train_stop, seed=seed % 2**32)
-    data = data.map(lambda x, y: (x, tf.tile(tf.reshape(y, (-1, horizon)), (1, copies))))
+    data = hypermodel.training_windows(values, train_stop=train_stop, seed=seed % 2**32, label_copies=len(quantiles))
     model.fit(data, epochs=epochs, verbose=0, shuffle=False, callbacks=[StopOnNaN()])
     return model
 

@@ -28,4 +28,5 @@ def quiet_known_noise() -> None:
     # Keras Tuner prints the traceback of every failed trial; ours goes to the trial's MLflow run instead.
     keras_tuner_config.DEBUG = False
     logging.getLogger("tensorflow").addFilter(_DropMessages("triggered tf.function retracing"))
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # JAX's probe for a TPU on every start
     warnings.filterwarnings("ignore", message=r"Skipping variable loading for optimizer", category=UserWarning)

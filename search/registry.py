@@ -34,16 +34,14 @@ def register(
     Alias `champion` then points at the best version scored on the same points (`elect_champion`): a
     sweep over seeds registers every job's winner, and the champion is the best of them, not the last.
     """
-    import keras
-    import mlflow
-    import tensorflow as tf
     from mlflow.models import infer_signature
+
+    from search.backends import requirements
 
     outputs = np.asarray(y_example, dtype=np.float32)
     # One column per step ahead: (n, 1) for one-step forecasts, (n, horizon) over a horizon.
     signature = infer_signature(np.asarray(x_example, dtype=np.float32), outputs.reshape(len(outputs), -1))
-    requirements = [f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}", f"mlflow=={mlflow.__version__}"]
-    version = tracker.log_model_to_parent(model, signature, requirements, name)
+    version = tracker.log_model_to_parent(model, signature, requirements(), name)
     client = tracker.registry_client
     tags = {"val_mae": str(val_mae), "scored_on": scored_on}
     for tag, value in (("test_mae", scores.test_mae), ("skill_vs_naive", scores.skill_vs_naive.get("test"))):

@@ -69,6 +69,8 @@ def closing_table(summary: dict) -> str:
         rows.append(("verdict", summary["verdict"]))
     rows.append(("trials", f"{summary['trials']['completed']} completed, {summary['trials']['failed']} failed"))
     rows += [(f"  {name}", _short(value)) for name, value in summary.get("best_hyperparameters", {}).items()]
+    if summary.get("backend"):
+        rows.append(("backend", f"{summary['backend']} on {summary.get('device', 'cpu').upper()}"))
     rows.append(("scored on", summary.get("scored_on", "")))
     rows.append(("MLflow run", f"{summary['mlflow_parent_run_id']} (experiment {summary['mlflow_experiment']})"))
     if summary.get("registered_model"):

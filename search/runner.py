@@ -180,9 +180,9 @@ def run_lr_find(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> dict
     prepare_run_dir(run_dir, resume=False)
     tracker = connect(cfg, launch_dir, labels, checked.series)
     from search.lr_find import find_learning_rate
-    from search.tuning import prepare_tensorflow
+    from search.tuning import prepare_backend
 
-    prepare_tensorflow(cfg)
+    prepare_backend(cfg)
     result = find_learning_rate(cfg, checked, tracker, run_dir, labels)
     result["run_dir"] = str(run_dir)
     result["ui_command"] = tracker.ui_command()

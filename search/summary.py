@@ -80,6 +80,8 @@ class Summary:
     ui_command: str
     ui_url: str = ""
     workers: int = 1
+    backend: str = "tensorflow"  # the Keras backend the search trained on
+    device: str = "cpu"  # where that backend put the models: cpu | gpu
     stage_seconds: dict[str, float] = field(default_factory=dict)
     learning_rate_range: dict[str, Any] | None = None
     evaluation: Evaluation | None = None
@@ -94,6 +96,8 @@ class Summary:
             "tuner": str(self.tuner),
             "seed": self.seed,
             "workers": self.workers,
+            "backend": self.backend,
+            "device": self.device,
             "trials": self.trials,
             "scored_on": self.scored_on,
             "mlflow_parent_run_id": self.mlflow_parent_run_id,

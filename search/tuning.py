@@ -1,4 +1,4 @@
-"""The TensorFlow side of a search: run the tuner, then hand its completed trials to `search.winner`.
+"""The training side of a search: run the tuner, then hand its completed trials to `search.winner`.
 
 Imported only after `search.planning` has checked the config, the data and the run dir.
 """
@@ -12,6 +12,7 @@ from pathlib import Path
 import keras
 
 from search import distributed
+from search.backends import device, prepare
 from search.hypermodel import WindowedHyperModel
 from search.memory import startup_objects_frozen
 from search.planning import Plan, RunLabels
@@ -22,21 +23,15 @@ from search.tracking import Tracker
 from search.tuner import make_tuner
 
 
-def prepare_tensorflow(cfg) -> None:
-    """Quiet known noise, and make runs repeatable: op determinism (`search.deterministic`) and the seed."""
-    import tensorflow as tf
-
+def prepare_backend(cfg) -> None:
+    """Quiet known noise, and make runs repeatable: the backend's determinism (`search.deterministic`) and the seed."""
     quiet_known_noise()
-    for gpu in tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.set_memory_growth(gpu, True)  # searches side by side share a card
-    if cfg.search.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(cfg.seed)
+    prepare(keras.backend.backend(), cfg.search.deterministic, cfg.seed)
 
 
 def search_and_evaluate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels, started: float) -> Summary:
     """Tune, then evaluate, log and register the winner; writes `summary.json` and logs it on the parent run."""
-    prepare_tensorflow(cfg)
+    prepare_backend(cfg)
     lr_range = None
     if auto_learning_rate(checked.specs):
         lr_range = _narrow_learning_rate(cfg, checked, tracker, run_dir, labels)
@@ -72,7 +67,7 @@ def work_for_chief(cfg, checked: Plan, tracker: Tracker, run_dir: Path) -> int:
 
     Returns how many trials this worker trained to the end.
     """
-    prepare_tensorflow(cfg)
+    prepare_backend(cfg)
     tuner = make_tuner(cfg, _hypermodel(cfg, checked), tracker, checked.specs, run_dir, resume=True)
     try:
         with startup_objects_frozen():
@@ -227,4 +222,6 @@ def _summary(cfg, tracker: Tracker, run_dir: Path, labels: RunLabels, checked: P
         ui_command=tracker.ui_command(),
         ui_url=tracker.ui_url(),
         workers=checked.workers,
+        backend=labels.backend,
+        device=device(),
     )

@@ -108,20 +108,20 @@ def assign(workers: int, threads: int, gpus: list[str] | None = None) -> Assignm
 
 
 def worker_environment(assignment: Assignment, index: int, port: int) -> dict[str, str]:
-    """Keras Tuner's worker variables, the thread pools and the device of worker `index`."""
-    threads = str(assignment.threads)
+    """Keras Tuner's worker variables, the thread pools and the device of worker `index`, for the chief's backend."""
+    from search.backends import GPU_SHARING, thread_environment
+
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")  # the chief's, set by `search.backends.activate`
     env = {
         "KERASTUNER_TUNER_ID": assignment.worker_ids[index],
         "KERASTUNER_ORACLE_IP": "127.0.0.1",
         "KERASTUNER_ORACLE_PORT": str(port),
-        "TF_NUM_INTRAOP_THREADS": threads,
-        "TF_NUM_INTEROP_THREADS": threads,
-        "OMP_NUM_THREADS": threads,
+        **thread_environment(backend, assignment.threads),
         "PYTHONUNBUFFERED": "1",
     }
     gpu = assignment.gpus[index]
     if gpu is not None:
-        env.update(CUDA_VISIBLE_DEVICES=gpu, TF_FORCE_GPU_ALLOW_GROWTH="true")
+        env.update(CUDA_VISIBLE_DEVICES=gpu, **GPU_SHARING)
     return env
 
 
@@ -397,7 +397,11 @@ def _worker_process(config_path: str, run_dir: str, labels: str, parent_id: str,
         _die_with_chief()
         cfg = OmegaConf.load(config_path)
         cfg.search.workers = 1  # this process is one of them
-        code = _work(cfg, Path(run_dir), RunLabels(**json.loads(labels)), parent_id)
+        run_labels = RunLabels(**json.loads(labels))
+        from search.backends import activate
+
+        activate(run_labels.backend)  # the chief's backend, before Keras is imported
+        code = _work(cfg, Path(run_dir), run_labels, parent_id)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         code = EXIT_USAGE
