@@ -34,11 +34,12 @@ def identity(cfg, labels: RunLabels) -> dict[str, str]:
 def connect(cfg, launch_dir: Path, labels: RunLabels, series=None) -> Tracker:
     """The tracking store and the search's experiment (`<data>-<space>` unless tracking.experiment is set).
 
-    Every run it creates carries MLflow's user/source/git tags, and `series` (if given) as its dataset input.
+    Every run it creates carries MLflow's user/source/git tags and the Keras backend, and `series` (if given)
+    as its dataset input.
     """
     uri = resolve_uri(cfg.tracking.uri, launch_dir)
     tracker = Tracker(uri, cfg.tracking.experiment or labels.experiment, cfg.tracking.artifact_location)
-    tracker.common_tags = source_tags(labels.git_commit)
+    tracker.common_tags = {**source_tags(labels.git_commit), "backend": labels.backend}  # runs compared across backends
     if series is not None:
         tracker.use_dataset(series, cfg.data.name, series_source(cfg.data))
     return tracker

@@ -2,6 +2,7 @@
 trains, and reloads with Keras' safe_mode=True in a fresh process."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 from models import BUILDER_ARGUMENTS, BUILDERS, compile_model
 from models.framing import SCALINGS, Framing, input_length
 from models.names import LOSSES, OPTIMIZERS
+from search.backends import BACKENDS, installed
 
 SMALL = {
     "dnn": {"dense_units": 4, "dense_layers": 2},
@@ -61,13 +63,19 @@ def test_every_builder_scaling_and_seasonal_context_reloads_safely_in_a_fresh_pr
         "    out[key] = np.asarray(m.predict_on_batch(np.load(d / f'{key}-x.npy'))).ravel().tolist()\n"
         "print(json.dumps(out))"
     )
-    run = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path), json.dumps(list(expected))], capture_output=True, text=True, timeout=600
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    reloaded = json.loads(run.stdout.strip().splitlines()[-1])
-    for key, values in expected.items():
-        np.testing.assert_allclose(reloaded[key], values, rtol=1e-4, atol=1e-4, err_msg=key)
+    # Saved here on TensorFlow, reloaded on every installed backend: a model registered on one loads on the others.
+    for backend in [b for b in BACKENDS if installed(b)]:
+        run = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path), json.dumps(list(expected))],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "KERAS_BACKEND": backend},
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+        reloaded = json.loads(run.stdout.strip().splitlines()[-1])
+        for key, values in expected.items():
+            np.testing.assert_allclose(reloaded[key], values, rtol=1e-4, atol=1e-4, err_msg=f"{key} on {backend}")
 
 
 def test_standard_scaling_lives_inside_the_model():
