@@ -2,6 +2,7 @@
 
     python -m bench.first_epoch                 # every variant, 3 models each, one fresh process per variant
     python -m bench.first_epoch --tiny          # CI
+    python -m bench.first_epoch --backends tensorflow jax torch   # the default variant on each Keras backend
 
 One conv_lstm configuration of the default space (window 40, Conv1D 32x5, one LSTM of 32, batch 32,
 Adam, Huber) on the default synthetic series, built and trained for 3 epochs, three times in a row
@@ -51,11 +52,15 @@ def measure(variant: str, models: int, overrides: list[str]) -> None:
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-
     if variant == "no_grappler":
+        import tensorflow as tf
+
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     import keras
+
+    from search.backends import prepare
+
+    prepare(keras.backend.backend(), deterministic=False, seed=1)
 
     if variant == "unrolled_lstm":
 
@@ -106,7 +111,7 @@ def measure(variant: str, models: int, overrides: list[str]) -> None:
         history = model.fit(train, epochs=3, verbose=0, callbacks=[timer], **validation).history
         val_mae = history.get("val_mae", [float("nan")])[-1]
         epochs = " ".join(f"{s:.2f}" for s in timer.seconds)
-        head = f"{variant:<20} {index}  build {built - started:.2f}  data {ready - built:.2f}"
+        head = f"{keras.backend.backend():<10} {variant:<20} {index}  build {built - started:.2f}  data {ready - built:.2f}"
         print(f"{head}  epochs {epochs}  val_mae {val_mae:.4f}")
         sys.stdout.flush()
 
@@ -116,12 +121,21 @@ def main() -> None:
     parser.add_argument("--variant", choices=VARIANTS, help="run one variant in this process (what the others call)")
     parser.add_argument("--models", type=int, default=3)
     parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--backends", nargs="*", help="run the default variant on each of these Keras backends instead")
     args = parser.parse_args()
     overrides = ["data.length=500", "data.test_size=60", "data.season_length=0"] if args.tiny else []
     if args.variant:
         measure(args.variant, args.models, overrides)
         return
     models = 1 if args.tiny else args.models
+    if args.backends:
+        import os
+
+        for backend in args.backends:
+            command = [sys.executable, "-m", "bench.first_epoch", "--variant", "default", "--models", str(models)]
+            env = {**os.environ, "KERAS_BACKEND": backend}
+            subprocess.run(command + (["--tiny"] if args.tiny else []), check=True, env=env)
+        return
     for variant in VARIANTS[:2] if args.tiny else VARIANTS:
         command = [sys.executable, "-m", "bench.first_epoch", "--variant", variant, "--models", str(models)]
         subprocess.run(command + (["--tiny"] if args.tiny else []), check=True)

@@ -81,6 +81,10 @@ def activate(backend: str) -> None:
     os.environ["KERAS_BACKEND"] = backend
     for name, value in GPU_SHARING.items():
         os.environ.setdefault(name, value)
+    if backend == "tensorflow" and "jax" not in sys.modules:
+        # TensorFlow's TFLite helpers import JAX whenever it is installed (`try: from jax import jit`): 1.3 s and its
+        # memory in every TensorFlow process for nothing. Marked absent here, that import fails as if JAX were missing.
+        sys.modules["jax"] = None
 
 
 GPU_SHARING = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
