@@ -64,6 +64,18 @@ def _gpu_present() -> bool:
     return bool(visible_gpus())
 
 
+def needs_fresh_process(setting: str | None) -> bool:
+    """Whether a multirun job with `backend=<setting>` must run in a fresh interpreter: this one already imported Keras
+    with another backend (the sweep's job before, in the same process)."""
+    keras = sys.modules.get("keras")
+    if keras is None:
+        return False
+    try:
+        return resolve(setting) != keras.backend.backend()
+    except UserError:  # the job itself says so, as one line in its summary
+        return False
+
+
 def activate(backend: str) -> None:
     """Make `backend` the one Keras imports, with its settings for sharing a GPU; before Keras is imported.
 
@@ -74,10 +86,7 @@ def activate(backend: str) -> None:
     if keras is not None:
         current = keras.backend.backend()
         if current != backend:
-            raise UserError(
-                f"backend={backend}: this process already runs Keras on {current}; run one backend per command "
-                "(or a multirun with hydra/launcher=basic)"
-            )
+            raise UserError(f"backend={backend}: this process already runs Keras on {current}; run one backend per command")
     os.environ["KERAS_BACKEND"] = backend
     for name, value in GPU_SHARING.items():
         os.environ.setdefault(name, value)

@@ -3,7 +3,8 @@
 Bad input ends with one line on stderr and exit code 2; an interrupt (Ctrl-C or SIGTERM) ends the
 runs as KILLED and exits 130; a search that ran but could not finish (every trial failed, a bug)
 exits 3. In a multirun a failed job is written down instead (`summary.json` with `error` and
-`exit_code`), so the sweep goes on; a job pinned to a GPU runs in a freshly spawned interpreter.
+`exit_code`), so the sweep goes on; a job pinned to a GPU, or on another Keras backend than this process already
+imported, runs in a freshly spawned interpreter.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def run_multirun_job(cfg, run_dir: Path, labels: RunLabels, job_number: int, ove
     if cfg.search.resume and never_started:
         cfg.search.resume = False
     device = gpu_for_job(job_number, cfg.search.gpus, visible_gpus())
-    if device is None:
+    if device is None and not backends.needs_fresh_process(cfg.get("backend")):
         return run_sweep_job(cfg, run_dir, labels, overrides, parallel_jobs)
     return run_in_fresh_process(cfg, run_dir, replace(labels, gpu=device), overrides, device, parallel_jobs)
 
@@ -107,12 +108,15 @@ def run_sweep_job(cfg, run_dir: Path, labels: RunLabels, overrides: list[str], p
     return code
 
 
-def run_in_fresh_process(cfg, run_dir: Path, labels: RunLabels, overrides: list[str], device: str, parallel_jobs: int = 1) -> int:
-    """Run the job in a new interpreter that sees only GPU `device`; returns its exit code.
+def run_in_fresh_process(
+    cfg, run_dir: Path, labels: RunLabels, overrides: list[str], device: str | None, parallel_jobs: int = 1
+) -> int:
+    """Run the job in a new interpreter that sees only GPU `device` (None: devices left alone); returns its exit code.
 
-    TensorFlow fixes its devices at import, and launchers reuse their worker processes, so only a
-    fresh interpreter can be pinned to a card. The job's config goes to it as a file in the job's
-    directory. Ctrl-C reaches both processes; SIGTERM to this one is passed on.
+    TensorFlow fixes its devices at import, Keras its backend, and launchers reuse their worker processes, so only a
+    fresh interpreter can be pinned to a card, or run a sweep's job on another backend than the one before. The
+    job's config goes to it as a file in the job's directory. Ctrl-C reaches both processes; SIGTERM to this one is
+    passed on.
     """
     from search.files import save_child_config
 
@@ -120,7 +124,8 @@ def run_in_fresh_process(cfg, run_dir: Path, labels: RunLabels, overrides: list[
     arguments = [str(config_path), str(run_dir), json.dumps(asdict(labels)), json.dumps(overrides), str(parallel_jobs)]
     command = [sys.executable, "-m", "search.jobs", *arguments]
     secret_uri = {"MLFLOW_TRACKING_URI": cfg.tracking.uri} if cfg.tracking.uri and "MLFLOW_TRACKING_URI" not in os.environ else {}
-    process = subprocess.Popen(command, env={**os.environ, **secret_uri, **job_environment(device)})
+    pinned = job_environment(device) if device is not None else {}
+    process = subprocess.Popen(command, env={**os.environ, **secret_uri, **pinned})
     try:
         code = process.wait()
     except KeyboardInterrupt:

@@ -99,6 +99,17 @@ def test_a_jax_search_runs_every_stage_without_importing_tensorflow(tmp_path, st
     np.testing.assert_allclose(answers["tensorflow"]["forecast"], answers["jax"]["forecast"], rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.slow
+@needs_jax
+def test_a_multirun_over_backends_runs_each_job_on_its_own(tmp_path, store):
+    """Hydra's basic launcher runs the jobs in one process: the JAX job after a TensorFlow one gets a fresh interpreter."""
+    result = run_cli(["-m", "+space=linear", "backend=tensorflow,jax", *TINY, "hydra.sweep.dir=sweep"], store, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summaries = [json.loads((tmp_path / "sweep" / str(job) / "summary.json").read_text()) for job in (0, 1)]
+    assert [s["backend"] for s in summaries] == ["tensorflow", "jax"]
+    assert all("error" not in s and s["trials"]["completed"] > 0 for s in summaries)
+
+
 def test_a_backend_whose_package_is_missing_names_the_extra_to_install(tmp_path):
     missing = next((b for b in ("torch", "jax") if not installed(b)), None)
     if missing is None:
@@ -134,39 +145,44 @@ def test_auto_picks_tensorflow_on_cpu_and_jax_on_a_gpu_when_installed():
     assert resolve("auto", gpu_present=False) == "tensorflow"
 
 
-@needs_jax
-@pytest.mark.parametrize(
-    "points,window_size,batch_size,buffer,horizon", [(300, 5, 7, 1, 1), (300, 5, 32, 50, 1), (3000, 20, 32, 1000, 3)]
+WINDOW_CASES = [(300, 5, 7, 1, 1), (300, 5, 32, 50, 1), (3000, 20, 32, 1000, 3)]
+"""(points, window_size, batch_size, shuffle_buffer, horizon): time order, a small buffer, a horizon and a long series."""
+
+WINDOWS_CHILD = textwrap.dedent(
+    """
+    import json, sys, numpy as np
+    from data.windows import windowed_dataset
+
+    def epochs(points, window, batch, buffer, horizon, copies, seed, count):
+        series = np.sin(np.arange(points, dtype=np.float32) / 7) * 10 + np.arange(points) / 10
+        data = windowed_dataset(series, window, batch, buffer, label_start=window, seed=seed, horizon=horizon,
+                                label_copies=copies)
+        out = []
+        for _ in range(count):
+            if hasattr(data, "__getitem__"):  # a keras PyDataset, as fit reads it: by index, then on_epoch_end
+                batches = [(np.asarray(x).tolist(), np.asarray(y).tolist()) for x, y in (data[i] for i in range(len(data)))]
+                data.on_epoch_end()
+            else:
+                batches = [(x.numpy().tolist(), y.numpy().tolist()) for x, y in data]
+            out.append(batches)
+        return out
+
+    cases = json.loads(sys.argv[1])
+    print(json.dumps([
+        {"plain": epochs(*case, 1, 3, 2), "again": epochs(*case, 1, 3, 1), "tiled": epochs(*case, 3, 3, 1)} for case in cases
+    ]))
+    """
 )
-def test_jax_windows_are_the_tensorflow_windows(points, window_size, batch_size, buffer, horizon):
+
+
+@needs_jax
+def test_jax_windows_are_the_tensorflow_windows():
     """Same batch count and sizes, same (window, label) pairs each epoch (in time order without a buffer), reshuffled
     between epochs, the same order for the same seed; quantile-head labels tiled as TensorFlow tiles them."""
-    code = textwrap.dedent(
-        """
-        import json, sys, numpy as np
-        from data.windows import windowed_dataset
-        series = np.sin(np.arange(POINTS, dtype=np.float32) / 7) * 10 + np.arange(POINTS) / 10
-        def epochs(copies, seed, count):
-            data = windowed_dataset(series, WINDOW, BATCH, BUFFER, label_start=WINDOW, seed=seed, horizon=HORIZON,
-                                    label_copies=copies)
-            out = []
-            for _ in range(count):
-                batches = [(np.asarray(x).tolist(), np.asarray(y).tolist()) for x, y in (data[i] for i in range(len(data)))] \\
-                    if hasattr(data, "__getitem__") else [(x.numpy().tolist(), y.numpy().tolist()) for x, y in data]
-                out.append(batches)
-                if hasattr(data, "on_epoch_end"):
-                    data.on_epoch_end()
-            return out
-        print(json.dumps({"plain": epochs(1, 3, 2), "again": epochs(1, 3, 1), "tiled": epochs(3, 3, 1)}))
-        """
-    )
-    settings = {"POINTS": points, "WINDOW": window_size, "BATCH": batch_size, "BUFFER": buffer, "HORIZON": horizon}
-    for name, value in settings.items():
-        code = code.replace(name, str(value))
     results = {}
     for backend in ("tensorflow", "jax"):
         run = subprocess.run(
-            [sys.executable, "-c", code],
+            [sys.executable, "-c", WINDOWS_CHILD, json.dumps(WINDOW_CASES)],
             cwd=ROOT,
             env={**cli_env(None), "KERAS_BACKEND": backend},
             capture_output=True,
@@ -178,16 +194,16 @@ def test_jax_windows_are_the_tensorflow_windows(points, window_size, batch_size,
     def pairs(batches):
         return sorted((tuple(x), tuple(np.ravel(y))) for xs, ys in batches for x, y in zip(xs, ys, strict=True))
 
-    tf, jax = results["tensorflow"], results["jax"]
-    for epoch in range(2):
-        assert [len(b[0]) for b in jax["plain"][epoch]] == [len(b[0]) for b in tf["plain"][epoch]]
-        assert pairs(jax["plain"][epoch]) == pairs(tf["plain"][epoch])
-    if buffer > 1:
-        assert jax["plain"][0] != jax["plain"][1]  # reshuffled each epoch
-    else:
-        assert jax["plain"][0] == tf["plain"][0]  # time order, exactly
-    assert jax["again"][0] == jax["plain"][0]  # the seed fixes the order
-    for (x_tiled, y_tiled), (x, y) in zip(jax["tiled"][0], jax["plain"][0], strict=True):
-        assert x_tiled == x
-        np.testing.assert_array_equal(np.asarray(y_tiled), np.tile(np.reshape(y, (-1, horizon)), (1, 3)))
-    assert pairs(jax["tiled"][0]) == pairs(tf["tiled"][0])
+    for (_, _, _, buffer, horizon), tf, jax in zip(WINDOW_CASES, results["tensorflow"], results["jax"], strict=True):
+        for epoch in range(2):
+            assert [len(b[0]) for b in jax["plain"][epoch]] == [len(b[0]) for b in tf["plain"][epoch]]
+            assert pairs(jax["plain"][epoch]) == pairs(tf["plain"][epoch])
+        if buffer > 1:
+            assert jax["plain"][0] != jax["plain"][1]  # reshuffled each epoch
+        else:
+            assert jax["plain"][0] == tf["plain"][0]  # time order, exactly
+        assert jax["again"][0] == jax["plain"][0]  # the seed fixes the order
+        for (x_tiled, y_tiled), (x, y) in zip(jax["tiled"][0], jax["plain"][0], strict=True):
+            assert x_tiled == x
+            np.testing.assert_array_equal(np.asarray(y_tiled), np.tile(np.reshape(y, (-1, horizon)), (1, 3)))
+        assert pairs(jax["tiled"][0]) == pairs(tf["tiled"][0])
