@@ -9,7 +9,7 @@ the rest of the code never asks which backend it runs on.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.machinery
 import os
 import sys
 
@@ -19,18 +19,19 @@ BACKENDS = ("tensorflow", "jax", "torch")
 PACKAGES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",)}
 """The distributions a backend needs: checked before the search, pinned in the registered model's requirements."""
 
-AUTO_ON_CPU = "tensorflow"
-"""`backend=auto` without a GPU: TensorFlow. On 2 cores its first epoch, the fixed cost that dominates a short
-Hyperband trial, is the shortest (bench/README §11: TF 4.2 s, JAX 7.5 s, PyTorch 8.1 s first epoch)."""
+AUTO_ON_CPU = ("jax", "tensorflow", "torch")
+"""`backend=auto` without a GPU: the first of these that is installed. The default command on 2 cores, one run each
+(bench/README §11): JAX 765 s, TensorFlow 834 s (its first epoch costs more, its later epochs 3-5x less); PyTorch's later
+epochs are the slowest (0.8 s against JAX's 0.1 s)."""
 
 AUTO_ON_GPU = ("jax", "tensorflow", "torch")
-"""`backend=auto` with a GPU: the first of these that is installed. JAX first: the only backend measured on a GPU here
-(bench/README §11, `bench/gpu_check.sh`); PyTorch last (its LSTM steps run in Python: 6x TensorFlow's later epochs on CPU)."""
+"""`backend=auto` with a GPU: JAX first, the only backend measured on a GPU here (bench/README §11, `bench/gpu_check.sh`)."""
 
 
 def installed(backend: str) -> bool:
-    """Whether the backend's packages can be imported here (without importing them)."""
-    return all(importlib.util.find_spec(package) is not None for package in PACKAGES[backend])
+    """Whether the backend's packages can be imported here (without importing them; JAX too where `activate` hid it
+    from a TensorFlow process)."""
+    return all(importlib.machinery.PathFinder.find_spec(package) is not None for package in PACKAGES[backend])
 
 
 def resolve(setting: str | None, gpu_present: bool | None = None) -> str:
@@ -51,8 +52,7 @@ def resolve(setting: str | None, gpu_present: bool | None = None) -> str:
 
 def auto(gpu_present: bool) -> str:
     """`backend=auto`: the fastest installed backend for the device found (by bench/README §11's measurements)."""
-    order = AUTO_ON_GPU if gpu_present else (AUTO_ON_CPU, *[b for b in BACKENDS if b != AUTO_ON_CPU])
-    for backend in order:
+    for backend in AUTO_ON_GPU if gpu_present else AUTO_ON_CPU:
         if installed(backend):
             return backend
     raise UserError('backend=auto: none of tensorflow, jax, torch is installed; pip install -e . (TensorFlow) or -e ".[jax]"')

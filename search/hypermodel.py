@@ -42,7 +42,7 @@ class StepMAE(keras.callbacks.Callback):
             return
         chunks = range(0, len(self.windows), FORECAST_CHUNK)  # a long validation split in pieces of bounded memory
         predicted = np.concatenate(
-            [np.asarray(self.model(self.windows[i : i + FORECAST_CHUNK], training=False), dtype=np.float64) for i in chunks]
+            [keras.ops.convert_to_numpy(self.model(self.windows[i : i + FORECAST_CHUNK], training=False)) for i in chunks]
         )
         for step, mae in enumerate(np.mean(np.abs(self.labels - predicted), axis=0), start=1):
             logs[f"val_mae_h{step}"] = float(mae)

@@ -94,7 +94,8 @@ def _trial_figure(hypermodel, model, trial_id: str, scores: list[float]):
     layout = hypermodel.layout
     x, actual = hypermodel.scored_windows(model.input_shape[1])
     # One direct call on every window: no predict-function tracing for a model used once.
-    predicted = np.asarray(model(np.ascontiguousarray(x), training=False)).reshape(actual.shape)
+    # convert_to_numpy: a PyTorch output still holds its autograd graph, which np.asarray refuses
+    predicted = keras.ops.convert_to_numpy(model(np.ascontiguousarray(x), training=False)).reshape(actual.shape)
     origins = layout.val_origins
     naive_mae = np.mean(np.abs(naive(hypermodel.series, origins, layout.horizon) - actual))
     title = f"trial {trial_id}: validation forecast"
