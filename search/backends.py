@@ -21,7 +21,7 @@ PACKAGES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("
 
 AUTO_ON_CPU = ("jax", "tensorflow", "torch")
 """`backend=auto` without a GPU: the first of these that is installed. The default command on 2 cores, one run each
-(bench/README §11): JAX 765 s, TensorFlow 834 s (its first epoch costs more, its later epochs 3-5x less); PyTorch's later
+(bench/README §11): JAX 770 s, TensorFlow 841 s (its first epoch costs more, its later epochs 3-5x less); PyTorch's later
 epochs are the slowest (0.8 s against JAX's 0.1 s)."""
 
 AUTO_ON_GPU = ("jax", "tensorflow", "torch")
