@@ -87,6 +87,8 @@ def activate(backend: str) -> None:
         current = keras.backend.backend()
         if current != backend:
             raise UserError(f"backend={backend}: this process already runs Keras on {current}; run one backend per command")
+    from search.devices import GPU_SHARING
+
     os.environ["KERAS_BACKEND"] = backend
     for name, value in GPU_SHARING.items():
         os.environ.setdefault(name, value)
@@ -94,11 +96,6 @@ def activate(backend: str) -> None:
         # TensorFlow's TFLite helpers import JAX whenever it is installed (`try: from jax import jit`): 1.3 s and its
         # memory in every TensorFlow process for nothing. Marked absent here, that import fails as if JAX were missing.
         sys.modules["jax"] = None
-
-
-GPU_SHARING = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
-"""Set before a backend starts: several searches (multirun jobs, search.workers) share one GPU, so each takes memory as
-it needs it instead of most of the card up front (JAX: 75 %, TensorFlow: nearly all). PyTorch allocates as it goes."""
 
 
 def thread_environment(backend: str, threads: int) -> dict[str, str]:

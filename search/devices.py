@@ -11,6 +11,10 @@ from __future__ import annotations
 import os
 import subprocess
 
+GPU_SHARING = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+"""Set before a Keras backend starts: several searches (multirun jobs, search.workers) share one GPU, so each takes memory
+as it needs it instead of most of the card up front (JAX: 75 %, TensorFlow: nearly all). PyTorch allocates as it goes."""
+
 
 def visible_gpus() -> list[str]:
     """GPU ids this process may use: `CUDA_VISIBLE_DEVICES` if set, else what `nvidia-smi -L` lists."""
@@ -39,6 +43,4 @@ def gpu_for_job(job_number: int, gpus: int | None, visible: list[str]) -> str | 
 
 def job_environment(device: str) -> dict[str, str]:
     """Environment for a job pinned to `device`: that card only, memory allocated as needed (by its backend's setting)."""
-    from search.backends import GPU_SHARING
-
     return {"CUDA_VISIBLE_DEVICES": device, **GPU_SHARING}

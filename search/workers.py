@@ -109,7 +109,8 @@ def assign(workers: int, threads: int, gpus: list[str] | None = None) -> Assignm
 
 def worker_environment(assignment: Assignment, index: int, port: int) -> dict[str, str]:
     """Keras Tuner's worker variables, the thread pools and the device of worker `index`, for the chief's backend."""
-    from search.backends import GPU_SHARING, thread_environment
+    from search.backends import thread_environment
+    from search.devices import GPU_SHARING
 
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")  # the chief's, set by `search.backends.activate`
     env = {
