@@ -202,7 +202,19 @@ def baseline_maes(
     return {name: float(np.mean(np.abs(actual - forecast))) for name, forecast in forecasts.items()}
 
 
-def naive_scale(series: np.ndarray, stop: int) -> float:
-    """MASE's scale: the MAE of the one-step naive forecast over `series[:stop]` (the points a forecaster had)."""
+def naive_scale(series: np.ndarray, stop: int, season_length: int = 0) -> float:
+    """MASE's scale (Hyndman & Koehler 2006): the in-sample MAE of the one-step naive forecast over `series[:stop]`
+    (the points a forecaster had), or of the seasonal naive forecast (`y[t - season_length]`) when the series has a
+    season shorter than that history, as forecasting competitions (M4) scale it.
+
+    On a seasonal series the naive scale is inflated by the season's swings, so a MASE below 1 against it says little;
+    against seasonal naive's, MASE < 1 means better than repeating last season, in-sample.
+    """
     history = np.asarray(series[:stop], dtype=np.float64)
-    return float(np.mean(np.abs(np.diff(history)))) if len(history) > 1 else float("nan")
+    lag = season_length if 0 < season_length < len(history) else 1
+    return float(np.mean(np.abs(history[lag:] - history[:-lag]))) if len(history) > lag else float("nan")
+
+
+def scale_name(series_length: int, season_length: int) -> str:
+    """Which forecast `naive_scale` used, for the table and summary.json: `seasonal naive (lag 12)` or `naive (lag 1)`."""
+    return f"seasonal naive (lag {season_length})" if 0 < season_length < series_length else "naive (lag 1)"

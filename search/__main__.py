@@ -15,6 +15,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # search.workers: gRPC's notic
 # and the closing table says where the runs are.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
+import dataclasses  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -65,11 +66,12 @@ def main(cfg) -> None:
     redact_saved_config(run_dir / hydra_cfg.output_subdir if hydra_cfg.output_subdir else None)
     if hydra_cfg.mode == RunMode.MULTIRUN:
         redact_saved_config(Path(hydra_cfg.sweep.dir))  # multirun.yaml
-    labels = RunLabels(space=hydra_cfg.runtime.choices.get("space"), data=cfg.data.name, git_commit=_git_commit())
+    data_file = Path(cfg.data.path).stem if cfg.data.get("source") == "csv" else None
+    labels = RunLabels(space=hydra_cfg.runtime.choices.get("space"), data=cfg.data.name, git_commit=_git_commit(), data_file=data_file)
     if hydra_cfg.mode != RunMode.MULTIRUN:
         code, _ = run_job(cfg, run_dir, labels)
     else:
-        sweep = RunLabels(labels.space, labels.data, labels.git_commit, str(hydra_cfg.sweep.dir), str(hydra_cfg.job.num))
+        sweep = dataclasses.replace(labels, sweep_id=str(hydra_cfg.sweep.dir), sweep_job=str(hydra_cfg.job.num))
         overrides = list(hydra_cfg.overrides.task)
         code = run_multirun_job(cfg, run_dir, sweep, hydra_cfg.job.num, overrides, parallel_jobs(hydra_cfg))
         code = code if code == EXIT_INTERRUPTED else 0  # a failed job is in its summary.json; the sweep goes on

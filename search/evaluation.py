@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from data.baselines import ar_changes, baseline_forecasts, exponential_smoothing, naive_scale, targets
+from data.baselines import ar_changes, baseline_forecasts, exponential_smoothing, naive_scale, scale_name, targets
 from data.split import Layout
 from search.intervals import level_name
 
@@ -34,6 +34,7 @@ class Scores:
     horizon: int = 1
     per_step: dict = field(default_factory=dict)  # h > 1: {forecaster: {val: [MAE of step 1..h], test: [...]}}
     intervals: dict = field(default_factory=dict)  # search.intervals: {level: {coverage, mean_width, ...}}
+    mase_scale: str = "naive (lag 1)"  # the in-sample forecast MASE divides by (`data.baselines.naive_scale`)
 
     def as_dict(self) -> dict:
         out = {
@@ -43,6 +44,7 @@ class Scores:
             "baselines": self.baselines,
             "skill_vs_naive": self.skill_vs_naive,
             "mase": self.mase,
+            "mase_scale": self.mase_scale,
             "best_baseline": self.best_baseline,
             "verdict": self.verdict,
         }
@@ -133,12 +135,14 @@ def score(
     baselines: dict,
     ets_skipped: str | None,
     per_step: dict | None = None,
+    season_length: int = 0,
 ) -> Scores:
-    """Skill over naive, MASE (scaled by the naive MAE over the pre-test points) and the verdict.
+    """Skill over naive, MASE (scaled by the in-sample MAE over the pre-test points of naive, or of seasonal naive
+    with `season_length`) and the verdict.
 
     `per_step` (h > 1): each step's MAE, `{forecaster: {val: [...], test: [...]}}`, the winner's under `winner`.
     """
-    scale = naive_scale(series, layout.test_start)
+    scale = naive_scale(series, layout.test_start, season_length)
     naive = baselines.get("naive", {})
     skill, mase = {}, {}
     for split, mae in (("val", winner_val_mae), ("test", test_mae)):
@@ -162,6 +166,7 @@ def score(
         ets_skipped,
         layout.horizon,
         per_step or {},
+        mase_scale=scale_name(layout.test_start, season_length),
     )
 
 

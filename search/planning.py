@@ -38,11 +38,17 @@ class RunLabels:
     sweep_job: str | None = None
     gpu: str | None = None  # the GPU a multirun job was pinned to (the job runs in a fresh process)
     backend: str = "tensorflow"  # the Keras backend (`backend=`, resolved by `search.backends`)
+    data_file: str | None = None  # a CSV's file name without its suffix (`data=csv`); None for other sources
 
     @property
     def experiment(self) -> str:
-        """The default MLflow experiment (and registered model) name: `<data>-<space>`."""
+        """The default MLflow experiment name: `<data>-<space>`."""
         return f"{self.data}-{self.space}"
+
+    def registered_model(self, experiment: str) -> str:
+        """The default Model Registry name: a CSV's `<file stem>-<space>`, so two CSVs searched into one store do not
+        become versions of one model; else the experiment's name."""
+        return f"{self.data_file}-{self.space}" if self.data_file else experiment
 
     def tags(self) -> dict[str, str]:
         """The MLflow tags every run of the search carries."""
@@ -60,6 +66,7 @@ class Plan:
     layout: Layout
     workers: int = 1  # trials trained at once (`search.workers`, resolved)
     worker_threads: int = 0  # TensorFlow threads of each worker process (0: TensorFlow's default, one process)
+    folds: int = 3  # the backtest's folds (`search.select.folds`, lowered to what the validation points hold)
 
 
 def plan(cfg, parallel_jobs: int = 1) -> Plan:
@@ -106,19 +113,32 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
     layout = plan_layout(
         len(series), cfg.data.test_size, candidates(specs["split_time"]), candidates(specs["window_size"]), span, horizon
     )
+    folds, note = fit_folds(cfg.search.select.folds, cfg.search.select.top_k, layout)
+    if note:
+        print(f"note: {note}", flush=True)
     _check_scoring(cfg, layout)
     threads = threads_per_worker(workers, cores, parallel_jobs) if workers > 1 else 0
-    return Plan(series, specs, layout, workers, threads)
+    return Plan(series, specs, layout, workers, threads, folds)
+
+
+def fit_folds(folds: int, top_k: int, layout: Layout) -> tuple[int, str | None]:
+    """The backtest's fold count, and a note when it had to be lowered.
+
+    Each fold scores `data.horizon`-step forecasts on its own block of the scored validation points, so a
+    block shorter than the horizon has no origin: on a short series (300 monthly points, `data.horizon=24`)
+    the folds are lowered to as many blocks of `horizon` points as the validation holds, at least one.
+    """
+    if top_k <= 1 or layout.score_points // folds >= layout.horizon:
+        return folds, None
+    fitted = max(1, layout.score_points // layout.horizon)
+    return fitted, (
+        f"search.select.folds={folds} lowered to {fitted}: the {layout.score_points} scored validation points hold "
+        f"{fitted} block{'s' if fitted > 1 else ''} of data.horizon={layout.horizon} (set search.select.folds to choose)"
+    )
 
 
 def _check_scoring(cfg, layout: Layout) -> None:
-    """The backtest's folds and the conformal intervals need enough scored validation origins."""
-    folds = cfg.search.select.folds
-    if cfg.search.select.top_k > 1 and layout.score_points // folds < layout.horizon:
-        raise UserError(
-            f"search.select.folds={folds} cuts the {layout.score_points} scored validation points into blocks shorter than "
-            f"data.horizon={layout.horizon}: lower search.select.folds (or search.select.top_k=1: no backtest)"
-        )
+    """The conformal intervals need enough scored validation origins."""
     if cfg.search.intervals_method != "conformal" and not cfg.search.intervals:
         raise UserError(
             f"search.intervals_method={cfg.search.intervals_method} needs levels: set search.intervals, e.g. [0.8,0.95]"

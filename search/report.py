@@ -48,7 +48,8 @@ def closing_table(summary: dict) -> str:
     skill, mase = summary.get("skill_vs_naive", {}), summary.get("mase", {})
     if skill:
         rows.append(("skill vs naive", f"val {_pct(skill.get('val'))}  test {_pct(skill.get('test'))}"))
-        rows.append(("MASE", f"val {_fmt(mase.get('val'))}  test {_fmt(mase.get('test'))}"))
+        scale = summary.get("mase_scale", "naive (lag 1)")
+        rows.append(("MASE", f"val {_fmt(mase.get('val'))}  test {_fmt(mase.get('test'))}  (scaled by in-sample {scale})"))
     for name, maes in summary.get("baselines", {}).items():
         rows.append((f"baseline {name}", f"val {_fmt(maes.get('val_mae'))}  test {_fmt(maes.get('test_mae'))}"))
     if summary.get("ets_skipped"):

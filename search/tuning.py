@@ -51,7 +51,7 @@ def search_and_evaluate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, lab
     if completed:
         from search.winner import evaluate_winner
 
-        summary.evaluation = evaluate_winner(tuner, hypermodel, checked, cfg, tracker, completed)
+        summary.evaluation = evaluate_winner(tuner, hypermodel, checked, cfg, tracker, completed, labels)
         summary.stage_seconds.update(summary.evaluation.stage_seconds)
     else:
         error = error or "no trial completed; see the FAILED child runs for why"

@@ -18,7 +18,7 @@ from data.windows import window_view
 from models import forecast as batched_forecast
 from search.evaluation import Scores, baseline_table, score, step_maes
 from search.intervals import interval_report
-from search.planning import Plan
+from search.planning import Plan, RunLabels
 from search.plots import forecast_figure, paths_figure, progress_figure, spread_origins, vs_baselines_figure
 from search.registry import register, version_description
 from search.selection import Candidate, Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
@@ -37,15 +37,15 @@ class Chosen:
     seconds: dict
 
 
-def choose_and_train(tuner, hypermodel, layout, cfg, tracker: Tracker, completed) -> Chosen:
-    """Backtest the best configurations (search.select), then refit / ensemble the winner (search.refit, search.ensemble)."""
-    select = cfg.search.select
-    candidates = best_candidates(completed, select.top_k)
+def choose_and_train(tuner, hypermodel, layout, cfg, tracker: Tracker, completed, folds: int) -> Chosen:
+    """Backtest the best configurations (search.select) over `folds` folds, then refit / ensemble the winner
+    (search.refit, search.ensemble)."""
+    candidates = best_candidates(completed, cfg.search.select.top_k)
     refitter = Refitter(hypermodel, cfg.seed)
     winner, seconds, clock = candidates[0], {}, time.monotonic()
     if len(candidates) > 1:
-        print(f"backtest: {len(candidates)} best configurations x {select.folds} folds", flush=True)
-        winner = backtest(refitter, candidates, fold_blocks(layout.score_start, layout.test_start, select.folds), tracker)
+        print(f"backtest: {len(candidates)} best configurations x {folds} folds", flush=True)
+        winner = backtest(refitter, candidates, fold_blocks(layout.score_start, layout.test_start, folds), tracker)
         seconds["backtest"] = round(time.monotonic() - clock, 1)
     searched = tuner.load_model(tuner.oracle.get_trial(winner.trial_id))
     final = searched
@@ -59,10 +59,10 @@ def choose_and_train(tuner, hypermodel, layout, cfg, tracker: Tracker, completed
     return Chosen(winner, candidates, searched, final, seconds)
 
 
-def evaluate_winner(tuner, hypermodel, checked: Plan, cfg, tracker: Tracker, completed) -> Evaluation:
+def evaluate_winner(tuner, hypermodel, checked: Plan, cfg, tracker: Tracker, completed, labels: RunLabels) -> Evaluation:
     """Choose and train the winner, score it beside the baselines on the same points, log and register it."""
     layout, series = checked.layout, checked.series
-    chosen = choose_and_train(tuner, hypermodel, layout, cfg, tracker, completed)
+    chosen = choose_and_train(tuner, hypermodel, layout, cfg, tracker, completed, checked.folds)
     winner = chosen.winner
     forecasts = Forecasts.of(chosen, series, layout)
     scores = _scores(forecasts, series, layout, cfg)
@@ -72,7 +72,7 @@ def evaluate_winner(tuner, hypermodel, checked: Plan, cfg, tracker: Tracker, com
     best_trial = min(completed, key=lambda t: t.score)
     _log_on_parent(tracker, winner, best_trial.score, scores)
     _log_figures(tracker, series, layout, forecasts, completed, scores, drawn)
-    name = cfg.tracking.registered_model or tracker.experiment_name
+    name = cfg.tracking.registered_model or labels.registered_model(tracker.experiment_name)
     example = (forecasts.final_windows[:5], forecasts.final[:5])
     description = version_description(cfg.data.name, winner.trial_id, winner.values, winner.search_val_mae, scores)
     registration = register(
@@ -87,7 +87,7 @@ def evaluate_winner(tuner, hypermodel, checked: Plan, cfg, tracker: Tracker, com
         best_hyperparameters=winner.values,
         selection={
             "top_k": cfg.search.select.top_k,
-            "folds": cfg.search.select.folds if len(chosen.candidates) > 1 else 0,
+            "folds": checked.folds if len(chosen.candidates) > 1 else 0,
             "candidates": [c.as_dict() for c in chosen.candidates],
         },
         refit=bool(cfg.search.refit),
@@ -152,7 +152,9 @@ def _scores(forecasts: Forecasts, series: np.ndarray, layout, cfg) -> Scores:
         if layout.test_size:
             per_step["winner"]["test"] = step_maes(y[test], forecasts.final[test])
         per_step.update(table.per_step)
-    return score(series, layout, val_mae, test_mae, unrefit_mae, table.maes, table.ets_skipped, per_step)
+    return score(
+        series, layout, val_mae, test_mae, unrefit_mae, table.maes, table.ets_skipped, per_step, cfg.data.season_length
+    )
 
 
 def _intervals(cfg, forecasts: Forecasts, chosen: Chosen, hypermodel, tracker: Tracker) -> tuple[dict, dict]:

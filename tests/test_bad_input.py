@@ -46,11 +46,6 @@ CASES = [
     ("zero horizon", ["data.horizon=0"], "data.horizon=0 must be an integer >= 1"),
     ("horizon past the test tail", ["data.test_size=5", "data.horizon=7"], "data.test_size=5 is shorter than data.horizon=7"),
     ("horizon past the validation points", ["data.test_size=0", "data.horizon=400"], "data.horizon=400 is longer than the"),
-    (
-        "folds shorter than the horizon",
-        ["data.horizon=60", "search.select.top_k=2", "search.select.folds=30"],
-        "search.select.folds=30",
-    ),
     ("interval level outside (0, 1)", ["search.intervals=[0.8,95]"], "search.intervals: 95.0 is not a level in (0, 1)"),
     ("interval level too fine", ["search.intervals=[0.999]"], "a 0.999 interval needs at least 999 scored validation origins"),
     ("cqr without levels", ["search.intervals_method=cqr"], "search.intervals_method=cqr needs levels"),

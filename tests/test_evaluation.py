@@ -44,6 +44,15 @@ def test_the_verdict_says_plainly_when_the_winner_loses_to_naive():
     assert scores.as_dict()["ets_skipped"] == "search.ets_baseline=false"
 
 
+def test_mase_names_its_scale_and_uses_seasonal_naive_with_a_season():
+    plain = score(SERIES, LAYOUT, 1.0, 3.2, None, BASELINES, None)
+    seasonal = score(SERIES, LAYOUT, 1.0, 3.2, None, BASELINES, None, season_length=10)
+    assert plain.as_dict()["mase_scale"] == "naive (lag 1)"
+    assert seasonal.as_dict()["mase_scale"] == "seasonal naive (lag 10)"
+    scale = float(np.mean(np.abs(SERIES[10:80] - SERIES[:70])))
+    assert seasonal.mase["test"] == pytest.approx(3.2 / scale)
+
+
 def test_folds_cover_the_scored_points_in_order():
     assert fold_blocks(1001, 1300, 3) == [range(1001, 1101), range(1101, 1200), range(1200, 1300)]
     assert fold_blocks(10, 12, 5) == [range(10, 11), range(11, 12)]  # never an empty fold

@@ -11,6 +11,7 @@ from data.baselines import (
     moving_average,
     naive,
     naive_scale,
+    scale_name,
     seasonal_naive,
 )
 from data.errors import UserError
@@ -58,6 +59,16 @@ def test_baselines_on_a_line():
     maes = baseline_maes(series, labels, season_length=7, ma_window=4)
     assert maes == pytest.approx({"naive": 1.0, "moving_average": 2.5, "seasonal_naive": 7.0, "drift": 0.0})
     assert naive_scale(series, 50) == pytest.approx(1.0)
+    assert naive_scale(series, 50, season_length=7) == pytest.approx(7.0)  # Hyndman & Koehler's seasonal scale
+
+
+def test_mase_is_scaled_by_seasonal_naive_where_the_series_has_a_season():
+    period = np.tile([0.0, 10.0, 0.0, -10.0], 25)  # a pure season: naive errs by 10 a step, seasonal naive never
+    trend = period + 0.5 * np.arange(100)
+    assert naive_scale(trend, 80) == pytest.approx(np.mean(np.abs(np.diff(trend[:80]))))
+    assert naive_scale(trend, 80, season_length=4) == pytest.approx(2.0)  # 4 steps of 0.5
+    assert scale_name(80, 4) == "seasonal naive (lag 4)" and scale_name(80, 0) == "naive (lag 1)"
+    assert scale_name(80, 100) == "naive (lag 1)"  # a season longer than the history cannot scale it
 
 
 def test_exponential_smoothing_uses_only_the_past_and_learns_the_season():
