@@ -85,6 +85,8 @@ class WindowedHyperModel(keras_tuner.HyperModel):
     def framing(self, values: dict, train_stop: int | None = None) -> Framing:
         """Scaling and seasonal context of a configuration, with statistics of `[:train_stop]` (default: its split)."""
         train = self.series[: self.split_time(values) if train_stop is None else train_stop].astype(np.float64)
+        season = self.season_length
+        seasonal_changes = train[season:] - train[:-season] if 0 < season < len(train) - 1 else np.zeros(0)
         return Framing(
             window_size=values["window_size"],
             scaling=values["scaling"],
@@ -95,6 +97,8 @@ class WindowedHyperModel(keras_tuner.HyperModel):
             std=float(train.std()),
             step_std=float(np.diff(train).std()) or 1.0,
             horizon=self.layout.horizon,
+            ar_skip=values["ar_skip"],
+            season_std=(float(seasonal_changes.std()) or 1.0) if len(seasonal_changes) else 1.0,
         )
 
     def model_for(self, values: dict, train_stop: int | None = None, outputs: int | None = None):
@@ -108,8 +112,16 @@ class WindowedHyperModel(keras_tuner.HyperModel):
         return compile_model(model, values["loss"], values["optimizer"], values["learning_rate"], values["momentum"])
 
     def input_length(self, values: dict) -> int:
-        """Raw points each window of this configuration holds (its `window_size`, or more with seasonal context)."""
-        return input_length(values["window_size"], self.seasons(values), values["season_halfwidth"], self.season_length)
+        """Raw points each window of this configuration holds (its `window_size`, or more with seasonal context, a
+        longer `ar_skip` or `seasonal` scaling)."""
+        return input_length(
+            values["window_size"],
+            self.seasons(values),
+            values["season_halfwidth"],
+            self.season_length,
+            values["scaling"],
+            values["ar_skip"],
+        )
 
     def seasons(self, values: dict) -> int:
         """Past seasons of context: none for a series without a season (planning narrows such a space to 0 too)."""

@@ -22,7 +22,7 @@ from data.sources import load_series
 from data.split import Layout, plan_layout
 from search.intervals import calibration_limit
 from search.lr_range import check_settings
-from search.space import auto_learning_rate, candidates, fit_to_season, input_lengths, per_horizon, validate_space
+from search.space import auto_learning_rate, candidates, fit_to_season, input_lengths, in_points, validate_space
 from search.tracking import load_parent_record
 from search.workers import available_cores, resolve_workers, threads_per_worker
 
@@ -102,7 +102,7 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
             "drop one of them"
         )
     horizon = cfg.data.horizon
-    specs = per_horizon(validate_space(OmegaConf.to_container(cfg.space, resolve=True)), horizon)
+    specs = in_points(validate_space(OmegaConf.to_container(cfg.space, resolve=True)), horizon, cfg.data.season_length)
     if cfg.mode == "lr_find" or auto_learning_rate(specs):
         check_settings(cfg.lr_find)
     specs, note = fit_to_season(specs, cfg.data.season_length)

@@ -7,19 +7,30 @@ names: one vocabulary end to end.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
 from data.errors import UserError
-from models.framing import SCALINGS, input_length
+from models.framing import SCALINGS, SEASONAL_SCALINGS, input_length
 from models.names import BUILDER_ARGUMENTS, LOSSES, OPTIMIZERS
 
 KINDS = ("int", "float", "choice", "bool", "fixed")
 DATA_NAMES = ("window_size", "split_time", "batch_size")
-FRAMING_NAMES = ("scaling", "seasons", "season_halfwidth")
+FRAMING_NAMES = ("scaling", "seasons", "season_halfwidth", "ar_skip")
 TRAINING_NAMES = ("learning_rate", "optimizer", "loss", "momentum")
 REQUIRED = ("model", "window_size", "split_time", "batch_size", "learning_rate")
-DEFAULTS = {"optimizer": "adam", "loss": "huber", "momentum": 0.9, "scaling": "standard", "seasons": 0, "season_halfwidth": 0}
+DEFAULTS = {
+    "optimizer": "adam",
+    "loss": "huber",
+    "momentum": 0.9,
+    "scaling": "standard",
+    "seasons": 0,
+    "season_halfwidth": 0,
+    "ar_skip": 0,
+}
+PER = {"window_size": ("horizon",), "ar_skip": ("season",)}
+"""The names whose values may be declared in units of another figure (`per`), and of which."""
 ALLOWED_VALUES = {"optimizer": OPTIMIZERS, "loss": LOSSES, "scaling": SCALINGS}
 MAX_SEASONS = 2
 
@@ -46,8 +57,11 @@ def validate_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
     for name, spec in specs.items():
         if spec.get("range") is not None:
             _check_range(name, spec)
-        if spec.get("per") is not None and (name != "window_size" or spec["per"] != "horizon"):
-            raise UserError(f"space.{name}.per={spec['per']!r} is not supported: only space.window_size.per=horizon exists")
+        if spec.get("per") is not None and spec["per"] not in PER.get(name, ()):
+            raise UserError(
+                f"space.{name}.per={spec['per']!r} is not supported: only space.window_size.per=horizon and "
+                "space.ar_skip.per=season exist"
+            )
     for name in ("window_size", "batch_size"):
         if min(candidates(specs[name])) < 1:
             raise UserError(f"space.{name} must be >= 1 (got {min(candidates(specs[name]))})")
@@ -57,7 +71,7 @@ def validate_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
         for value in candidates(specs[name]) if name in specs else ():
             if value not in allowed:
                 raise UserError(f"space.{name}={value!r} is unknown: use one of {', '.join(allowed)}")
-    for name, low, high in (("seasons", 0, MAX_SEASONS), ("season_halfwidth", 0, None)):
+    for name, low, high in (("seasons", 0, MAX_SEASONS), ("season_halfwidth", 0, None), ("ar_skip", 0, None)):
         for value in candidates(specs[name]) if name in specs else ():
             if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
                 allowed = f"an integer from {low} to {high}" if high is not None else f"an integer >= {low}"
@@ -65,19 +79,22 @@ def validate_space(space: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
     return specs
 
 
-def per_horizon(specs: Mapping[str, Mapping[str, Any]], horizon: int) -> dict[str, dict]:
-    """The space with `window_size` in points: a spec with `per: horizon` lists multiples of `data.horizon`
-    (as NeuralForecast's `input_size`), so `{kind: choice, values: [2, 4, 8], per: horizon}` at horizon 7
-    searches windows of 14, 28 and 56 points; trials record the points."""
+def in_points(specs: Mapping[str, Mapping[str, Any]], horizon: int, season_length: int = 0) -> dict[str, dict]:
+    """The space in points: a `window_size` with `per: horizon` lists multiples of `data.horizon` (as NeuralForecast's
+    `input_size`), so `{kind: choice, values: [2, 4, 8], per: horizon}` at horizon 7 searches windows of 14, 28 and
+    56 points; an `ar_skip` with `per: season` lists multiples of `data.season_length` (`[0, 1]`: no skip, or one
+    over a whole season), 0 without a season. Trials record the points."""
     specs = {name: dict(spec) for name, spec in specs.items()}
-    spec = specs["window_size"]
-    if spec.pop("per", None) != "horizon":
-        return specs
-    for key in ("min", "max", "step", "value", "default"):
-        if spec.get(key) is not None:
-            spec[key] = spec[key] * horizon
-    if spec.get("values"):
-        spec["values"] = [value * horizon for value in spec["values"]]
+    units = {"horizon": horizon, "season": max(season_length, 0)}
+    for spec in specs.values():
+        per = spec.pop("per", None)
+        if per is None:
+            continue
+        for key in ("min", "max", "step", "value", "default"):
+            if spec.get(key) is not None:
+                spec[key] = spec[key] * units[per] if key != "step" or units[per] else spec[key]
+        if spec.get("values"):
+            spec["values"] = list(dict.fromkeys(value * units[per] for value in spec["values"]))
     return specs
 
 
@@ -88,9 +105,20 @@ def fit_to_season(specs: Mapping[str, Mapping[str, Any]], season_length: int) ->
     is narrowed to 0 (a shipped space works on any data), a pinned `seasons > 0` is an error.
     """
     specs = {name: dict(spec) for name, spec in specs.items()}
+    notes = []
+    scalings = candidates(specs["scaling"]) if "scaling" in specs else ["standard"]
+    seasonal = [value for value in scalings if value in SEASONAL_SCALINGS]
+    if seasonal and season_length <= 0:
+        if len(seasonal) == len(scalings):
+            raise UserError(
+                f"space.scaling={seasonal[0]} needs a season: set data.season_length (e.g. 12 for monthly data), "
+                "or choose another space.scaling"
+            )
+        specs["scaling"] = {"kind": "choice", "values": [value for value in scalings if value not in SEASONAL_SCALINGS]}
+        notes.append(f"space.scaling: {', '.join(seasonal)} left out: data.season_length=0")
     seasons = candidates(specs["seasons"]) if "seasons" in specs else [0]
     if max(seasons) == 0:
-        return specs, None
+        return specs, "; ".join(notes) or None
     if season_length <= 0:
         if effective_kind(specs["seasons"]) == "fixed":
             raise UserError(
@@ -98,21 +126,29 @@ def fit_to_season(specs: Mapping[str, Mapping[str, Any]], season_length: int) ->
                 "or space.seasons.value=0"
             )
         specs["seasons"] = {"kind": "fixed", "value": 0}
-        return specs, "space.seasons narrowed to 0: data.season_length=0 (set it to search seasonal context)"
+        notes.append("space.seasons narrowed to 0: data.season_length=0 (set it to search seasonal context)")
+        return specs, "; ".join(notes)
     halfwidths = candidates(specs["season_halfwidth"]) if "season_halfwidth" in specs else [0]
     if max(halfwidths) >= season_length:
         raise UserError(
             f"space.season_halfwidth={max(halfwidths)} must be less than data.season_length={season_length}: lower it"
         )
-    return specs, None
+    return specs, "; ".join(notes) or None
 
 
 def input_lengths(specs: Mapping[str, Mapping[str, Any]], season_length: int) -> list[int]:
-    """Every raw input length a trial of the space can need (its window, or back to its oldest seasonal value)."""
-    seasons = candidates(specs["seasons"]) if "seasons" in specs else [0]
-    halfwidths = candidates(specs["season_halfwidth"]) if "season_halfwidth" in specs else [0]
+    """Every raw input length a trial of the space can need (its window, or back to its oldest seasonal value, its
+    skip's lags, a season more under `seasonal` scaling)."""
+    grid = [
+        candidates(specs[name]) if name in specs else [DEFAULTS[name]]
+        for name in ("seasons", "season_halfwidth", "scaling", "ar_skip")
+    ]
     return sorted(
-        {input_length(w, n, k, season_length) for w in candidates(specs["window_size"]) for n in seasons for k in halfwidths}
+        {
+            input_length(w, n, k, season_length, scaling, lags)
+            for w in candidates(specs["window_size"])
+            for n, k, scaling, lags in itertools.product(*grid)
+        }
     )
 
 

@@ -11,7 +11,7 @@ from data.baselines import ar_changes, drift, exponential_smoothing, moving_aver
 from data.split import plan_layout
 from data.windows import window_view, windowed_dataset
 from search.intervals import calibration_limit, coverage, half_widths, interval_report, margins
-from search.space import per_horizon, validate_space
+from search.space import in_points, validate_space
 from tests.conftest import parent_and_children, run_cli, stage_runs
 
 SERIES = np.arange(100, dtype=np.float32) ** 1.5 / 10
@@ -116,7 +116,7 @@ def test_models_end_in_one_unit_per_step_in_the_series_units():
     assert one.output_shape == (None, 1) and forecast(one, x).shape == (len(x),)
 
 
-def test_window_size_per_horizon_counts_in_horizons():
+def test_window_size_in_points_counts_in_horizons():
     specs = validate_space(
         {
             "model": {"kind": "fixed", "value": "dnn"},
@@ -126,9 +126,9 @@ def test_window_size_per_horizon_counts_in_horizons():
             "learning_rate": {"kind": "fixed", "value": 1e-3},
         }
     )
-    assert per_horizon(specs, 7)["window_size"]["values"] == [14, 28, 56]
+    assert in_points(specs, 7)["window_size"]["values"] == [14, 28, 56]
     ranged = {**specs, "window_size": {"kind": "int", "min": 1, "max": 3, "per": "horizon"}}
-    assert per_horizon(ranged, 5)["window_size"] == {"kind": "int", "min": 5, "max": 15}
+    assert in_points(ranged, 5)["window_size"] == {"kind": "int", "min": 5, "max": 15}
 
 
 def test_conformal_intervals_cover_gaussian_noise_at_their_level():

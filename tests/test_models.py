@@ -24,8 +24,10 @@ SMALL = {
 }
 
 
-def framing(scaling="standard", window_size=12, seasons=0, halfwidth=0, season_length=0, mean=50.0, std=10.0, step_std=2.0):
-    return Framing(window_size, scaling, seasons, halfwidth, season_length, mean, std, step_std)
+def framing(
+    scaling="standard", window_size=12, seasons=0, halfwidth=0, season_length=0, mean=50.0, std=10.0, step_std=2.0, **more
+):
+    return Framing(window_size, scaling, seasons, halfwidth, season_length, mean, std, step_std, **more)
 
 
 def test_registry_names_match_builder_signatures():
@@ -37,22 +39,24 @@ def test_registry_names_match_builder_signatures():
 
 
 def test_every_builder_scaling_and_seasonal_context_reloads_safely_in_a_fresh_process(tmp_path):
-    """Every builder (each in one scaling, so every scaling occurs) and every scaling on dnn and conv_lstm, one with
-    seasonal context: trained a step, saved, and reloaded (safe_mode) in one child process."""
+    """Every builder (each in one scaling, so every scaling occurs) and every scaling on dnn and conv_lstm, with
+    seasonal context and with a linear skip reaching past the window: trained a step, saved, and reloaded
+    (safe_mode) in one child process."""
     rng = np.random.RandomState(0)
-    cases = [(name, SCALINGS[index % len(SCALINGS)], 0) for index, name in enumerate(sorted(BUILDERS))]
-    cases += [(name, scaling, 0) for name in ("dnn", "conv_lstm") for scaling in SCALINGS]
-    cases = sorted(set(cases)) + [("conv_lstm", "window", 2), ("dnn", "last_value", 1)]
+    cases = [(name, SCALINGS[index % len(SCALINGS)], 0, 0) for index, name in enumerate(sorted(BUILDERS))]
+    cases += [(name, scaling, 0, 0) for name in ("dnn", "conv_lstm") for scaling in SCALINGS]
+    cases = sorted(set(cases)) + [("conv_lstm", "window", 2, 0), ("dnn", "last_value", 1, 0)]
+    cases += [("gru", scaling, 0, 20) for scaling in SCALINGS]
     expected = {}
-    for name, scaling, seasons in cases:
-        frame = framing(scaling, seasons=seasons, halfwidth=2, season_length=7)
+    for name, scaling, seasons, ar_skip in cases:
+        frame = framing(scaling, seasons=seasons, halfwidth=2, season_length=7, ar_skip=ar_skip, season_std=3.0)
         model = compile_model(BUILDERS[name](framing=frame, **SMALL[name]), "huber", "adam", 1e-3)
         x = rng.normal(50, 10, size=(8, frame.input_length)).astype(np.float32)
         model.train_on_batch(x, x[:, -1] + 1.0)
         prediction = model.predict_on_batch(x)
         assert prediction.shape == (8, 1), (name, scaling)
         assert not any(type(layer).__name__ == "Lambda" for layer in model.layers)
-        key = f"{name}-{scaling}-{seasons}"
+        key = f"{name}-{scaling}-{seasons}-{ar_skip}"
         model.save(tmp_path / f"{key}.keras")
         np.save(tmp_path / f"{key}-x.npy", x)
         expected[key] = prediction.ravel().tolist()
@@ -126,6 +130,36 @@ def test_seasonal_context_reads_the_values_around_each_past_season():
 
     probe = keras.Model(model.inputs, features)
     assert probe.predict_on_batch(x).ravel().tolist() == [1.0, 2.0, 3.0, 11.0, 12.0, 13.0, 19.0, 20.0, 21.0]
+
+
+def test_seasonal_scaling_with_a_zero_network_is_the_seasonal_naive_forecast():
+    """The network reads seasonal differences; a zero output repeats last season, over a horizon past one season too."""
+    frame = framing("seasonal", window_size=3, season_length=4, horizon=6, season_std=2.5)
+    assert frame.input_length == input_length(3, 0, 0, 4, "seasonal") == 7  # the window, and one season to difference it
+    model = _zero_head(BUILDERS["dnn"](framing=frame, **SMALL["dnn"]))
+    x = np.array([[5, 1, 2, 3, 4, 10, 20], [0, 0, 0, 1e4, 1e4 + 1, 1e4 + 2, 1e4 + 3]], dtype=np.float32)
+    season = x[:, -4:]
+    np.testing.assert_allclose(model.predict_on_batch(x), np.concatenate([season, season[:, :2]], axis=1), rtol=1e-6)
+    import keras
+
+    probe = keras.Model(model.inputs, model.get_layer("in_season_units").output)
+    np.testing.assert_allclose(probe.predict_on_batch(x[:1]), [[(4 - 5) / 2.5, (10 - 1) / 2.5, (20 - 2) / 2.5]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("scaling", ["standard", "last_value", "window"])
+def test_the_ar_skip_is_linear_in_the_lags_and_reaches_past_the_window(scaling):
+    """With the network silenced, a skip weighted 1 on one lag forecasts that lag's value in every scaling: the skip
+    is a linear autoregression in the series' units. It starts at zero (the model starts as the network alone)."""
+    frame = framing(scaling, window_size=3, ar_skip=6, mean=40.0, std=7.0, step_std=1.5)
+    assert frame.input_length == 6  # the skip's lags reach past the 3-point window
+    model = _zero_head(BUILDERS["dnn"](framing=frame, **SMALL["dnn"]))
+    skip = model.get_layer("ar_skip")
+    assert not np.any(skip.get_weights()[0])
+    kernel = np.zeros((6, 1), dtype=np.float32)
+    kernel[1, 0] = 1.0  # the value 5 points before the forecast time
+    skip.set_weights([kernel, np.zeros(1, dtype=np.float32)])
+    x = np.array([[3, 17, 4, 8, 9, 12], [100, -50, 2, 0, 1, 1]], dtype=np.float32)
+    np.testing.assert_allclose(model.predict_on_batch(x).ravel(), [17, -50], rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("loss", LOSSES)

@@ -90,3 +90,24 @@ def test_each_spec_reads_as_one_line_on_the_parent_run():
     assert describe({"kind": "choice", "values": [32, 64]}) == "choice [32, 64]"
     assert describe({"kind": "bool"}) == "bool"
     assert describe({"kind": "int", "min": 1, "max": 3, "value": 2}) == "fixed 2"  # pinned
+
+
+def test_seasonal_scaling_and_the_ar_skip_follow_the_season():
+    """`seasonal` scaling is searched only where data.season_length is set (a note says when it is left out; pinned
+    without a season it is an error naming both keys); `ar_skip` with `per: season` counts in seasons."""
+    from search.space import fit_to_season, in_points, input_lengths
+
+    specs = specs_of(compose_config("+space=dnn"))
+    assert "seasonal" in specs["scaling"]["values"] and specs["ar_skip"]["values"] == [0, 24]
+    narrowed, note = fit_to_season(specs, 0)
+    assert narrowed["scaling"]["values"] == ["standard", "last_value", "window"] and "seasonal left out" in note
+    kept, _ = fit_to_season(specs, 12)
+    assert "seasonal" in kept["scaling"]["values"]
+    pinned = specs_of(compose_config("+space=dnn", "space.scaling.value=seasonal"))
+    with pytest.raises(UserError, match="space.scaling=seasonal needs a season: set data.season_length"):
+        fit_to_season(pinned, 0)
+    per_season = specs_of(compose_config("+space=dnn", "space.ar_skip.values=[0,1]", "space.ar_skip.per=season"))
+    assert in_points(per_season, 1, 365)["ar_skip"]["values"] == [0, 365]
+    assert in_points(per_season, 1, 0)["ar_skip"]["values"] == [0]  # no season: no skip
+    # seasonal scaling reads one season more than its window; a skip may reach past it
+    assert max(input_lengths(kept, 12)) == max(60, 24) + 12
