@@ -30,25 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.tiny import search_env
+from bench.tiny import SMALL_DNN, TINY_SPACE, search_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SERIES = ("elnino300", "co2m300", "course300")
 DATA = ["data=csv", "data.column=value", "data.season_length=12", "data.horizon=24", "data.test_size=48"]
-TINY = [
-    "tuner.max_epochs=2",
-    "tuner.factor=2",
-    "space.window_size.min=20",
-    "space.window_size.max=20",
-    "space.filters.values=[8]",
-    "space.lstm_units.min=8",
-    "space.lstm_units.max=8",
-    "space.lstm_layers.max=1",
-    "search.select.top_k=2",
-    "search.ensemble=1",
-    "tracking.log_trial_plots=false",
-    "tracking.system_metrics=false",
-]
+TINY = [*SMALL_DNN, "tuner.max_epochs=2", "tuner.factor=2", "search.select.top_k=2", "search.ensemble=1"]
+TINY += ["tracking.log_trial_plots=false", "tracking.system_metrics=false"]
 
 
 def write_series(name: str, folder: Path) -> Path:
@@ -98,17 +86,23 @@ def run(name: str, seed: int, space: str, extra: list[str], workdir: Path) -> di
         "winner": f"{hp.get('scaling')} ar_skip={hp.get('ar_skip', 0)} w={hp.get('window_size')}",
         "folds": summary["selection"]["folds"],
         "wall_s": summary["wall_time_s"],
+        "mase_scale": summary["mase_scale"],
+        "registered_model": summary["registered_model"],
     }
 
 
+HEADER = (
+    "series", "seed", "val", "snaive val", "test", "snaive test", "best baseline (test)", "MASE test",
+    "beats snaive (val and test)", "winner", "folds", "wall s",
+)  # fmt: skip
+
+
 def table(rows: list[dict]) -> str:
-    head = "| series | seed | val | snaive val | test | snaive test | best baseline (test) | MASE test | beats snaive (val and test) | winner | folds | wall s |"
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for r in rows:
-        lines.append(
-            f"| {r['series']} | {r['seed']} | {r['val']:.3f} | {r['snaive_val']:.3f} | {r['test']:.3f} | {r['snaive_test']:.3f} | "
-            f"{r['best_test']} | {r['mase_test']:.2f} | {'yes' if r['beats_snaive'] else 'no'} | {r['winner']} | {r['folds']} | {r['wall_s']:.0f} |"
-        )
+        cells = [r["series"], r["seed"], *(f"{r[k]:.3f}" for k in ("val", "snaive_val", "test", "snaive_test"))]
+        cells += [r["best_test"], f"{r['mase_test']:.2f}", "yes" if r["beats_snaive"] else "no", r["winner"], r["folds"]]
+        lines.append("| " + " | ".join(str(cell) for cell in [*cells, f"{r['wall_s']:.0f}"]) + " |")
     return "\n".join(lines)
 
 
@@ -122,17 +116,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args()
     extra = [*(TINY if args.tiny else []), *args.extra]
+    space = TINY_SPACE if args.tiny else args.space
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for name in args.series:
             for seed in args.seeds:
-                rows.append(run(name, seed, args.space, extra, Path(folder)))
+                rows.append(run(name, seed, space, extra, Path(folder)))
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
     print(table(rows))
     held = sum(r["beats_snaive"] for r in rows)
     print(f"beats seasonal naive on validation and test: {held} of {len(rows)} runs")
     if args.out:
-        args.out.write_text(json.dumps({"extra": extra, "space": args.space, "rows": rows}, indent=2))
+        args.out.write_text(json.dumps({"extra": extra, "space": space, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

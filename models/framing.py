@@ -78,9 +78,7 @@ class Framing:
 
     @property
     def input_length(self) -> int:
-        return input_length(
-            self.window_size, self.seasons, self.season_halfwidth, self.season_length, self.scaling, self.ar_skip
-        )
+        return input_length(self.window_size, self.seasons, self.season_halfwidth, self.season_length, self.scaling, self.ar_skip)
 
     def slices(self) -> list[tuple[int, int]]:
         """`(start, stop)` positions in the raw input of each block the network sees, oldest first."""

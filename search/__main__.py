@@ -67,7 +67,9 @@ def main(cfg) -> None:
     if hydra_cfg.mode == RunMode.MULTIRUN:
         redact_saved_config(Path(hydra_cfg.sweep.dir))  # multirun.yaml
     data_file = Path(cfg.data.path).stem if cfg.data.get("source") == "csv" else None
-    labels = RunLabels(space=hydra_cfg.runtime.choices.get("space"), data=cfg.data.name, git_commit=_git_commit(), data_file=data_file)
+    labels = RunLabels(
+        space=hydra_cfg.runtime.choices.get("space"), data=cfg.data.name, git_commit=_git_commit(), data_file=data_file
+    )
     if hydra_cfg.mode != RunMode.MULTIRUN:
         code, _ = run_job(cfg, run_dir, labels)
     else:

@@ -22,7 +22,7 @@ from data.sources import load_series
 from data.split import Layout, plan_layout
 from search.intervals import calibration_limit
 from search.lr_range import check_settings
-from search.space import auto_learning_rate, candidates, fit_to_season, input_lengths, in_points, validate_space
+from search.space import auto_learning_rate, candidates, fit_to_season, in_points, input_lengths, validate_space
 from search.tracking import load_parent_record
 from search.workers import available_cores, resolve_workers, threads_per_worker
 

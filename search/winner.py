@@ -152,9 +152,7 @@ def _scores(forecasts: Forecasts, series: np.ndarray, layout, cfg) -> Scores:
         if layout.test_size:
             per_step["winner"]["test"] = step_maes(y[test], forecasts.final[test])
         per_step.update(table.per_step)
-    return score(
-        series, layout, val_mae, test_mae, unrefit_mae, table.maes, table.ets_skipped, per_step, cfg.data.season_length
-    )
+    return score(series, layout, val_mae, test_mae, unrefit_mae, table.maes, table.ets_skipped, per_step, cfg.data.season_length)
 
 
 def _intervals(cfg, forecasts: Forecasts, chosen: Chosen, hypermodel, tracker: Tracker) -> tuple[dict, dict]:

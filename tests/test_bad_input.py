@@ -40,6 +40,8 @@ CASES = [
     ("zero epochs", ["tuner.max_epochs=0"], "tuner.max_epochs=0 must be >= 1"),
     ("unknown scaling", ["space.scaling.value=minmax"], "space.scaling='minmax' is unknown"),
     ("seasons without a season", ["data.season_length=0", "space.seasons.value=1"], "space.seasons=1 needs a season"),
+    ("seasonal scaling without a season", ["data.season_length=0", "space.scaling.value=seasonal"], "space.scaling=seasonal"),
+    ("negative ar_skip", ["space.ar_skip.values=[-1]"], "space.ar_skip=-1 must be an integer >= 0"),
     ("season halfwidth too wide", ["data.season_length=5", "space.season_halfwidth.values=[5]"], "space.season_halfwidth=5"),
     ("zero backtest candidates", ["search.select.top_k=0"], "search.select.top_k=0 must be >= 1"),
     ("negative seed", ["seed=-1"], "seed=-1 must be in [0, 2**32)"),
