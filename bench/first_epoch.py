@@ -32,6 +32,7 @@ VALUES = dict(
     split_time=0.77,
     batch_size=32,
     scaling="standard",
+    ar_skip=0,
     seasons=0,
     season_halfwidth=2,
     filters=32,

@@ -40,20 +40,21 @@ SMALL_SPACE = ["space.lstm_units.max=32", "space.lstm_layers.max=1", "space.filt
 
 def build(max_epochs: int, factor: int, length: int, tiny: bool = False):
     from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
 
     from data.sources import synthetic_series
     from data.split import plan_layout
     from search.config import register_configs
-    from search.space import candidates, validate_space
+    from search.planning import searched_space
+    from search.space import candidates
 
     register_configs()
     conf = Path(__file__).resolve().parent.parent / "conf"
-    space = [f"+space={TINY_SPACE}", *SMALL_DNN] if tiny else ["+space=conv_lstm", *SMALL_SPACE]
+    # The tiny series is shorter than the synthetic year: no season there.
+    space = [f"+space={TINY_SPACE}", *SMALL_DNN, "data.season_length=0"] if tiny else ["+space=conv_lstm", *SMALL_SPACE]
     overrides = [*space, f"tuner.max_epochs={max_epochs}", f"tuner.factor={factor}"]
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
-    specs = validate_space(OmegaConf.to_container(cfg.space))
+    specs, _ = searched_space(cfg)
     series = synthetic_series(length=length)
     test_size = length // 10
     layout = plan_layout(len(series), test_size, candidates(specs["split_time"]), candidates(specs["window_size"]))
@@ -76,7 +77,9 @@ def one_search(variant: str, cfg, specs, series, layout, workdir: Path) -> tuple
 
     quiet_known_noise()
     keras.utils.set_random_seed(cfg.seed)
-    hypermodel = WindowedHyperModel(series, layout, specs, 1000, cfg.tuner.patience, cfg.seed)
+    hypermodel = WindowedHyperModel(
+        series, layout, specs, 1000, cfg.tuner.patience, cfg.seed, season_length=cfg.data.season_length
+    )
     directory = str(workdir / variant)
     if tracked:
         tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}", "bench-overhead")

@@ -28,6 +28,7 @@ serving included. Keras is imported when a model is built: planning never import
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 SCALINGS = ("standard", "last_value", "window", "seasonal")
@@ -127,7 +128,10 @@ def framed_input(framing: Framing, sequence: bool):
         x = layers.Rescaling(1.0 / framing.step_std, name="in_step_units")(changes)
         if lags is not None:
             lag_changes = layers.Subtract(name="ar_lags_minus_last_value")([lags, last])
-            lags = layers.Rescaling(1.0 / framing.step_std, name="ar_lags")(lag_changes)
+            # A change over k steps spreads like sqrt(k) one-step changes: scaled so the average lag has about unit
+            # spread, as under `standard`, else plain SGD on the skip diverges (24 lags: ~300x the squared input).
+            lag_spread = framing.step_std * math.sqrt((framing.ar_skip + 1) / 2)
+            lags = layers.Rescaling(1.0 / lag_spread, name="ar_lags")(lag_changes)
 
         def restore(y):
             change = layers.Rescaling(framing.step_std, name="change")(y)

@@ -27,7 +27,7 @@ from hydra.types import RunMode  # noqa: E402
 from search import hydra_errors, interrupts  # noqa: E402
 from search.config import register_configs  # noqa: E402
 from search.files import write_atomic  # noqa: E402
-from search.jobs import EXIT_INTERRUPTED, EXIT_USAGE, run_job, run_multirun_job  # noqa: E402
+from search.jobs import EXIT_INTERRUPTED, EXIT_USAGE, leave_after_full_disk, run_job, run_multirun_job  # noqa: E402
 from search.planning import RunLabels  # noqa: E402
 from search.tracking import redact  # noqa: E402
 
@@ -71,7 +71,8 @@ def main(cfg) -> None:
         space=hydra_cfg.runtime.choices.get("space"), data=cfg.data.name, git_commit=_git_commit(), data_file=data_file
     )
     if hydra_cfg.mode != RunMode.MULTIRUN:
-        code, _ = run_job(cfg, run_dir, labels)
+        code, error = run_job(cfg, run_dir, labels)
+        leave_after_full_disk(code, error)
     else:
         sweep = dataclasses.replace(labels, sweep_id=str(hydra_cfg.sweep.dir), sweep_job=str(hydra_cfg.job.num))
         overrides = list(hydra_cfg.overrides.task)

@@ -8,6 +8,7 @@ import copy
 import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,11 @@ def disk_full(err: BaseException) -> str | None:
     while err is not None and id(err) not in seen:
         seen.add(id(err))
         if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-            return f"writing {err.filename}" if err.filename else err.strerror
+            if err.filename:
+                return f"writing {err.filename}"
+            # h5py puts the file in its multi-line message instead: "... filename = '<path>', ... errno = 28 ..."
+            named = re.search(r"filename = '([^']+)'", str(err))
+            return f"writing {named.group(1)}" if named else " ".join(str(err.strerror or err).split())
         if "database or disk is full" in str(err):
             return "the tracking store's database"
         err = err.__cause__ or err.__context__

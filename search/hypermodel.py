@@ -86,6 +86,8 @@ class WindowedHyperModel(keras_tuner.HyperModel):
         """Scaling and seasonal context of a configuration, with statistics of `[:train_stop]` (default: its split)."""
         train = self.series[: self.split_time(values) if train_stop is None else train_stop].astype(np.float64)
         season = self.season_length
+        if values["scaling"] == "seasonal" and season <= 0:
+            raise ValueError("scaling=seasonal needs data.season_length > 0: set the data's season or drop it from space.scaling")
         seasonal_changes = train[season:] - train[:-season] if 0 < season < len(train) - 1 else np.zeros(0)
         return Framing(
             window_size=values["window_size"],

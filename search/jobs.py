@@ -26,6 +26,19 @@ from search.summary import WorkerReport, load_finished, write_summary
 from search.tracking import load_parent_id, redact
 
 EXIT_USAGE, EXIT_SEARCH_FAILED, EXIT_INTERRUPTED = 2, 3, 130
+DISK_FULL = "the disk is full"
+
+
+def leave_after_full_disk(code: int, error: str | None) -> None:
+    """After a full disk, end the process at once (output flushed) instead of by `sys.exit`.
+
+    The runs are already ended; what is left is the interpreter's teardown, where h5py frees the half-written
+    checkpoint whose writes failed and crashes (SIGSEGV instead of the exit code the message promised).
+    """
+    if code == EXIT_SEARCH_FAILED and error and error.startswith(DISK_FULL):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def run_job(cfg, run_dir: Path, labels: RunLabels, parallel_jobs: int = 1) -> tuple[int, str | None]:
@@ -58,7 +71,7 @@ def run_job(cfg, run_dir: Path, labels: RunLabels, parallel_jobs: int = 1) -> tu
         full = disk_full(err)
         if full:
             message = (
-                f"the disk is full ({full}; run dir {run_dir}): free space there and where the tracking store is, "
+                f"{DISK_FULL} ({full}; run dir {run_dir}): free space there and where the tracking store is, "
                 "then add search.resume=true to the same command"
             )
             print(f"error: {message}", file=sys.stderr)

@@ -102,10 +102,9 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
             "drop one of them"
         )
     horizon = cfg.data.horizon
-    specs = in_points(validate_space(OmegaConf.to_container(cfg.space, resolve=True)), horizon, cfg.data.season_length)
+    specs, note = searched_space(cfg)
     if cfg.mode == "lr_find" or auto_learning_rate(specs):
         check_settings(cfg.lr_find)
-    specs, note = fit_to_season(specs, cfg.data.season_length)
     if note:
         print(f"note: {note}", flush=True)
     series = load_series(cfg.data)
@@ -119,6 +118,13 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
     _check_scoring(cfg, layout)
     threads = threads_per_worker(workers, cores, parallel_jobs) if workers > 1 else 0
     return Plan(series, specs, layout, workers, threads, folds)
+
+
+def searched_space(cfg) -> tuple[dict[str, dict], str | None]:
+    """The space a search draws from: validated, `per: horizon` / `per: season` bounds in points, and fitted to the
+    data's season (what a series without one cannot use dropped); with a note on what was dropped."""
+    specs = in_points(validate_space(OmegaConf.to_container(cfg.space, resolve=True)), cfg.data.horizon, cfg.data.season_length)
+    return fit_to_season(specs, cfg.data.season_length)
 
 
 def fit_folds(folds: int, top_k: int, layout: Layout) -> tuple[int, str | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 
 
@@ -30,3 +31,29 @@ def quiet_known_noise() -> None:
     logging.getLogger("tensorflow").addFilter(_DropMessages("triggered tf.function retracing"))
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # JAX's probe for a TPU on every start
     warnings.filterwarnings("ignore", message=r"Skipping variable loading for optimizer", category=UserWarning)
+    if not getattr(sys.unraisablehook, "drops_full_disk_cleanup", False):
+        sys.unraisablehook = _without_full_disk_cleanup(sys.unraisablehook, lambda u: (u.exc_value, u.exc_traceback))
+        sys.excepthook = _without_full_disk_cleanup(sys.excepthook, lambda *exc: (exc[1], exc[2]))
+
+
+def _without_full_disk_cleanup(previous, error_of):
+    """A `sys.unraisablehook` / `sys.excepthook` that drops h5py's complaints, while freeing a half-written
+    checkpoint, that the disk is full; anything else goes to `previous`.
+
+    On a full disk h5py cannot raise from a checkpoint object's finaliser, so Cython prints the error through both
+    hooks; the search already says the disk is full in one line (and how to resume), and these would bury it.
+    """
+
+    def hook(*args) -> None:
+        error, traceback = error_of(*args)
+        text = str(error)
+        frames = []
+        while traceback is not None:
+            frames.append(traceback.tb_frame.f_code.co_filename)
+            traceback = traceback.tb_next
+        if any("h5py" in frame for frame in frames) and ("errno = 28" in text or "No space left on device" in text):
+            return
+        previous(*args)
+
+    hook.drops_full_disk_cleanup = True
+    return hook

@@ -76,22 +76,24 @@ def in_process_tuner(directory: str, store: str, experiment: str, overrides: lis
     sets MLflow's process-wide URIs, so such tests run this in a child process.
     """
     import keras
-    from omegaconf import OmegaConf
 
     from data.sources import synthetic_series
     from data.split import plan_layout
     from search.hypermodel import WindowedHyperModel
-    from search.space import candidates, validate_space
+    from search.planning import searched_space
+    from search.space import candidates
     from search.tracking import Tracker
     from search.tuner import make_tuner
     from tests.test_spaces import compose_config
 
     cfg = compose_config(*overrides, "seed=0", "tracking.log_trial_models=false")
-    specs = validate_space(OmegaConf.to_container(cfg.space, resolve=True))
+    specs, _ = searched_space(cfg)
     series = synthetic_series(length=cfg.data.length)
     layout = plan_layout(len(series), cfg.data.test_size, candidates(specs["split_time"]), candidates(specs["window_size"]))
     keras.utils.set_random_seed(0)
-    hypermodel = WindowedHyperModel(series, layout, specs, shuffle_buffer=100, patience=0, seed=0)
+    hypermodel = WindowedHyperModel(
+        series, layout, specs, shuffle_buffer=100, patience=0, seed=0, season_length=cfg.data.season_length
+    )
     tracker = Tracker(store, experiment)
     tracker.start_parent(experiment, {})
     tuner = make_tuner(cfg, hypermodel, tracker, specs, Path(directory), resume=False)

@@ -329,12 +329,12 @@ def test_a_run_dir_is_resumed_only_by_its_own_search_whole_and_by_one_process(tm
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 4 MB tmpfs (needs the right to mount, as root in a container): skipped where it cannot be mounted."""
+    """An 8 MB tmpfs (needs the right to mount, as root in a container): skipped where it cannot be mounted."""
     import subprocess
 
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()[:100]}): no full disk to test on")
     yield mount_point
@@ -343,10 +343,11 @@ def small_disk(tmp_path):
 
 @pytest.mark.slow
 def test_a_full_disk_is_one_line_and_the_resume_continues_once_space_is_freed(small_disk):
-    """Run dir and store on a 4 MB disk, half of it taken: the search stops with one line saying the disk is full,
-    exit 3, no traceback; after the space is freed, `search.resume=true` finishes it, nothing RUNNING or doubled."""
+    """Run dir and store on an 8 MB disk, 6.2 MB of it taken (the whole search needs ~4.5 MB): the search stops with
+    one line saying the disk is full, exit 3, no traceback; after the space is freed, `search.resume=true` finishes
+    it, nothing RUNNING or doubled."""
     filler = small_disk / "filler"
-    filler.write_bytes(bytes(2_200_000))
+    filler.write_bytes(bytes(6_200_000))
     store = f"sqlite:///{small_disk / 'mlflow.db'}"
     run_dir = small_disk / "run"
     small_dnn = ["space.window_size.max=20", "space.dense_units.max=16"]
