@@ -148,15 +148,17 @@ def test_seasonal_scaling_with_a_zero_network_is_the_seasonal_naive_forecast():
 
 @pytest.mark.parametrize("scaling", ["standard", "last_value", "window"])
 def test_the_ar_skip_is_linear_in_the_lags_and_reaches_past_the_window(scaling):
-    """With the network silenced, a skip weighted 1 on one lag forecasts that lag's value in every scaling: the skip
-    is a linear autoregression in the series' units. It starts at zero (the model starts as the network alone)."""
+    """With the network silenced, a skip weighted on one lag alone forecasts that lag's value in every scaling: the
+    skip is a linear autoregression in the series' units. It starts at zero (the model starts as the network alone)."""
     frame = framing(scaling, window_size=3, ar_skip=6, mean=40.0, std=7.0, step_std=1.5)
     assert frame.input_length == 6  # the skip's lags reach past the 3-point window
     model = _zero_head(BUILDERS["dnn"](framing=frame, **SMALL["dnn"]))
     skip = model.get_layer("ar_skip")
     assert not np.any(skip.get_weights()[0])
     kernel = np.zeros((6, 1), dtype=np.float32)
-    kernel[1, 0] = 1.0  # the value 5 points before the forecast time
+    # the value 5 points before the forecast time; `last_value` reads lags in units of their typical spread
+    # (step_std * sqrt((lags + 1) / 2)) but restores in step units, so its unit weight is that ratio
+    kernel[1, 0] = np.sqrt((6 + 1) / 2) if scaling == "last_value" else 1.0
     skip.set_weights([kernel, np.zeros(1, dtype=np.float32)])
     x = np.array([[3, 17, 4, 8, 9, 12], [100, -50, 2, 0, 1, 1]], dtype=np.float32)
     np.testing.assert_allclose(model.predict_on_batch(x).ravel(), [17, -50], rtol=1e-4, atol=1e-3)

@@ -111,3 +111,25 @@ def test_seasonal_scaling_and_the_ar_skip_follow_the_season():
     assert in_points(per_season, 1, 0)["ar_skip"]["values"] == [0]  # no season: no skip
     # seasonal scaling reads one season more than its window; a skip may reach past it
     assert max(input_lengths(kept, 12)) == max(60, 24) + 12
+
+
+def test_seasonal_scaling_is_left_out_where_seasonal_naive_forecasts_the_past_worse_than_naive(tmp_path, capsys):
+    """Planning drops `seasonal` from a scaling choice where the series says it cannot pay (the synthetic default:
+    seasonal naive ~3x naive's error), keeps it on a sharply seasonal monthly series at horizon 24, and keeps it
+    when the user pinned it; a note names what was left out and how to search it anyway."""
+    from bench.short_series import DATA, write_series
+    from search.planning import plan
+
+    default = plan(compose_config("+space=dnn"))
+    assert default.specs["scaling"]["values"] == ["standard", "last_value", "window"]
+    note = capsys.readouterr().out
+    assert "space.scaling: seasonal left out: before the test tail seasonal naive's MAE" in note
+    assert "space.scaling.value=seasonal searches it anyway" in note
+
+    monthly = write_series("course300", tmp_path)
+    short = plan(compose_config("+space=dnn", *DATA, f"data.path={monthly}"))
+    assert "seasonal" in short.specs["scaling"]["values"]
+    assert "seasonal left out" not in capsys.readouterr().out
+
+    pinned = plan(compose_config("+space=dnn", "space.scaling.value=seasonal"))
+    assert candidates(pinned.specs["scaling"]) == ["seasonal"]
