@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from typing import Any
+
+_STDOUT_LOCK = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Write `line` and its newline to stdout in one piece, flushed.
+
+    A chief with `search.workers` prints its own trials' lines while a relay thread copies its workers' lines to
+    the same stdout: `print` writes the text and the newline in two calls, so another thread's line could land
+    between them and two progress lines become one (a trial's line lost to anyone counting lines).
+    """
+    with _STDOUT_LOCK:
+        sys.stdout.write(line if line.endswith("\n") else line + "\n")
+        sys.stdout.flush()
 
 
 def _short(value: Any) -> str:

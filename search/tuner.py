@@ -24,7 +24,7 @@ from search import interrupts
 from search.files import disk_full, write_atomic
 from search.memory import release_traced_graphs
 from search.plots import forecast_figure, paths_figure, spread_origins
-from search.report import progress_line
+from search.report import progress_line, say
 from search.space import tunable_names
 from search.tracking import Tracker
 
@@ -216,7 +216,7 @@ class TrackingMixin:
         if self.worker_id:  # the chief's oracle scored the trial; this process's copy of it has no score
             trial = self.oracle.get_trial(trial.trial_id)
         line = progress_line(trial, tunable_names(self.specs), best[0].score if best else None, seconds, self.worker_id)
-        print(line, flush=True)
+        say(line)
         interrupts.check()  # an interrupt swallowed during the trial stops the search here, its state saved
 
 

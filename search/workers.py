@@ -31,6 +31,7 @@ from pathlib import Path
 
 from data.errors import UserError
 from search.devices import visible_gpus
+from search.report import say
 
 POLL_S = 0.2  # how often the chief looks at its workers and the oracle
 CHIEF_IDLE_WAIT_S = 0.05  # how long the chief waits to ask its own oracle again while Hyperband waits for a round
@@ -230,8 +231,7 @@ def _relay(stream, log_path: Path) -> None:
             log.write(line)
             log.flush()
             if line.startswith(PROGRESS_PREFIX):
-                sys.stdout.write(line)
-                sys.stdout.flush()
+                say(line)
 
 
 def _die_with_chief() -> None:
@@ -316,7 +316,7 @@ def _watch(oracle, pool: WorkerPool, servicer, exit_chief, stopped_by_failures, 
                     f"worker {worker.worker_id} ended with exit code {code} {worker.restarts + 1} times "
                     f"({last_error(worker.log_path)}); its log: {worker.log_path}"
                 )
-            print(f"worker {worker.worker_id} ended with exit code {code}: started again", flush=True)
+            say(f"worker {worker.worker_id} ended with exit code {code}: started again")
         if servicer.stop_triggered and exit_chief(oracle) or not pool.running():
             return None
     return None

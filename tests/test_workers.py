@@ -1,17 +1,20 @@
 """`search.workers=N`: N trials at once in one command, one parent run, nothing lost on a crash or an interrupt."""
 
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from data.errors import UserError
-from search.workers import Assignment, assign, resolve_workers, threads_per_worker, worker_environment
+from search.report import say
+from search.workers import Assignment, _relay, assign, resolve_workers, threads_per_worker, worker_environment
 from tests.conftest import TINY, cli_env, parent_and_children, run_cli, start_cli
 
 SMALL_DNN = ["+space=dnn", *TINY, "space.window_size.max=20", "space.dense_units.max=16", "space.dense_layers.max=1"]
@@ -214,3 +217,39 @@ def test_an_oracle_error_in_one_thread_does_not_block_the_other(tmp_path):
     other.start()
     other.join(10)
     assert not other.is_alive() and handed[0].status == TrialStatus.RUNNING and len(handed) == 2
+
+
+def test_the_chiefs_progress_lines_and_its_workers_relayed_lines_never_merge(tmp_path, monkeypatch):
+    """The chief prints its own trials' lines while a relay thread copies a worker's: with threads switching
+    as often as they can, every line still comes out whole, once (a merged pair was a trial's line lost)."""
+    lines = 3000
+    read_end, write_end = os.pipe()
+    stdout_path = tmp_path / "stdout"
+    # As the chief's stdout is in the tests and under `search.workers` (PYTHONUNBUFFERED): every write a system call,
+    # so the thread that writes may be switched out between the two writes of a `print`.
+    captured = io.TextIOWrapper(open(stdout_path, "wb", buffering=0), write_through=True)
+    monkeypatch.setattr(sys, "stdout", captured)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        relay = threading.Thread(target=_relay, args=(os.fdopen(read_end), tmp_path / "w2.log"))
+        relay.start()
+
+        def worker_prints() -> None:
+            with os.fdopen(write_end, "w") as pipe:
+                for k in range(lines):
+                    pipe.write(f"trial {k:04d} [w2] val_mae=1\n")
+                    pipe.flush()
+
+        worker = threading.Thread(target=worker_prints)
+        worker.start()
+        for k in range(lines):
+            say(f"trial {k:04d} [w1] val_mae=1")
+        worker.join()
+        relay.join()
+    finally:
+        sys.setswitchinterval(interval)
+    captured.close()
+    out = stdout_path.read_text().splitlines()
+    expected = [f"trial {k:04d} [{w}] val_mae=1" for k in range(lines) for w in ("w1", "w2")]
+    assert sorted(out) == sorted(expected)
