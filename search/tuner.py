@@ -336,13 +336,27 @@ def make_tuner(cfg, hypermodel, tracker: Tracker, specs: dict, run_dir: Path, re
         )
     else:
         extra = dict(max_trials=tuner_cfg.max_trials)
+    reloaded = resume and (run_dir / "tuner" / "oracle.json").exists()
     tuner = TUNERS[str(tuner_cfg.name)](**common, **extra)
+    if not reloaded and not tuner._is_worker():
+        _pin_seed(tuner.oracle, cfg.seed)
     tuner.tracker, tuner.specs = tracker, specs
     tuner.log_trial_models, tuner.log_trial_plots = cfg.tracking.log_trial_models, cfg.tracking.log_trial_plots
     if tuner_cfg.name == "hyperband" and tuner_cfg.reuse_models:
         tuner.trained_models = TrainedModels(tracker, tuner_cfg.max_epochs, tuner_cfg.factor)
     _guard_create_trial(tuner.oracle, idle_wait_s=0.2 if tuner._is_worker() else 0.0)
     return tuner
+
+
+def _pin_seed(oracle, seed: int) -> None:
+    """Keras Tuner's oracle takes `seed or random.randint(1, 10000)`: `seed=0` would draw other trials on every run.
+    Its seed is set again here, with what it seeded at construction (a reloaded oracle keeps the seed it saved)."""
+    if oracle.seed == seed:
+        return
+    oracle.seed = oracle._seed_state = seed
+    if hasattr(oracle, "_random_state"):  # Bayesian optimisation: its own NumPy state and Gaussian process
+        oracle._random_state = np.random.RandomState(seed)
+        oracle.gpr = oracle._make_gpr()
 
 
 def _guard_create_trial(oracle, idle_wait_s: float) -> None:

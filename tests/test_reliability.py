@@ -368,3 +368,24 @@ def test_a_full_disk_is_one_line_and_the_resume_continues_once_space_is_freed(sm
     finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
     assert len(finished) == len(set(finished)) == summary["trials"]["completed"]
     assert summary["trials"]["failed"] == 0  # a trial the full disk stopped is run again, not recorded as failed
+
+
+def first_trials_at_seed_0(directory: str, store: str) -> dict:
+    """The oracle's seed and the first trial's values of fresh tuners built twice with `seed=0` (in a child process)."""
+    drawn = {}
+    for tuner_name in ("hyperband", "bayesian"):
+        for attempt in ("a", "b"):
+            overrides = ["+space=dnn", *TINY, f"tuner={tuner_name}"]
+            _, tracker, tuner = in_process_tuner(f"{directory}/{tuner_name}{attempt}", store, "seed0", overrides)
+            trial = tuner.oracle.create_trial("tuner0")
+            drawn[f"{tuner_name}{attempt}"] = {"seed": tuner.oracle.seed, "values": trial.hyperparameters.values}
+            tracker.end(tracker.parent_id, "FINISHED")
+    return drawn
+
+
+def test_seed_0_is_a_seed_like_any_other(tmp_path, store):
+    """Keras Tuner reads `seed=0` as no seed (`seed or random`): each run would search other trials."""
+    drawn, _ = call_in_child("tests.test_reliability", "first_trials_at_seed_0", str(tmp_path), store)
+    assert {d["seed"] for d in drawn.values()} == {0}
+    assert drawn["hyperbanda"]["values"] == drawn["hyperbandb"]["values"]
+    assert drawn["bayesiana"]["values"] == drawn["bayesianb"]["values"]
