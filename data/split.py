@@ -72,12 +72,14 @@ def plan_layout(
     window_sizes: Iterable[int],
     input_span: int | None = None,
     horizon: int = 1,
+    span_field: str = "space.seasons",
 ) -> Layout:
     """Check that every candidate split and window fits the series, and return the layout.
 
     `input_span` is the longest raw input a candidate reads, when seasonal context makes it longer
-    than its window; `horizon` the values each forecast reaches ahead. Raises `UserError` naming the
-    field to change when the series is too short for the space.
+    than its window, and `span_field` the setting that makes it so (named first in the message, with what
+    to change); `horizon` the values each forecast reaches ahead. Raises `UserError` naming the field to
+    change when the series is too short for the space.
     """
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise UserError(f"data.horizon={horizon!r} must be an integer >= 1 (values forecast from each origin)")
@@ -114,7 +116,7 @@ def plan_layout(
         )
     if input_span is not None and input_span + horizon >= splits[0]:
         raise UserError(
-            f"space.seasons: seasonal context reaches {input_span} points back, which leaves too few training windows "
-            f"before space.split_time={splits[0]}; lower space.seasons or space.season_halfwidth, or raise split_time"
+            f"{span_field}: a trial's input reaches {input_span} points back, which leaves too few training windows "
+            f"before space.split_time={splits[0]}; lower {span_field.split('=')[0]}, or raise space.split_time"
         )
     return Layout(length=length, test_start=test_start, score_start=splits[-1], horizon=horizon)

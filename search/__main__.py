@@ -62,6 +62,10 @@ def main(cfg) -> None:
         message = f"data={data_choice} is a schema, not a data set: use data=synthetic, data=csv, data=co2 or data=elnino"
         print(f"error: {message}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    missing = missing_setting(cfg, data_choice)
+    if missing:
+        print(f"error: {missing}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
     run_dir = Path(hydra_cfg.runtime.output_dir)
     redact_saved_config(run_dir / hydra_cfg.output_subdir if hydra_cfg.output_subdir else None)
     if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -80,6 +84,22 @@ def main(cfg) -> None:
         code = code if code == EXIT_INTERRUPTED else 0  # a failed job is in its summary.json; the sweep goes on
     if code:
         sys.exit(code)
+
+
+REQUIRED_HINTS = {"data.path": "the CSV file to read", "data.column": "the name of the column to forecast"}
+
+
+def missing_setting(cfg, data_choice: str) -> str | None:
+    """A required key left unset (`???`, e.g. `data=csv` without `data.column`): what to add, before it fails deep inside."""
+    from omegaconf import OmegaConf
+
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if not missing:
+        return None
+    key = missing[0]
+    hint = REQUIRED_HINTS.get(key, "a value")
+    needed_by = f" (data={data_choice} needs it)" if key.startswith("data.") and data_choice else ""
+    return f"{key} is not set{needed_by}: add {key}=<{hint}>"
 
 
 def parallel_jobs(hydra_cfg) -> int:

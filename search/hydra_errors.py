@@ -43,11 +43,41 @@ HELD = HeldStderr()
 _HYDRA_NOISE = ("Set the environment variable HYDRA_FULL_ERROR", "reference_type=", "object_type=")
 
 
-def one_line(hydra_error: str) -> str:
-    """Hydra's multi-line composition error as one line, with a hint where quoting fixes it."""
+def one_line(hydra_error: str, overrides: list[str] | None = None) -> str:
+    """Hydra's multi-line composition error as one line, with a hint where quoting fixes it.
+
+    Hydra's grammar errors name the override only sometimes (`Error parsing override ...`; a lexer error such as
+    `mismatched input '('` or an accented letter does not): the first of `overrides` (the command line's, by
+    default) that Hydra's parser refuses is named, with the same override quoted as the fix.
+    """
     text = hydra_error.split("Config search path:")[0]
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(_HYDRA_NOISE)]
     message = "; ".join(lines).replace(":; ", ": ")
-    if "Error parsing override" in message:
+    if "override_grammar" in message or "Error parsing override" in message:
+        bad = unparsable_override(sys.argv[1:] if overrides is None else overrides)
+        if bad is not None:
+            key, _, value = bad.partition("=")
+            reason = next((line for line in lines if not line.startswith(("Error parsing override", "See https"))), "")
+            reason = reason.split(" expecting {")[0]  # ANTLR's list of every token it would have taken
+            return (
+                f"{bad} cannot be read by Hydra's command-line grammar ({reason.rstrip('; ^').strip()}): quote the value "
+                f"with spaces, accents or brackets, as '{key}=\"{value}\"'"
+            )
         message += "; quote a value with spaces, accents or brackets: 'key=\"value\"'"
     return message or "the command line could not be composed into a config"
+
+
+def unparsable_override(overrides: list[str]) -> str | None:
+    """The first command-line override Hydra's own parser refuses (flags such as `-m` skipped)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for override in overrides:
+        if override.startswith("-"):
+            continue
+        try:
+            parser.parse_override(override)
+        except HydraException:  # (`parse_overrides` wraps it in an OverrideParseException)
+            return override
+    return None

@@ -21,6 +21,7 @@ from data.baselines import naive, seasonal_naive, targets
 from data.errors import UserError, first_line
 from data.sources import load_series
 from data.split import Layout, plan_layout
+from models.framing import SEASONAL_SCALINGS
 from search.intervals import calibration_limit
 from search.lr_range import check_settings
 from search.space import auto_learning_rate, candidates, fit_to_season, in_points, input_lengths, validate_space
@@ -113,7 +114,13 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
         print(f"note: {note}", flush=True)
     span = max(input_lengths(specs, cfg.data.season_length))
     layout = plan_layout(
-        len(series), cfg.data.test_size, candidates(specs["split_time"]), candidates(specs["window_size"]), span, horizon
+        len(series),
+        cfg.data.test_size,
+        candidates(specs["split_time"]),
+        candidates(specs["window_size"]),
+        span,
+        horizon,
+        span_field(specs, cfg.data.season_length),
     )
     folds, note = fit_folds(cfg.search.select.folds, cfg.search.select.top_k, layout)
     if note:
@@ -121,6 +128,21 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
     _check_scoring(cfg, layout)
     threads = threads_per_worker(workers, cores, parallel_jobs) if workers > 1 else 0
     return Plan(series, specs, layout, workers, threads, folds)
+
+
+def span_field(specs: dict[str, dict], season_length: int) -> str:
+    """The setting that makes a trial read further back than its window, as a message names it first: the season
+    the user gave (`data.season_length`, with the seasonal context that counts in it), else the AR skip's lags."""
+    if max(input_lengths(specs, season_length)) > max(input_lengths(specs, 0)):
+        uses = []
+        if "seasons" in specs and max(candidates(specs["seasons"])) > 0:
+            uses.append("space.seasons")
+        if "scaling" in specs and set(SEASONAL_SCALINGS) & set(candidates(specs["scaling"])):
+            uses.append("space.scaling=seasonal")
+        return f"data.season_length={season_length}" + (f" (through {' and '.join(uses)})" if uses else "")
+    if max(candidates(specs.get("ar_skip", {"value": 0}))) > max(candidates(specs["window_size"])):
+        return "space.ar_skip"
+    return "space.seasons"
 
 
 def searched_space(cfg) -> tuple[dict[str, dict], str | None]:
