@@ -23,7 +23,7 @@ from typing import Any
 
 from data.errors import UserError, first_line
 from search import interrupts
-from search.files import write_json
+from search.files import disk_full, write_json
 
 PARENT_FILE = "mlflow_run.json"
 SOURCE_NAME = "python -m search"
@@ -123,6 +123,7 @@ class Tracker:
         # MLflow logs every database error with its traceback before raising it: the raised error is reported instead.
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
         with _store_creation_lock(uri):  # MLflow creates a fresh sqlite file's tables here: one process at a time
+            _create_sqlite_store_whole(uri)
             self._client = UninterruptedClient(MlflowClient(tracking_uri=uri, registry_uri=registry))
             found = self._probe(experiment)
         self.experiment_name = experiment
@@ -473,6 +474,39 @@ def load_parent_record(run_dir: Path) -> dict | None:
 def load_parent_id(run_dir: Path) -> str | None:
     record = load_parent_record(run_dir)
     return record["run_id"] if record else None
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///").split("?")[0])
+
+
+def _create_sqlite_store_whole(uri: str) -> None:
+    """Create a new sqlite store's tables in a file beside it, moved into place once all are made.
+
+    MLflow builds a fresh store in some fifty migrations, each committed on its own: one that fails midway (the disk
+    fills up) leaves a half-migrated file that every later command on it fails on (`_alembic_tmp_... already
+    exists`). Built aside, a failure leaves no store at all, and the one line says so.
+    """
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    path = _sqlite_path(uri)
+    if path is None or (path.exists() and path.stat().st_size > 0) or not path.parent.is_dir():
+        return  # an existing store, or none that can be made here (the probe says why)
+    building = path.with_name(f".{path.name}.creating-{os.getpid()}")
+    try:
+        SqlAlchemyStore(f"sqlite:///{building}", "./mlruns").engine.dispose()
+        os.replace(building, path)
+    except Exception as err:  # noqa: BLE001 - whatever stopped it, nothing is left and the user is told
+        cause = "the disk is full" if disk_full(err) else redact(first_line(err))[:200]
+        raise UserError(
+            f"tracking store {redact(uri)} could not be created ({cause}); nothing was left at {path}: free space "
+            "there (or point tracking.uri / MLFLOW_TRACKING_URI elsewhere) and run the same command again"
+        ) from None
+    finally:
+        for leftover in (building, building.with_name(building.name + "-journal")):
+            leftover.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """A long search survives what goes wrong: failed trials, Ctrl-C or SIGTERM then resume, reruns."""
 
 import json
+import os
 import signal
 import time
 
@@ -389,3 +390,31 @@ def test_seed_0_is_a_seed_like_any_other(tmp_path, store):
     assert {d["seed"] for d in drawn.values()} == {0}
     assert drawn["hyperbanda"]["values"] == drawn["hyperbandb"]["values"]
     assert drawn["bayesiana"]["values"] == drawn["bayesianb"]["values"]
+
+
+def test_a_store_the_disk_cannot_hold_is_not_created_half(small_disk):
+    """A fresh sqlite store on a disk that fills up while MLflow creates its tables: one line, exit 2, and no
+    half-migrated file left (every later command on one failed); once space is freed the same command runs."""
+    filler = small_disk / "filler"
+    filler.write_bytes(bytes(small_disk_free(small_disk) - 400_000))  # the empty store alone needs ~1 MB
+    store_path = small_disk / "mlflow.db"
+    run_dir = small_disk.parent / "run"  # the disk that is full is the store's
+    args = ["+space=linear", *TINY, "tuner.max_epochs=1", f"hydra.run.dir={run_dir}"]
+    result = run_cli(args, f"sqlite:///{store_path}", small_disk.parent, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "could not be created (the disk is full)" in lines[0], result.stderr
+    assert not store_path.exists() and not [p for p in small_disk.iterdir() if p.name.startswith(".mlflow.db")]
+
+    filler.unlink()
+    again = run_cli(args, f"sqlite:///{store_path}", small_disk.parent, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    runs = MlflowClient(f"sqlite:///{store_path}").search_runs(
+        [json.loads((run_dir / "summary.json").read_text())["mlflow_experiment_id"]]
+    )
+    assert runs and not [run for run in runs if run.info.status == "RUNNING"]
+
+
+def small_disk_free(mount_point) -> int:
+    stats = os.statvfs(mount_point)
+    return stats.f_bavail * stats.f_frsize
