@@ -25,7 +25,7 @@ from models.framing import SEASONAL_SCALINGS
 from search.intervals import calibration_limit
 from search.lr_range import check_settings
 from search.space import auto_learning_rate, candidates, fit_to_season, in_points, input_lengths, validate_space
-from search.tracking import load_parent_record
+from search.tracking import PENDING_FILE, load_parent_record
 from search.workers import available_cores, resolve_workers, threads_per_worker
 
 
@@ -235,6 +235,13 @@ def prepare_run_dir(run_dir: Path, resume: bool, identity: dict[str, str] | None
     if not resume:
         return
     record = load_parent_record(run_dir)
+    if record is None and (run_dir / PENDING_FILE).exists():
+        print(
+            f"note: the search in {run_dir} was stopped before it recorded its MLflow run, so nothing of it can be "
+            "resumed: it starts over (the run it left is closed)",
+            flush=True,
+        )
+        return
     if record is None:
         raise UserError(f"search.resume=true but hydra.run.dir={str(run_dir)!r} holds no search to resume; drop search.resume")
     for key, value in (identity or {}).items():

@@ -20,7 +20,17 @@ from search import distributed
 from search.planning import Plan, RunLabels, plan, prepare_run_dir
 from search.space import auto_learning_rate, describe, tunable_names
 from search.summary import Summary, WorkerReport, load_finished
-from search.tracking import Tracker, load_parent_id, redact, resolve_uri, save_parent_id, source_tags
+from search.tracking import (
+    PENDING_FILE,
+    Tracker,
+    close_unrecorded_parent,
+    load_parent_id,
+    mark_parent_pending,
+    redact,
+    resolve_uri,
+    save_parent_id,
+    source_tags,
+)
 
 INTERRUPTED = "interrupted (SIGINT/SIGTERM); resume with search.resume=true"
 
@@ -58,10 +68,12 @@ def open_parent(
 
     Called with interrupts held (`Tracker.closing`): a new run is never left without its id on disk or its config.
     """
+    close_unrecorded_parent(tracker, run_dir)
     previous = load_parent_id(run_dir) if cfg.search.resume else None
     if previous:
         return tracker.resume_parent(previous)
     tags = {**labels.tags(), "tuner": str(cfg.tuner.name), "seed": str(cfg.seed), "mode": "search"}
+    tags.update(mark_parent_pending(run_dir))
     if role:  # workers find this run by these tags
         tags.update(distributed="chief", oracle=role.oracle)
     if labels.gpu is not None:  # what this process (which imports TensorFlow) was given
@@ -69,6 +81,7 @@ def open_parent(
     parent_id = tracker.start_parent(run_name(labels), tags)
     try:
         save_parent_id(run_dir, parent_id, tracker.experiment_id, identity(cfg, labels))
+        (run_dir / PENDING_FILE).unlink(missing_ok=True)
         tracker.log_text(parent_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
         tracker.log_params(parent_id, search_settings(cfg, checked))
         tracker.share_view(tunable_names(checked.specs))

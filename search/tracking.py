@@ -15,6 +15,7 @@ import re
 import sys
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from search import interrupts
 from search.files import disk_full, write_json
 
 PARENT_FILE = "mlflow_run.json"
+PENDING_FILE = "mlflow_run.pending.json"  # a parent run being created: its token, until PARENT_FILE holds its id
 SOURCE_NAME = "python -m search"
 _SECRET = re.compile(r"(?<=://)[^/\s]*@")  # up to the last "@" before the path: a password may hold "@" itself
 
@@ -453,6 +455,30 @@ def save_parent_id(run_dir: Path, run_id: str, experiment_id: str, identity: Map
     `identity` (space, data, tuner) is kept beside it: a resume with another space or data is refused.
     """
     write_json(run_dir / PARENT_FILE, {"run_id": run_id, "experiment_id": experiment_id, **(identity or {})})
+
+
+def mark_parent_pending(run_dir: Path) -> dict[str, str]:
+    """Before a parent run is created: a token in the run dir, put on the run as tag `search_token`, so a run whose
+    process was killed before `save_parent_id` can still be found (`close_unrecorded_parent`). Returns the tag."""
+    token = uuid.uuid4().hex
+    write_json(run_dir / PENDING_FILE, {"search_token": token})
+    return {"search_token": token}
+
+
+def close_unrecorded_parent(tracker: Tracker, run_dir: Path) -> None:
+    """Close the parent run a search in `run_dir` created but was killed (`kill -9`) before recording: without its id
+    on disk no resume would find it, and it would stay RUNNING in MLflow for ever."""
+    path = run_dir / PENDING_FILE
+    try:
+        token = json.loads(path.read_text())["search_token"]
+    except (OSError, ValueError, KeyError, TypeError):
+        path.unlink(missing_ok=True)
+        return
+    recorded = load_parent_id(run_dir)
+    for run in tracker._client.search_runs([tracker.experiment_id], filter_string=f"tags.search_token = '{token}'"):
+        if run.info.status == "RUNNING" and run.info.run_id != recorded:
+            tracker.end(run.info.run_id, "KILLED", error="its process was killed before it recorded the run in the run dir")
+    path.unlink(missing_ok=True)
 
 
 def load_parent_record(run_dir: Path) -> dict | None:

@@ -41,8 +41,9 @@ def search_and_evaluate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, lab
     tuner = make_tuner(cfg, hypermodel, tracker, checked.specs, run_dir, resume=cfg.search.resume)
     search_started = time.monotonic()
     error = _search(tuner, cfg, tracker, checked, run_dir, labels)
-    if distributed.role_of(cfg.search.distributed) is None:  # a chief's workers may still be closing their runs
-        close_stale_runs(tracker, tuner.oracle)
+    if distributed.role_of(cfg.search.distributed) is not None:  # a chief: its workers may still be closing runs
+        wait_for_workers_runs(tracker)
+    close_stale_runs(tracker, tuner.oracle)
     trials = list(tuner.oracle.trials.values())
     completed = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
     summary = _summary(cfg, tracker, run_dir, labels, checked, trials, completed)
@@ -120,6 +121,30 @@ def _failures_message(cfg) -> str:
         f"stopped after tuner.max_consecutive_failed_trials={cfg.tuner.max_consecutive_failed_trials} "
         "failed trials in a row; see the FAILED child runs"
     )
+
+
+def wait_for_workers_runs(tracker: Tracker, timeout_s: float = 60.0, settle_s: float = 10.0, poll_s: float = 0.5) -> None:
+    """A distributed chief's search ends when every trial has ended in the oracle; its workers close the runs of
+    their last trials on their own logging threads. Wait for those, but not for runs a killed worker left: one
+    whose trial was run again (the restarted worker is handed it back) and that run ended, or one that nobody
+    closes for `settle_s` while the others do (its worker is gone). `close_stale_runs` then closes what is left."""
+    deadline = time.monotonic() + timeout_s
+    left, unchanged_since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        running = [run for run in tracker.running_children() if not _ended_elsewhere(tracker, run)]
+        ids = {run.info.run_id for run in running}
+        if not ids:
+            return
+        if ids != left:
+            left, unchanged_since = ids, time.monotonic()
+        elif time.monotonic() - unchanged_since >= settle_s:
+            return
+        time.sleep(poll_s)
+
+
+def _ended_elsewhere(tracker: Tracker, run) -> bool:
+    trial_id = run.data.tags.get("trial_id")
+    return trial_id is None or any(r.info.status != "RUNNING" for r in tracker.trial_runs(trial_id))
 
 
 def close_stale_runs(tracker: Tracker, oracle) -> None:

@@ -127,28 +127,65 @@ def cli_env(tracking_uri: str | None) -> dict:
 
 
 def run_cli(args: list[str], tracking_uri: str | None, cwd: Path, timeout: int = 600):
-    """Run `python -m search ...` as a user would; returns the CompletedProcess."""
-    return subprocess.run(
-        [sys.executable, "-m", "search", *args],
-        cwd=cwd,
-        env=cli_env(tracking_uri),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """Run `python -m search ...` as a user would; returns the CompletedProcess.
+
+    The command runs in a session of its own: on a timeout its whole process group is killed (its workers, a
+    multirun's jobs), not the command alone, so nothing it started trains on beside the next tests.
+    """
+    process = start_cli(args, tracking_uri, cwd)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(process)
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def start_cli(args: list[str], tracking_uri: str, cwd: Path, **popen_kwargs) -> subprocess.Popen:
-    """Start `python -m search ...` in the background, stdout and stderr piped, for tests that act mid-search."""
-    return subprocess.Popen(
+_STARTED: list[subprocess.Popen] = []
+
+
+def start_cli(args: list[str], tracking_uri: str | None, cwd: Path, **popen_kwargs) -> subprocess.Popen:
+    """Start `python -m search ...` in the background, stdout and stderr piped, for tests that act mid-search.
+
+    In a session of its own: whatever a failed test leaves running of it is killed, group and all, after the test
+    (`_no_search_outlives_its_test`)."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "search", *args],
         cwd=cwd,
         env=cli_env(tracking_uri),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
         **popen_kwargs,
     )
+    _STARTED.append(process)
+    return process
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the process group `process` leads (it was started in a session of its own), then reap it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait(timeout=60)
+    for stream in (process.stdout, process.stderr):
+        if stream is not None and not stream.closed:
+            stream.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_search_outlives_its_test():
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        try:
+            os.killpg(process.pid, 0)  # anything left of its group (the command, or a worker it left behind)
+        except (ProcessLookupError, PermissionError):
+            if process.poll() is not None:
+                continue
+        kill_group(process)
 
 
 def wait_for_trials(process: subprocess.Popen, count: int) -> None:

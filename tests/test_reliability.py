@@ -3,12 +3,23 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import TINY, call_in_child, in_process_tuner, parent_and_children, run_cli, start_cli, wait_for_trials
+from tests.conftest import (
+    TINY,
+    call_in_child,
+    cli_env,
+    in_process_tuner,
+    parent_and_children,
+    run_cli,
+    start_cli,
+    wait_for_trials,
+)
 
 
 def runs_of(store, parent_id):
@@ -418,3 +429,40 @@ def test_a_store_the_disk_cannot_hold_is_not_created_half(small_disk):
 def small_disk_free(mount_point) -> int:
     stats = os.statvfs(mount_point)
     return stats.f_bavail * stats.f_frsize
+
+
+KILLED_BEFORE_RECORDING = """
+import os, signal, sys
+import search.runner
+search.runner.save_parent_id = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+from search.__main__ import cli
+sys.argv = ["search", *sys.argv[1:]]
+cli()
+"""
+
+
+@pytest.mark.parametrize("again", [[], ["search.resume=true"]], ids=["run-again", "resume"])
+def test_a_search_killed_between_creating_its_run_and_recording_it_leaves_nothing_running(tmp_path, store, again):
+    """`kill -9` at the one instant the parent run exists in MLflow but not yet in the run dir: the next command in
+    that run dir (run again, or resumed as a user would) closes it KILLED and runs the search; nothing RUNNING."""
+    run_dir = tmp_path / "run"
+    args = ["+space=linear", *TINY, "tuner.max_epochs=1", f"hydra.run.dir={run_dir}"]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_BEFORE_RECORDING, *args],
+        cwd=tmp_path,
+        env=cli_env(store),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    client = MlflowClient(store)
+    orphans = [r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])]
+    assert [r.info.status for r in orphans] == ["RUNNING"] and not (run_dir / "mlflow_run.json").exists()
+
+    result = run_cli([*args, *again], store, tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert client.get_run(orphans[0].info.run_id).info.status == "KILLED"
+    runs = client.search_runs([orphans[0].info.experiment_id], max_results=1000)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    assert client.get_run(json.loads((run_dir / "summary.json").read_text())["mlflow_parent_run_id"]).info.status == "FINISHED"

@@ -190,6 +190,57 @@ def test_a_chief_and_two_workers_log_every_trial_once_under_one_parent(tmp_path)
         stop_server(server)
 
 
+KILLED_WHILE_CLOSING_ITS_RUN = """
+import os, signal, sys, time
+import search.tracking
+def killed(self, *args, **kwargs):  # the first run this worker closes: its first trial's, once the oracle has it
+    time.sleep(3)
+    os.kill(os.getpid(), signal.SIGKILL)
+search.tracking.Tracker.end = killed
+from search.__main__ import cli
+sys.argv = ["search", *sys.argv[1:]]
+cli()
+"""
+
+
+@pytest.mark.slow
+def test_a_chief_closes_the_run_a_killed_worker_left_running(tmp_path, store):
+    """A distributed worker is `kill -9`ed after its trial reached the oracle but before the trial's run was closed
+    (its logging thread does that after the model upload); started again, it goes on with other trials. The chief
+    closes the run left RUNNING when the search ends: nothing RUNNING, every completed trial one FINISHED run."""
+    run_dir = tmp_path / "shared-run"
+    args = ["+space=dnn", *TINY, "space.window_size.max=20", "tuner.max_epochs=4", f"hydra.run.dir={run_dir}"]
+    oracle = [f"search.distributed.oracle_port={free_port()}", "search.distributed.attach_timeout_s=60"]
+    worker_args = [*args, *oracle, "search.distributed.role=worker", "search.distributed.worker_id=worker0"]
+    chief = start_cli([*args, *oracle, "search.distributed.role=chief"], store, tmp_path)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WHILE_CLOSING_ITS_RUN, *worker_args],
+        cwd=tmp_path,
+        env=cli_env(store),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    client = MlflowClient(store)
+    parent_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
+    _, children = parent_and_children(client, parent_id)
+    left_running = [c.info.run_id for c in children if c.info.status == "RUNNING"]
+    assert left_running  # (the worker trained on while its logging thread waited to close the first one)
+    again = start_cli(worker_args, store, tmp_path)
+    _, stderr = chief.communicate(timeout=600)
+    assert chief.returncode == 0, stderr[-3000:]
+    again.communicate(timeout=120)
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    parent, children = parent_and_children(client, parent_id)
+    assert parent.info.status == "FINISHED"
+    assert "RUNNING" not in {c.info.status for c in children}
+    assert {client.get_run(run_id).info.status for run_id in left_running} <= {"FINISHED", "KILLED"}
+    finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
+    assert len(finished) == len(set(finished)) == summary["trials"]["completed"]
+
+
 def test_a_worker_without_a_chief_gives_up_with_one_line(tmp_path, store):
     args = [*LINEAR, "search.distributed.role=worker", "search.distributed.attach_timeout_s=1"]
     result = run_cli([*args, f"hydra.run.dir={tmp_path / 'run'}"], store, tmp_path, timeout=120)
