@@ -59,7 +59,7 @@ def measure(variant: str, models: int, overrides: list[str]) -> None:
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     import keras
 
-    from search.backends import prepare
+    from search.fit.backends import prepare
 
     prepare(keras.backend.backend(), deterministic=False, seed=1)
 
@@ -75,8 +75,8 @@ def measure(variant: str, models: int, overrides: list[str]) -> None:
     from bench.tiny import ROOT
     from data.windows import windowed_dataset
     from search.config import register_configs
-    from search.planning import plan
-    from search.tuning import _hypermodel
+    from search.plan.planning import plan
+    from search.tune.tuning import _hypermodel
 
     register_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):

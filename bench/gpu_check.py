@@ -86,7 +86,7 @@ def gpu_present() -> bool:
 def default_backend() -> str:
     """JAX where TensorFlow is missing (the lent GPU machine), else what `backend=auto` picks for this device."""
     sys.path.insert(0, str(ROOT))
-    from search.backends import auto
+    from search.fit.backends import auto
 
     return auto(gpu_present())
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.tiny import ROOT, SMALL_DNN, TINY_SEASONAL, search_env
-from search.intervals import half_widths
+from search.scoring.intervals import half_widths
 
 GAMMAS = (0.005, 0.01, 0.02, 0.05)
 RHOS = (0.99, 0.95)
@@ -42,8 +42,8 @@ def load_run(run_dir: Path):
     from hydra import compose, initialize_config_dir
 
     from search.config import register_configs
-    from search.planning import plan
-    from search.tuning import _hypermodel, prepare_backend
+    from search.plan.planning import plan
+    from search.tune.tuning import _hypermodel, prepare_backend
 
     register_configs()
     overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
@@ -61,8 +61,8 @@ def forecasts(run_dir: Path) -> tuple[dict, int]:
 
     from data.windows import window_view
     from models import forecast
-    from search.tracking import Tracker
-    from search.tuner import make_tuner
+    from search.record.tracking import Tracker
+    from search.tune.tuner import make_tuner
 
     cfg, checked, summary, hypermodel = load_run(run_dir)
     uri = cfg.tracking.uri or f"sqlite:///{run_dir.parent / 'mlflow.db'}"

@@ -6,7 +6,7 @@
 Runs one variant of `bench.tracking_overhead` in this process with timers wrapped around the
 calls that matter (Keras Tuner's build and its two garbage collections, `Model.fit`, `Model.save`,
 the tracker's logging calls) and prints the total seconds of each, split into the training
-("main") and logging ("bg") threads. The figures behind `search/memory.py` and section 4 of
+("main") and logging ("bg") threads. The figures behind `search/fit/memory.py` and section 4 of
 bench/README.md come from it. A profile, not a benchmark: the timers change nothing measurable,
 but one run is one sample on a noisy machine.
 """
@@ -49,7 +49,7 @@ def instrument() -> None:
     import keras_tuner
     import keras_tuner.src.engine.tuner as tuner_module
 
-    from search.tracking import Tracker
+    from search.record.tracking import Tracker
 
     for name in ("start_trial", "log_metrics", "log_json", "log_figure", "log_file", "end"):
         timed(Tracker, name, f"Tracker.{name}")

@@ -5,7 +5,7 @@
 
 Issue 17's optional item, and why `search.intervals_method=cqr` exists. The search's winner
 configuration (its hyperparameters and epoch count, from `summary.json`) is trained again as a
-quantile head (`search.quantile_head`: one output per level bound and step ahead, pinball loss) and
+quantile head (`search.choose.quantile_head`: one output per level bound and step ahead, pinball loss) and
 its intervals are scored on the test tail beside the ones the search reported:
 
 - `quantile head`: trained on every point before the test tail (as the refit is); its quantiles are
@@ -28,11 +28,11 @@ import numpy as np
 
 from bench.interval_study import load_run, tiny_run
 from data.baselines import targets
-from search.intervals import coverage, interval_report
+from search.scoring.intervals import coverage, interval_report
 
 
 def compare(run_dir: Path, seed_offset: int = 200) -> None:
-    from search.quantile_head import fit_quantile_head, quantile_bands
+    from search.choose.quantile_head import fit_quantile_head, quantile_bands
 
     cfg, checked, summary, hypermodel = load_run(run_dir)
     layout, series, horizon = checked.layout, checked.series, checked.layout.horizon

@@ -63,14 +63,14 @@ def variants(
 
     from data.windows import window_view
     from models import forecast
+    from search.choose.selection import Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
     from search.config import register_configs
-    from search.evaluation import baseline_table
-    from search.hypermodel import WindowedHyperModel
-    from search.planning import plan
-    from search.selection import Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
-    from search.tracking import Tracker
-    from search.tuner import make_tuner
-    from search.tuning import prepare_backend
+    from search.fit.hypermodel import WindowedHyperModel
+    from search.plan.planning import plan
+    from search.record.tracking import Tracker
+    from search.scoring.evaluation import baseline_table
+    from search.tune.tuner import make_tuner
+    from search.tune.tuning import prepare_backend
 
     register_configs()
     with initialize_config_dir(config_dir=str(Path(__file__).resolve().parent.parent / "conf"), version_base="1.3"):

@@ -8,10 +8,10 @@ All variants use the same seed, space, data and HyperModel, so they train the sa
 - `bare`: plain `keras_tuner.Hyperband`, no MLflow.
 - `tracked`: our tuner as the search runs it: a child run per trial with params, per-epoch
   metrics, forecast plot, history and model (drawn and uploaded on the logging thread; the timer
-  stops after it has drained), with `search.memory`'s fixes, as the search runs it.
+  stops after it has drained), with `search.fit.memory`'s fixes, as the search runs it.
 - `tracked_lean`: `tracked` with `tracking.log_trial_plots=false tracking.log_trial_models=false`
   (params, per-epoch metrics, history and timings only).
-- `bare_memory`: `bare` with the same two memory fixes as `tracked` (`search.memory`: startup
+- `bare_memory`: `bare` with the same two memory fixes as `tracked` (`search.fit.memory`: startup
   objects frozen, each trial's traced graphs released), so `tracked / bare_memory` is the cost of
   the logging alone.
 
@@ -44,8 +44,8 @@ def build(max_epochs: int, factor: int, length: int, tiny: bool = False):
     from data.sources import synthetic_series
     from data.split import plan_layout
     from search.config import register_configs
-    from search.planning import searched_space
-    from search.space import candidates
+    from search.plan.planning import searched_space
+    from search.plan.space import candidates
 
     register_configs()
     conf = Path(__file__).resolve().parent.parent / "conf"
@@ -67,11 +67,11 @@ def one_search(variant: str, cfg, specs, series, layout, workdir: Path) -> tuple
     import keras
     import keras_tuner
 
-    from search.hypermodel import WindowedHyperModel
-    from search.memory import release_traced_graphs, startup_objects_frozen
-    from search.quiet import quiet_known_noise
-    from search.tracking import Tracker
-    from search.tuner import make_tuner
+    from search.core.quiet import quiet_known_noise
+    from search.fit.hypermodel import WindowedHyperModel
+    from search.fit.memory import release_traced_graphs, startup_objects_frozen
+    from search.record.tracking import Tracker
+    from search.tune.tuner import make_tuner
 
     tracked = variant.startswith("tracked")
 

@@ -2,7 +2,7 @@
 
 Importing this package does not import TensorFlow: the registry knows builders by name
 (`models.names`), and a builder's module, which imports Keras at its top, is imported when the
-builder is first asked for. Planning a search (`search.planning`) can therefore read the names.
+builder is first asked for. Planning a search (`search.plan.planning`) can therefore read the names.
 """
 
 from __future__ import annotations

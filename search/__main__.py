@@ -1,7 +1,7 @@
 """`python -m search +space=<name>`: compose the config, run the search, print the summary.
 
-Kept thin: Hydra composes, `search.jobs` runs a job, `search.runner` does the work. Bad input ends with one line on stderr
-and exit code 2 (Hydra's own composition errors included); an interrupt (Ctrl-C or SIGTERM) ends the runs
+Kept thin: Hydra composes, `search.command.jobs` runs a job, `search.command.runner` does the work. Bad input ends with
+one line on stderr and exit code 2 (Hydra's own composition errors included); an interrupt (Ctrl-C or SIGTERM) ends the runs
 as KILLED and exits 130; a search that ran but could not finish (every trial failed, a bug) exits 3.
 """
 
@@ -24,12 +24,14 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 
-from search import hydra_errors, interrupts  # noqa: E402
+from search.command import hydra_errors
+from search.command.jobs import leave_after_full_disk, run_job, run_multirun_job  # noqa: E402
 from search.config import register_configs  # noqa: E402
-from search.files import write_atomic  # noqa: E402
-from search.jobs import EXIT_INTERRUPTED, EXIT_USAGE, leave_after_full_disk, run_job, run_multirun_job  # noqa: E402
-from search.planning import RunLabels  # noqa: E402
-from search.tracking import redact  # noqa: E402
+from search.core import interrupts  # noqa: E402
+from search.core.exits import EXIT_INTERRUPTED, EXIT_USAGE
+from search.core.files import write_atomic  # noqa: E402
+from search.core.secrets import redact
+from search.plan.planning import RunLabels  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -50,7 +52,7 @@ def _git_commit() -> str:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg) -> None:
-    """Hydra entry point: one search per (multirun) job; the sweep's exit code comes from `search.sweep.SweepSummary`."""
+    """Hydra entry point: one search per (multirun) job; the sweep's exit code comes from `search.command.sweep.SweepSummary`."""
     hydra_errors.HELD.release()
     if not cfg.space:
         print(f"choose a search space: python -m search +space=<{'|'.join(available_spaces())}>", file=sys.stderr)
@@ -106,7 +108,7 @@ def parallel_jobs(hydra_cfg) -> int:
     """How many multirun jobs run side by side: the joblib launcher's `n_jobs` (negative: all cores but n - 1), else 1."""
     from omegaconf import OmegaConf
 
-    from search.workers import available_cores
+    from search.plan.cores import available_cores
 
     n_jobs = OmegaConf.select(hydra_cfg, "launcher.n_jobs")
     if not n_jobs:

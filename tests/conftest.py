@@ -79,11 +79,11 @@ def in_process_tuner(directory: str, store: str, experiment: str, overrides: lis
 
     from data.sources import synthetic_series
     from data.split import plan_layout
-    from search.hypermodel import WindowedHyperModel
-    from search.planning import searched_space
-    from search.space import candidates
-    from search.tracking import Tracker
-    from search.tuner import make_tuner
+    from search.fit.hypermodel import WindowedHyperModel
+    from search.plan.planning import searched_space
+    from search.plan.space import candidates
+    from search.record.tracking import Tracker
+    from search.tune.tuner import make_tuner
     from tests.test_spaces import compose_config
 
     cfg = compose_config(*overrides, "seed=0", "tracking.log_trial_models=false")

@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from data.errors import UserError
-from search.backends import auto, installed, resolve
+from search.fit.backends import auto, installed, resolve
 from tests.conftest import ROOT, SMALL_CONV_LSTM, TINY, cli_env, parent_and_children, run_cli
 
 needs_jax = pytest.mark.skipif(not installed("jax"), reason='JAX is not installed: pip install -e ".[jax]"')

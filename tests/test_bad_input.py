@@ -4,7 +4,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from data.errors import UserError
-from search.planning import plan
+from search.plan.planning import plan
 from tests.conftest import TINY, free_port, run_cli
 from tests.test_spaces import compose_config
 
@@ -212,7 +212,7 @@ def test_a_reused_run_dir_needs_resume(tmp_path, store):
 
 
 def test_secrets_in_a_tracking_uri_are_redacted():
-    from search.tracking import redact
+    from search.core.secrets import redact
 
     assert redact("https://alice:s3cret@mlflow.example.org/x") == "https://***@mlflow.example.org/x"
     assert redact("http://alice:p@ss@10.0.0.1:5000/x@y") == "http://***@10.0.0.1:5000/x@y"  # "@" in the password

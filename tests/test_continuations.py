@@ -6,7 +6,7 @@ import pytest
 
 from models import BUILDERS, compile_model
 from models.framing import Framing
-from search.tuner import TrainedModels, restart_optimizer
+from search.tune.tuner import TrainedModels, restart_optimizer
 
 
 class _NoLogging:

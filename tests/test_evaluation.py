@@ -7,8 +7,8 @@ from keras_tuner import HyperParameters
 from keras_tuner.engine.trial import Trial
 
 from data.split import Layout
-from search.evaluation import score
-from search.selection import best_candidates, fold_blocks
+from search.choose.selection import best_candidates, fold_blocks
+from search.scoring.evaluation import score
 from tests.conftest import call_in_child
 
 SERIES = np.cumsum(np.ones(100, dtype=np.float32))  # one-step naive MAE over any stretch: 1.0
@@ -86,9 +86,9 @@ def fit_final_with_a_diverging_member(store: str) -> dict:
 
     from data.sources import synthetic_series
     from data.split import plan_layout
-    from search.hypermodel import WindowedHyperModel
-    from search.selection import Candidate, Refitter, fit_final
-    from search.tracking import Tracker
+    from search.choose.selection import Candidate, Refitter, fit_final
+    from search.fit.hypermodel import WindowedHyperModel
+    from search.record.tracking import Tracker
     from tests.test_spaces import compose_config, specs_of
 
     specs = specs_of(compose_config("+space=linear", "space.window_size.value=10", "data.season_length=0"))

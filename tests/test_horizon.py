@@ -10,8 +10,8 @@ from bench.tiny import SMALL_DNN, TINY_SEASONAL
 from data.baselines import ar_changes, drift, exponential_smoothing, moving_average, naive, seasonal_naive, targets
 from data.split import plan_layout
 from data.windows import window_view, windowed_dataset
-from search.intervals import calibration_limit, coverage, half_widths, interval_report, margins
-from search.space import in_points, validate_space
+from search.plan.space import in_points, validate_space
+from search.scoring.intervals import calibration_limit, coverage, half_widths, interval_report, margins
 from tests.conftest import parent_and_children, run_cli, stage_runs
 
 SERIES = np.arange(100, dtype=np.float32) ** 1.5 / 10
@@ -223,8 +223,8 @@ def test_a_horizon_search_scores_logs_and_registers_h_columns(tmp_path, store):
 def test_a_resume_with_another_horizon_is_refused(tmp_path):
     """A run dir's trials forecast its horizon: resuming them at another one would mix models of different outputs."""
     from data.errors import UserError
-    from search.planning import prepare_run_dir, unlock_run_dir
-    from search.tracking import save_parent_id
+    from search.plan.planning import prepare_run_dir, unlock_run_dir
+    from search.record.tracking import save_parent_id
 
     identity = {"space": "dnn", "data": "synthetic", "tuner": "hyperband", "data.horizon": "1"}
     save_parent_id(tmp_path, "run-id", "1", identity)
@@ -268,7 +268,7 @@ def test_cqr_intervals_train_a_quantile_head_that_loads_safely(tmp_path, store):
 
 
 def test_the_verdict_names_the_steps_where_the_winner_loses_to_a_simple_baseline():
-    from search.evaluation import verdict
+    from search.scoring.evaluation import verdict
 
     baselines = {"naive": {"test_mae": 5.0}, "seasonal_naive": {"test_mae": 9.0}}
     best = {"test": {"name": "naive", "mae": 5.0}}

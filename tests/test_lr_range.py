@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from data.errors import UserError
-from search.lr_range import check_settings, geometric_schedule, suggest
-from search.planning import plan
-from search.space import reference_values, validate_space
+from search.plan.lr_range import check_settings, geometric_schedule, suggest
+from search.plan.planning import plan
+from search.plan.space import reference_values, validate_space
 from tests.test_spaces import compose_config, specs_of
 
 

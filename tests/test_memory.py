@@ -15,7 +15,7 @@ def live_train_graphs() -> int:
 
 def search_and_count(directory: str, store: str) -> dict:
     """Run a 3-trial search in this process; count what it left behind (run in a child process by the test)."""
-    from search.memory import release_traced_graphs, startup_objects_frozen
+    from search.fit.memory import release_traced_graphs, startup_objects_frozen
 
     overrides = ["+space=conv_lstm", *TINY, *SMALL_CONV_LSTM, "tuner=random", "tuner.max_trials=3", "tuner.max_epochs=1"]
     cfg, tracker, tuner = in_process_tuner(directory, store, "memory", overrides)

@@ -12,7 +12,7 @@ import pytest
 from models import BUILDER_ARGUMENTS, BUILDERS, compile_model
 from models.framing import SCALINGS, Framing, input_length
 from models.names import LOSSES, OPTIMIZERS
-from search.backends import BACKENDS, installed
+from search.fit.backends import BACKENDS, installed
 
 SMALL = {
     "dnn": {"dense_units": 4, "dense_layers": 2},

@@ -11,9 +11,9 @@ import json, sys
 from pathlib import Path
 from hydra import compose, initialize_config_dir
 from search.config import register_configs
-from search.planning import RunLabels, plan, prepare_run_dir
-from search.runner import connect
-import search.__main__, search.jobs  # the entry point's own imports
+from search.plan.planning import RunLabels, plan, prepare_run_dir
+from search.record.tracking import connect
+import search.__main__, search.command.jobs  # the entry point's own imports
 
 register_configs()
 with initialize_config_dir(config_dir=str(Path("conf").resolve()), version_base="1.3"):
@@ -21,14 +21,14 @@ with initialize_config_dir(config_dir=str(Path("conf").resolve()), version_base=
     cfg = compose(config_name="config", overrides=overrides)
 checked = plan(cfg)
 prepare_run_dir(Path(sys.argv[1]) / "run", resume=False)
-tracker = connect(cfg, Path(sys.argv[1]), RunLabels(space="conv_lstm", data="synthetic"))
+tracker = connect(cfg.tracking, cfg.data, Path(sys.argv[1]), RunLabels(space="conv_lstm", data="synthetic"))
 heavy = [name for name in ("tensorflow", "keras", "keras_tuner") if name in sys.modules]
 print(json.dumps({"heavy": heavy, "points": len(checked.series), "experiment": tracker.experiment_name}))
 """
 
 
 def test_nothing_imports_tensorflow_before_config_data_run_dir_and_store_are_checked(tmp_path):
-    """The rule `search.runner` relies on: composing, planning, preparing the run dir and reaching the tracking
+    """The rule `search.command.runner` relies on: composing, planning, preparing the run dir and reaching the tracking
     store import neither TensorFlow nor Keras, so bad input costs a second, not TensorFlow's start-up."""
     env = {**cli_env(f"sqlite:///{tmp_path / 'mlflow.db'}")}
     result = subprocess.run(

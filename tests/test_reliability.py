@@ -142,7 +142,7 @@ def interrupt_mid_commit(directory: str, store: str) -> dict:
 
     import sqlalchemy
 
-    from search import interrupts
+    from search.core import interrupts
 
     overrides = ["+space=dnn", *TINY, "tuner=random", "tuner.max_trials=4", "tuner.max_epochs=1", "space.dense_units.max=16"]
     cfg, tracker, tuner = in_process_tuner(directory, store, "interrupt", overrides)
@@ -193,7 +193,7 @@ def interrupt_swallowed_by_a_library(directory: str, store: str) -> dict:
     (Keras' `ops.shape` does this: a None shape, then a TypeError); what the oracle and the runs record (child process)."""
     import os
 
-    from search import interrupts
+    from search.core import interrupts
 
     overrides = ["+space=dnn", *TINY, "tuner=random", "tuner.max_trials=3", "tuner.max_epochs=1", "space.dense_units.max=16"]
     cfg, tracker, tuner = in_process_tuner(directory, store, "swallowed", overrides)
@@ -264,10 +264,10 @@ def test_the_same_command_twice_gives_the_same_trials(tmp_path, store):
 
 
 def signals_twice_and_a_swallowed_interrupt() -> dict:
-    """What `search.interrupts` makes of two SIGTERMs and of an interrupt a library swallows (in a child process)."""
+    """What `search.core.interrupts` makes of two SIGTERMs and of an interrupt a library swallows (in a child process)."""
     import os
 
-    from search import interrupts
+    from search.core import interrupts
 
     interrupts.install()
     raised = []
@@ -433,8 +433,8 @@ def small_disk_free(mount_point) -> int:
 
 KILLED_BEFORE_RECORDING = """
 import os, signal, sys
-import search.runner
-search.runner.save_parent_id = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+import search.command.runner
+search.command.runner.save_parent_id = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
 from search.__main__ import cli
 sys.argv = ["search", *sys.argv[1:]]
 cli()

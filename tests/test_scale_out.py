@@ -11,8 +11,8 @@ import pytest
 from hydra.errors import HydraException
 from mlflow.tracking import MlflowClient
 
-from search.devices import gpu_for_job, visible_gpus
-from search.distributed import role_of
+from search.core.devices import gpu_for_job, visible_gpus
+from search.tune.distributed import role_of
 from tests.conftest import (
     ROOT,
     SMALL_CONV_LSTM,
@@ -192,11 +192,11 @@ def test_a_chief_and_two_workers_log_every_trial_once_under_one_parent(tmp_path)
 
 KILLED_WHILE_CLOSING_ITS_RUN = """
 import os, signal, sys, time
-import search.tracking
+import search.record.tracking
 def killed(self, *args, **kwargs):  # the first run this worker closes: its first trial's, once the oracle has it
     time.sleep(3)
     os.kill(os.getpid(), signal.SIGKILL)
-search.tracking.Tracker.end = killed
+search.record.tracking.Tracker.end = killed
 from search.__main__ import cli
 sys.argv = ["search", *sys.argv[1:]]
 cli()
@@ -281,7 +281,7 @@ def _register_version(client, name: str, val_mae: float, scored_on: str, source)
 
 
 def test_the_champion_is_the_best_version_on_the_same_points_even_after_a_stale_alias_move(store, tmp_path):
-    from search.registry import elect_champion
+    from search.choose.registry import elect_champion
 
     client = MlflowClient(store, registry_uri=store)
     client.create_registered_model("m")
@@ -299,7 +299,7 @@ def test_the_champion_is_the_best_version_on_the_same_points_even_after_a_stale_
 def test_parallel_jobs_registering_at_once_leave_the_best_as_champion(store, tmp_path):
     import threading
 
-    from search.registry import elect_champion
+    from search.choose.registry import elect_champion
 
     MlflowClient(store, registry_uri=store).create_registered_model("m")
     scores = [4.5, 3.0, 5.5, 3.5, 6.0, 4.0]
@@ -330,7 +330,7 @@ def test_processes_opening_one_fresh_sqlite_store_at_once_all_get_in(tmp_path):
     Tracker of each of three processes started together must still reach the store and the experiment."""
     uri = f"sqlite:///{tmp_path / 'fresh.db'}"
     code = (
-        "import sys; from search.tracking import Tracker; "
+        "import sys; from search.record.tracking import Tracker; "
         "t = Tracker(sys.argv[1], 'together'); t.start_parent('p', {}); print(t.experiment_id)"
     )
     processes = [

@@ -193,7 +193,7 @@ def test_without_a_space_lists_the_spaces_and_exits_2(tmp_path):
 def test_default_store_is_an_absolute_sqlite_file_in_the_launch_dir(tmp_path):
     from pathlib import Path
 
-    from search.tracking import resolve_uri
+    from search.record.tracking import resolve_uri
 
     uri = resolve_uri(None, Path("."))
     assert uri.startswith("sqlite:////") and uri.endswith("/mlflow.db")

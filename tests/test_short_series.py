@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from data.split import Layout
-from search.planning import fit_folds
+from search.plan.planning import fit_folds
 from tests.conftest import ROOT
 
 

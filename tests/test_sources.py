@@ -65,7 +65,7 @@ def test_bad_csv_names_the_problem(tmp_path, content, column, field):
 def test_shipped_real_series_plan_with_every_shipped_space(data, points, season, first, last, capsys):
     """`data=co2` / `data=elnino` load from the repository (no network), gap-free, and every shipped space
     fits them with its seasonal context."""
-    from search.planning import plan
+    from search.plan.planning import plan
     from tests.test_spaces import compose_config
 
     for space in ("conv_lstm", "dnn", "linear", "lstm", "gru", "rnn"):
@@ -82,7 +82,7 @@ def test_shipped_real_series_plan_with_every_shipped_space(data, points, season,
 
 
 def candidates_of(spec):
-    from search.space import candidates
+    from search.plan.space import candidates
 
     return candidates(spec)
 

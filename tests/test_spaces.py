@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from data.errors import UserError
 from search.config import register_configs
-from search.space import candidates, declare, validate_space
+from search.plan.space import candidates, declare, validate_space
 from tests.conftest import CONV_LSTM_TUNED
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
@@ -82,7 +82,7 @@ def test_a_name_the_builder_does_not_take_is_refused():
 
 
 def test_each_spec_reads_as_one_line_on_the_parent_run():
-    from search.space import describe
+    from search.plan.space import describe
 
     assert describe({"kind": "int", "min": 20, "max": 60, "step": 10}) == "int 20..60 step 10"
     assert describe({"kind": "int", "min": 1, "max": 2}) == "int 1..2"
@@ -95,7 +95,7 @@ def test_each_spec_reads_as_one_line_on_the_parent_run():
 def test_seasonal_scaling_and_the_ar_skip_follow_the_season():
     """`seasonal` scaling is searched only where data.season_length is set (a note says when it is left out; pinned
     without a season it is an error naming both keys); `ar_skip` with `per: season` counts in seasons."""
-    from search.space import fit_to_season, in_points, input_lengths
+    from search.plan.space import fit_to_season, in_points, input_lengths
 
     specs = specs_of(compose_config("+space=dnn"))
     assert "seasonal" in specs["scaling"]["values"] and specs["ar_skip"]["values"] == [0, 24]
@@ -118,7 +118,7 @@ def test_seasonal_scaling_is_left_out_where_seasonal_naive_forecasts_the_past_wo
     seasonal naive ~3x naive's error), keeps it on a sharply seasonal monthly series at horizon 24, and keeps it
     when the user pinned it; a note names what was left out and how to search it anyway."""
     from bench.short_series import DATA, write_series
-    from search.planning import plan
+    from search.plan.planning import plan
 
     default = plan(compose_config("+space=dnn"))
     assert default.specs["scaling"]["values"] == ["standard", "last_value", "window"]

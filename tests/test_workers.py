@@ -13,8 +13,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from data.errors import UserError
-from search.report import say
-from search.workers import Assignment, _relay, assign, resolve_workers, threads_per_worker, worker_environment
+from search.plan.cores import Assignment, assign, resolve_workers, threads_per_worker
+from search.record.report import say
+from search.tune.workers import _relay, worker_environment
 from tests.conftest import TINY, cli_env, parent_and_children, run_cli, start_cli
 
 SMALL_DNN = ["+space=dnn", *TINY, "space.window_size.max=20", "space.dense_units.max=16", "space.dense_layers.max=1"]
@@ -186,7 +187,7 @@ def test_parallel_jobs_come_from_the_joblib_launchers_n_jobs():
     from omegaconf import OmegaConf
 
     from search.__main__ import parallel_jobs
-    from search.workers import available_cores
+    from search.plan.cores import available_cores
 
     assert parallel_jobs(OmegaConf.create({"launcher": {"_target_": "basic"}})) == 1
     assert parallel_jobs(OmegaConf.create({"launcher": {"n_jobs": 3}})) == 3
@@ -201,7 +202,7 @@ def test_an_oracle_error_in_one_thread_does_not_block_the_other(tmp_path):
     import keras_tuner
     from keras_tuner.src.engine.trial import TrialStatus
 
-    from search.workers import shared_across_threads
+    from search.tune.workers import shared_across_threads
 
     oracle = keras_tuner.oracles.RandomSearchOracle(
         objective=keras_tuner.Objective("val_mae", "min"), max_trials=5, max_consecutive_failed_trials=1, seed=0

@@ -17,13 +17,13 @@ import keras
 import numpy as np
 import pandas as pd
 
-from search.files import write_json
-from search.hypermodel import WindowedHyperModel
-from search.lr_range import Suggestion, geometric_schedule, suggest
-from search.planning import RunLabels
-from search.plots import lr_figure
-from search.space import reference_values
-from search.tracking import Tracker
+from search.core.files import write_json
+from search.fit.hypermodel import WindowedHyperModel
+from search.plan.lr_range import Suggestion, geometric_schedule, suggest
+from search.plan.planning import RunLabels
+from search.plan.space import reference_values
+from search.record.plots import lr_figure
+from search.record.tracking import Tracker
 
 RESULT_FILE = "lr_find.json"
 

@@ -20,13 +20,13 @@ import keras
 import keras_tuner
 import numpy as np
 
-from search import interrupts
-from search.files import disk_full, write_atomic
-from search.memory import release_traced_graphs
-from search.plots import forecast_figure, paths_figure, spread_origins
-from search.report import progress_line, say
-from search.space import tunable_names
-from search.tracking import Tracker
+from search.core import interrupts
+from search.core.files import disk_full, write_atomic
+from search.fit.memory import release_traced_graphs
+from search.plan.space import tunable_names
+from search.record.plots import forecast_figure, paths_figure, spread_origins
+from search.record.report import progress_line, say
+from search.record.tracking import Tracker
 
 TUNER_TAGS = {"tuner/bracket": "bracket", "tuner/round": "round", "tuner/trial_id": "continues"}
 METRIC_NAMES = {"loss": "train_loss", "mae": "train_mae"}
@@ -83,7 +83,7 @@ class EpochLogger(keras.callbacks.Callback):
 
 class DiskFull(keras_tuner.errors.FatalError):
     """The disk or the tracking store ran full during a trial: Keras Tuner lets a `FatalError` end the search,
-    the trial stays unfinished in its oracle, and a resume runs it again (`search.jobs` says what to do)."""
+    the trial stays unfinished in its oracle, and a resume runs it again (`search.command.jobs` says what to do)."""
 
 
 def _trial_figure(hypermodel, model, trial_id: str, scores: list[float]):

@@ -18,14 +18,16 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from data.errors import UserError
-from search import backends, interrupts
-from search.devices import gpu_for_job, job_environment, visible_gpus
-from search.files import disk_full
-from search.planning import RunLabels, unlock_run_dir
-from search.summary import WorkerReport, load_finished, write_summary
-from search.tracking import load_parent_id, redact
+from search.core import interrupts
+from search.core.devices import gpu_for_job, job_environment, visible_gpus
+from search.core.exits import EXIT_INTERRUPTED, EXIT_SEARCH_FAILED, EXIT_USAGE
+from search.core.files import disk_full
+from search.core.secrets import redact
+from search.fit import backends
+from search.plan.planning import RunLabels, unlock_run_dir
+from search.record.summary import WorkerReport, load_finished, write_summary
+from search.record.tracking import load_parent_id
 
-EXIT_USAGE, EXIT_SEARCH_FAILED, EXIT_INTERRUPTED = 2, 3, 130
 DISK_FULL = "the disk is full"
 
 
@@ -50,8 +52,8 @@ def run_job(cfg, run_dir: Path, labels: RunLabels, parallel_jobs: int = 1) -> tu
         backend = backends.resolve(cfg.get("backend"))
         backends.activate(backend)  # before anything below imports Keras
         labels = replace(labels, backend=backend)
-        from search.report import closing_table, lr_find_lines
-        from search.runner import run_lr_find, run_search
+        from search.command.runner import run_lr_find, run_search
+        from search.record.report import closing_table, lr_find_lines
 
         if cfg.mode == "lr_find":
             print(lr_find_lines(run_lr_find(cfg, run_dir, Path.cwd(), labels)))
@@ -131,11 +133,11 @@ def run_in_fresh_process(
     job's config goes to it as a file in the job's directory. Ctrl-C reaches both processes; SIGTERM to this one is
     passed on.
     """
-    from search.files import save_child_config
+    from search.core.files import save_child_config
 
     config_path = save_child_config(cfg, run_dir / "job_config.yaml")  # the child gets a secret URI from its environment
     arguments = [str(config_path), str(run_dir), json.dumps(asdict(labels)), json.dumps(overrides), str(parallel_jobs)]
-    command = [sys.executable, "-m", "search.jobs", *arguments]
+    command = [sys.executable, "-m", "search.command.jobs", *arguments]
     secret_uri = {"MLFLOW_TRACKING_URI": cfg.tracking.uri} if cfg.tracking.uri and "MLFLOW_TRACKING_URI" not in os.environ else {}
     pinned = job_environment(device) if device is not None else {}
     process = subprocess.Popen(command, env={**os.environ, **secret_uri, **pinned})

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from search import interrupts
+from search.core import interrupts
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -68,7 +68,7 @@ def save_child_config(cfg, path: Path, experiment: str | None = None) -> Path:
     """
     from omegaconf import OmegaConf
 
-    from search.tracking import redact  # (tracking writes its own files with this module)
+    from search.core.secrets import redact
 
     path.parent.mkdir(parents=True, exist_ok=True)
     if experiment is not None:

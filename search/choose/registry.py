@@ -11,10 +11,10 @@ import time
 
 import numpy as np
 
-from search.evaluation import Scores
-from search.intervals import level_name
-from search.summary import Registration
-from search.tracking import Tracker
+from search.record.summary import Registration
+from search.record.tracking import Tracker
+from search.scoring.evaluation import Scores
+from search.scoring.intervals import level_name
 
 
 def register(
@@ -36,7 +36,7 @@ def register(
     """
     from mlflow.models import infer_signature
 
-    from search.backends import requirements
+    from search.fit.backends import requirements
 
     outputs = np.asarray(y_example, dtype=np.float32)
     # One column per step ahead: (n, 1) for one-step forecasts, (n, horizon) over a horizon.

@@ -14,8 +14,8 @@ from data.windows import window_view, windowed_dataset
 from models import BUILDER_ARGUMENTS, BUILDERS, compile_model
 from models.common import FORECAST_CHUNK
 from models.framing import Framing, input_length
-from search import interrupts
-from search.space import declare
+from search.core import interrupts
+from search.plan.space import declare
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -105,7 +105,7 @@ class WindowedHyperModel(keras_tuner.HyperModel):
 
     def model_for(self, values: dict, train_stop: int | None = None, outputs: int | None = None):
         """The compiled model for one configuration (trial values, or the LR range test's reference); `outputs`
-        output units instead of one per horizon step (a quantile head: `search.quantile_head`)."""
+        output units instead of one per horizon step (a quantile head: `search.choose.quantile_head`)."""
         architecture = {name: values[name] for name in BUILDER_ARGUMENTS[values["model"]] if name in values}
         framing = self.framing(values, train_stop)
         if outputs is not None:

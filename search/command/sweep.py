@@ -98,7 +98,7 @@ class SweepSummary(Callback):
     """Prepares the tracking store before a multirun and summarises its jobs after it."""
 
     def on_multirun_start(self, config, **kwargs) -> None:
-        from search.hydra_errors import HELD
+        from search.command.hydra_errors import HELD
 
         HELD.release()  # the sweep's config composed: stderr flows again (launchers may never call `main` here)
         uri = _tracking_uri(config)
@@ -121,6 +121,6 @@ class SweepSummary(Callback):
 
 
 def _tracking_uri(config) -> str:
-    from search.tracking import resolve_uri
+    from search.record.tracking import resolve_uri
 
     return resolve_uri(config.tracking.uri, Path.cwd())

@@ -3,7 +3,7 @@
 The parent run never stays RUNNING: it ends FINISHED, FAILED (the error in tag `error`) or KILLED on
 an interrupt, and `search.resume=true` reattaches to it. A distributed worker logs its trials under
 the chief's parent run instead, and leaves that run to the chief. TensorFlow is imported only after
-`search.planning` has checked the config, the data and the run dir, and the tracking store has answered.
+`search.plan.planning` has checked the config, the data and the run dir, and the tracking store has answered.
 """
 
 from __future__ import annotations
@@ -15,22 +15,20 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from data.errors import UserError
-from data.sources import series_source
-from search import distributed
-from search.planning import Plan, RunLabels, plan, prepare_run_dir
-from search.space import auto_learning_rate, describe, tunable_names
-from search.summary import Summary, WorkerReport, load_finished
-from search.tracking import (
+from search.core.secrets import redact
+from search.plan.planning import Plan, RunLabels, plan, prepare_run_dir
+from search.plan.space import auto_learning_rate, describe, tunable_names
+from search.record.summary import Summary, WorkerReport, load_finished
+from search.record.tracking import (
     PENDING_FILE,
     Tracker,
     close_unrecorded_parent,
+    connect,
     load_parent_id,
     mark_parent_pending,
-    redact,
-    resolve_uri,
     save_parent_id,
-    source_tags,
 )
+from search.tune import distributed
 
 INTERRUPTED = "interrupted (SIGINT/SIGTERM); resume with search.resume=true"
 
@@ -39,20 +37,6 @@ def identity(cfg, labels: RunLabels) -> dict[str, str]:
     """What a run dir's search is a search of: a resume must name the same space, data, tuner and horizon (its
     trials' models have one output per step)."""
     return {"space": labels.space, "data": labels.data, "tuner": str(cfg.tuner.name), "data.horizon": str(cfg.data.horizon)}
-
-
-def connect(cfg, launch_dir: Path, labels: RunLabels, series=None) -> Tracker:
-    """The tracking store and the search's experiment (`<data>-<space>` unless tracking.experiment is set).
-
-    Every run it creates carries MLflow's user/source/git tags and the Keras backend, and `series` (if given)
-    as its dataset input.
-    """
-    uri = resolve_uri(cfg.tracking.uri, launch_dir)
-    tracker = Tracker(uri, cfg.tracking.experiment or labels.experiment, cfg.tracking.artifact_location)
-    tracker.common_tags = {**source_tags(labels.git_commit), "backend": labels.backend}  # runs compared across backends
-    if series is not None:
-        tracker.use_dataset(series, cfg.data.name, series_source(cfg.data))
-    return tracker
 
 
 def run_name(labels: RunLabels) -> str:
@@ -142,7 +126,7 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels, parallel
         if role.is_worker:
             return run_worker(cfg, checked, run_dir, launch_dir, labels, role)
     prepare_run_dir(run_dir, cfg.search.resume, identity(cfg, labels))
-    tracker = connect(cfg, launch_dir, labels, checked.series)
+    tracker = connect(cfg.tracking, cfg.data, launch_dir, labels, checked.series)
     finished = load_finished(run_dir) if cfg.search.resume else None
     if finished is not None:
         return report_finished(tracker, finished)
@@ -154,7 +138,7 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels, parallel
         if role:
             start_workers = "start workers with the same command and search.distributed.role=worker"
             print(f"chief: serving the oracle on {role.oracle}; {start_workers}")
-        from search.tuning import search_and_evaluate
+        from search.tune.tuning import search_and_evaluate
 
         with tracker.system_metrics(parent, cfg.tracking.system_metrics):
             summary = search_and_evaluate(cfg, checked, tracker, run_dir, labels, started)
@@ -180,10 +164,10 @@ def run_worker(cfg, checked: Plan, run_dir: Path, launch_dir: Path, labels: RunL
     The parent run is the chief's to end; a worker leaves it alone, whatever happens here.
     """
     run_dir.mkdir(parents=True, exist_ok=True)  # shared with the chief: Hyperband continues other workers' trials
-    tracker = connect(cfg, launch_dir, labels, checked.series)
+    tracker = connect(cfg.tracking, cfg.data, launch_dir, labels, checked.series)
     parent = tracker.attach_parent(distributed.find_chief_parent(tracker, role.oracle, cfg.search.distributed.attach_timeout_s))
     print(f"worker {role.tuner_id}: attached to the chief's MLflow run {parent} (oracle {role.oracle})", flush=True)
-    from search.tuning import work_for_chief
+    from search.tune.tuning import work_for_chief
 
     trials_run = work_for_chief(cfg, checked, tracker, run_dir)
     return WorkerReport(tuner_id=role.tuner_id, trials_run=trials_run, mlflow_parent_run_id=parent)
@@ -193,9 +177,9 @@ def run_lr_find(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> dict
     """`mode=lr_find`: only the learning-rate range test, as its own MLflow run; returns its result."""
     checked = plan(cfg)
     prepare_run_dir(run_dir, resume=False)
-    tracker = connect(cfg, launch_dir, labels, checked.series)
-    from search.lr_find import find_learning_rate
-    from search.tuning import prepare_backend
+    tracker = connect(cfg.tracking, cfg.data, launch_dir, labels, checked.series)
+    from search.tune.lr_find import find_learning_rate
+    from search.tune.tuning import prepare_backend
 
     prepare_backend(cfg)
     result = find_learning_rate(cfg, checked, tracker, run_dir, labels)

@@ -30,90 +30,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from data.errors import UserError
-from search.devices import visible_gpus
-from search.report import say
+from search.plan.cores import Assignment
+from search.record.report import say
 
 POLL_S = 0.2  # how often the chief looks at its workers and the oracle
 CHIEF_IDLE_WAIT_S = 0.05  # how long the chief waits to ask its own oracle again while Hyperband waits for a round
 RESTARTS_PER_WORKER = 2  # a worker that keeps dying stops the search instead of looping
 STOP_GRACE_S = 60  # how long stopped workers get to close their runs before they are killed
-PROGRESS_PREFIX = "trial "  # a worker's progress line (`search.report.progress_line`), relayed to the chief's stdout
+PROGRESS_PREFIX = "trial "  # a worker's progress line (`search.record.report.progress_line`), relayed to the chief's stdout
 CHIEF_PID = "SEARCH_CHIEF_PID"  # in a worker's environment: the process that started it
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity, as a container or `taskset` sets it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def resolve_workers(setting, cores: int, parallel_jobs: int = 1) -> int:
-    """How many trials train at once: `search.workers` (a number, or `auto`), checked against the cores.
-
-    `auto` is one worker per core this job may use (`cores // parallel_jobs`; `bench/README.md` §9 measures
-    it). A number above that is allowed for one search (it only slows each trial down) but not in a
-    multirun whose jobs run side by side: their workers together may not exceed the cores.
-    """
-    share = max(1, cores // max(1, parallel_jobs))
-    if isinstance(setting, str) and setting.strip().lower() == "auto":
-        return share
-    try:
-        workers = int(setting)
-        if not isinstance(setting, int) and str(setting).strip() != str(workers):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise UserError(f"search.workers={setting!r} must be a number of trials trained at once (>= 1), or auto") from None
-    if workers < 1:
-        raise UserError(f"search.workers={workers} must be >= 1 (or auto)")
-    if workers > 1 and parallel_jobs > 1 and workers * parallel_jobs > cores:
-        raise UserError(
-            f"search.workers={workers} x {parallel_jobs} multirun jobs side by side would train {workers * parallel_jobs} "
-            f"models at once on {cores} CPU cores: use search.workers={share} (or auto), or fewer jobs (hydra.launcher.n_jobs)"
-        )
-    return workers
-
-
-def threads_per_worker(workers: int, cores: int, parallel_jobs: int = 1) -> int:
-    """TensorFlow threads for each worker: the cores shared out, at least one."""
-    return max(1, cores // max(1, workers * parallel_jobs))
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """Where each worker runs: its id, its TensorFlow threads, its GPU (None: CPU, or every visible GPU)."""
-
-    worker_ids: tuple[str, ...]
-    threads: int
-    gpus: tuple[str | None, ...]
-
-    def describe(self) -> str:
-        """`w1=GPU 0, w2=GPU 1 (2 threads each)` or `w1, w2 on CPU (1 thread each)`: the parent run's `workers` tag."""
-        threads = f"{self.threads} thread{'s' if self.threads > 1 else ''} each"
-        if all(gpu is None for gpu in self.gpus):
-            return f"{', '.join(self.worker_ids)} on CPU ({threads})"
-        placed = ", ".join(f"{wid}=GPU {gpu}" for wid, gpu in zip(self.worker_ids, self.gpus, strict=True))
-        return f"{placed} ({threads})"
-
-
-def assign(workers: int, threads: int, gpus: list[str] | None = None) -> Assignment:
-    """Worker k (`w1`..`wN`) gets GPU k mod G of the visible ones (none without a GPU) and `threads` threads.
-
-    Ids are stable, so a resumed search's worker `w2` is the one Keras Tuner kept `w2`'s trial for.
-    """
-    visible = visible_gpus() if gpus is None else gpus
-    ids = tuple(f"w{k + 1}" for k in range(workers))
-    placed = tuple(visible[k % len(visible)] if visible else None for k in range(workers))
-    return Assignment(ids, threads, placed)
 
 
 def worker_environment(assignment: Assignment, index: int, port: int) -> dict[str, str]:
     """Keras Tuner's worker variables, the thread pools and the device of worker `index`, for the chief's backend."""
-    from search.backends import thread_environment
-    from search.devices import GPU_SHARING
+    from search.core.devices import GPU_SHARING
+    from search.fit.backends import thread_environment
 
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")  # the chief's, set by `search.backends.activate`
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")  # the chief's, set by `search.fit.backends.activate`
     env = {
         "KERASTUNER_TUNER_ID": assignment.worker_ids[index],
         "KERASTUNER_ORACLE_IP": "127.0.0.1",
@@ -232,22 +165,6 @@ def _relay(stream, log_path: Path) -> None:
             log.flush()
             if line.startswith(PROGRESS_PREFIX):
                 say(line)
-
-
-def _die_with_chief() -> None:
-    """In the worker, first thing: SIGTERM when the chief dies (even by `kill -9`), so no worker trains on alone.
-
-    Set by the worker itself, not between fork and exec (`preexec_fn`): the chief's gRPC threads make
-    running Python code in a forked child abort it (seen: SIGABRT from gRPC's epoll poller on restarts).
-    """
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: workers notice the chief is gone at their next oracle call
-        return
-    if str(os.getppid()) != os.environ.get(CHIEF_PID, str(os.getppid())):  # it died before the line above
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def serve(oracle, pool: WorkerPool, stopped_by_failures, train: Callable[[threading.Event], None]) -> str | None:
@@ -382,60 +299,12 @@ def shared_across_threads(oracle) -> None:
 
 def worker_command(config_path: Path, run_dir: Path, labels, parent_id: str) -> list[str]:
     """The command line of a worker (the worker id is appended per worker)."""
-    return [sys.executable, "-m", "search.workers", str(config_path), str(run_dir), json.dumps(asdict(labels)), parent_id]
-
-
-def _worker_process(config_path: str, run_dir: str, labels: str, parent_id: str, worker_id: str) -> None:
-    """A worker's side: train what the chief's oracle hands out, each trial a child of the chief's parent run."""
-    from omegaconf import OmegaConf
-
-    from search import interrupts
-    from search.jobs import EXIT_INTERRUPTED, EXIT_SEARCH_FAILED, EXIT_USAGE
-    from search.planning import RunLabels
-
-    interrupts.install()
-    try:
-        _die_with_chief()
-        cfg = OmegaConf.load(config_path)
-        cfg.search.workers = 1  # this process is one of them
-        run_labels = RunLabels(**json.loads(labels))
-        from search.backends import activate
-
-        activate(run_labels.backend)  # the chief's backend, before Keras is imported
-        code = _work(cfg, Path(run_dir), run_labels, parent_id)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        code = EXIT_USAGE
-    except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
-    except Exception:  # a bug: the traceback goes to the worker's log, the chief starts the worker again
-        import traceback
-
-        traceback.print_exc()
-        code = EXIT_SEARCH_FAILED
-    sys.stderr.flush()
-    sys.exit(code)
-
-
-def _work(cfg, run_dir: Path, labels, parent_id: str) -> int:
-    from dataclasses import replace
-
-    from search.lr_find import load_result
-    from search.planning import plan
-    from search.runner import connect
-    from search.space import auto_learning_rate, with_learning_rate_range
-
-    checked = plan(cfg)
-    if auto_learning_rate(checked.specs):  # the chief ran the LR range test before it started the workers
-        low, high = load_result(run_dir)["range"]
-        checked = replace(checked, specs=with_learning_rate_range(checked.specs, low, high))
-    tracker = connect(cfg, Path.cwd(), labels, checked.series)
-    tracker.attach_parent(parent_id)
-    from search.tuning import work_for_chief
-
-    work_for_chief(cfg, checked, tracker, run_dir)
-    return 0
-
-
-if __name__ == "__main__":
-    _worker_process(*sys.argv[1:])
+    return [
+        sys.executable,
+        "-m",
+        "search.tune.worker_process",
+        str(config_path),
+        str(run_dir),
+        json.dumps(asdict(labels)),
+        parent_id,
+    ]

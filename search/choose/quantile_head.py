@@ -1,5 +1,5 @@
 """`search.intervals_method=cqr`: the winner's configuration trained again as a quantile head, whose bands
-`search.intervals` then conformalizes (`search.intervals.interval_report`).
+`search.intervals` then conformalizes (`search.scoring.intervals.interval_report`).
 
 The head is the winner's architecture and framing with one output unit per (quantile, step ahead),
 quantile-major (unit `k * h + s` is quantile `k`, step `s + 1`), trained under the pinball loss
@@ -15,8 +15,8 @@ import numpy as np
 from data.windows import window_view
 from models import forecast
 from models.quantiles import Pinball, interval_quantiles
-from search.hypermodel import StopOnNaN
-from search.space import DEFAULTS
+from search.fit.hypermodel import StopOnNaN
+from search.plan.space import DEFAULTS
 
 
 def fit_quantile_head(hypermodel, values: dict, epochs: int, levels, seed: int, train_stop: int | None = None):

@@ -11,7 +11,6 @@ import functools
 import json
 import logging
 import os
-import re
 import sys
 import time
 import traceback
@@ -23,18 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from data.errors import UserError, first_line
-from search import interrupts
-from search.files import disk_full, write_json
+from data.sources import series_source
+from search.core import interrupts
+from search.core.files import disk_full, write_json
+from search.core.secrets import redact
 
 PARENT_FILE = "mlflow_run.json"
 PENDING_FILE = "mlflow_run.pending.json"  # a parent run being created: its token, until PARENT_FILE holds its id
 SOURCE_NAME = "python -m search"
-_SECRET = re.compile(r"(?<=://)[^/\s]*@")  # up to the last "@" before the path: a password may hold "@" itself
-
-
-def redact(uri: str) -> str:
-    """A tracking URI with any `user:password@` part replaced, safe to print and log."""
-    return _SECRET.sub("***@", uri)
 
 
 UI_PORT = 5000
@@ -179,7 +174,7 @@ class Tracker:
 
     @property
     def registry_client(self):
-        """The client for the Model Registry (`search.registry`): versions, their tags, aliases."""
+        """The client for the Model Registry (`search.choose.registry`): versions, their tags, aliases."""
         return self._client
 
     def ui_command(self) -> str:
@@ -570,3 +565,18 @@ def _no_retries():
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def connect(tracking_cfg, data_cfg, launch_dir: Path, labels, series=None) -> Tracker:
+    """The tracking store and the search's experiment (`<data>-<space>` unless tracking.experiment is set),
+    from the settings it owns: `tracking` (uri, experiment, artifact location) and, for the dataset input, `data`.
+
+    Every run it creates carries MLflow's user/source/git tags and the Keras backend, and `series` (if given)
+    as its dataset input.
+    """
+    uri = resolve_uri(tracking_cfg.uri, launch_dir)
+    tracker = Tracker(uri, tracking_cfg.experiment or labels.experiment, tracking_cfg.artifact_location)
+    tracker.common_tags = {**source_tags(labels.git_commit), "backend": labels.backend}  # runs compared across backends
+    if series is not None:
+        tracker.use_dataset(series, data_cfg.name, series_source(data_cfg))
+    return tracker

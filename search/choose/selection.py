@@ -23,9 +23,9 @@ import numpy as np
 
 from data.windows import window_view
 from models import forecast as batched_forecast
-from search.hypermodel import StopOnNaN, WindowedHyperModel
-from search.space import DEFAULTS
-from search.tracking import Tracker
+from search.fit.hypermodel import StopOnNaN, WindowedHyperModel
+from search.plan.space import DEFAULTS
+from search.record.tracking import Tracker
 
 
 @dataclass

@@ -59,7 +59,7 @@ def auto(gpu_present: bool) -> str:
 
 
 def _gpu_present() -> bool:
-    from search.devices import visible_gpus
+    from search.core.devices import visible_gpus
 
     return bool(visible_gpus())
 
@@ -87,7 +87,7 @@ def activate(backend: str) -> None:
         current = keras.backend.backend()
         if current != backend:
             raise UserError(f"backend={backend}: this process already runs Keras on {current}; run one backend per command")
-    from search.devices import GPU_SHARING
+    from search.core.devices import GPU_SHARING
 
     os.environ["KERAS_BACKEND"] = backend
     for name, value in GPU_SHARING.items():

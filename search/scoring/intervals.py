@@ -8,7 +8,7 @@ exchangeable with those seen (split conformal prediction; Vovk et al. 2005, Lei 
 
 - `conformal` (default): the band is the point forecast itself, so `m` is the `a`-quantile of the
   absolute errors and the interval is `forecast +- m` (`half_width`). Nothing is retrained.
-- `cqr`: the band is a quantile head's `(1 - a) / 2 .. (1 + a) / 2` forecast (`search.quantile_head`,
+- `cqr`: the band is a quantile head's `(1 - a) / 2 .. (1 + a) / 2` forecast (`search.choose.quantile_head`,
   the winner's configuration under the pinball loss), conformalized the same way (Romano et al.
   2019): intervals as wide as the head finds each origin hard, calibrated to the level.
 

@@ -1,7 +1,7 @@
 """The winner of a search: chosen by backtest, refit or ensembled, scored beside the baselines, drawn, registered.
 
 The stages after the search (`search.select`, `search.refit`, `search.ensemble`) are in
-`search.selection`; the scores in `search.evaluation`; the Model Registry in `search.registry`.
+`search.choose.selection`; the scores in `search.scoring.evaluation`; the Model Registry in `search.choose.registry`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import numpy as np
 
 from data.windows import window_view
 from models import forecast as batched_forecast
-from search.evaluation import Scores, baseline_table, score, step_maes
-from search.intervals import interval_report
-from search.planning import Plan, RunLabels
-from search.plots import forecast_figure, paths_figure, progress_figure, spread_origins, vs_baselines_figure
-from search.registry import register, version_description
-from search.selection import Candidate, Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
-from search.summary import Evaluation
-from search.tracking import Tracker
+from search.choose.registry import register, version_description
+from search.choose.selection import Candidate, Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
+from search.plan.planning import Plan, RunLabels
+from search.record.plots import forecast_figure, paths_figure, progress_figure, spread_origins, vs_baselines_figure
+from search.record.summary import Evaluation
+from search.record.tracking import Tracker
+from search.scoring.evaluation import Scores, baseline_table, score, step_maes
+from search.scoring.intervals import interval_report
 
 
 @dataclass
@@ -166,7 +166,7 @@ def _intervals(cfg, forecasts: Forecasts, chosen: Chosen, hypermodel, tracker: T
     rows = {"val": (forecasts.searched[val],) * 2, "test": (forecasts.final[test],) * 2}
     bands = {split: {level: pair for level in levels} for split, pair in rows.items()}
     if method == "cqr":
-        from search.quantile_head import fit_quantile_head, quantile_bands
+        from search.choose.quantile_head import fit_quantile_head, quantile_bands
 
         winner, series = chosen.winner, hypermodel.series
         params = {**winner.values, "epochs": winner.epochs, "levels": str(levels)}

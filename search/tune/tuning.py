@@ -1,6 +1,6 @@
-"""The training side of a search: run the tuner, then hand its completed trials to `search.winner`.
+"""The training side of a search: run the tuner, then hand its completed trials to `search.choose.winner`.
 
-Imported only after `search.planning` has checked the config, the data and the run dir.
+Imported only after `search.plan.planning` has checked the config, the data and the run dir.
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ from pathlib import Path
 
 import keras
 
-from search import distributed
-from search.backends import device, prepare
-from search.hypermodel import WindowedHyperModel
-from search.memory import startup_objects_frozen
-from search.planning import Plan, RunLabels
-from search.quiet import quiet_known_noise
-from search.space import auto_learning_rate, with_learning_rate_range
-from search.summary import Summary
-from search.tracking import Tracker
-from search.tuner import make_tuner
+from search.core.quiet import quiet_known_noise
+from search.fit.backends import device, prepare
+from search.fit.hypermodel import WindowedHyperModel
+from search.fit.memory import startup_objects_frozen
+from search.plan.planning import Plan, RunLabels
+from search.plan.space import auto_learning_rate, with_learning_rate_range
+from search.record.summary import Summary
+from search.record.tracking import Tracker
+from search.tune import distributed
+from search.tune.tuner import make_tuner
 
 
 def prepare_backend(cfg) -> None:
@@ -50,7 +50,7 @@ def search_and_evaluate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, lab
     summary.learning_rate_range = lr_range
     summary.stage_seconds = {"search": round(time.monotonic() - search_started, 1)}
     if completed:
-        from search.winner import evaluate_winner
+        from search.choose.winner import evaluate_winner
 
         summary.evaluation = evaluate_winner(tuner, hypermodel, checked, cfg, tracker, completed, labels)
         summary.stage_seconds.update(summary.evaluation.stage_seconds)
@@ -98,8 +98,9 @@ def _search(tuner, cfg, tracker: Tracker, checked: Plan, run_dir: Path, labels: 
 def _search_with_workers(tuner, cfg, tracker: Tracker, checked: Plan, run_dir: Path, labels: RunLabels) -> str | None:
     """This process serves the oracle and trains as worker `w1`; `checked.workers - 1` fresh processes train
     beside it (`search.workers`)."""
-    from search.files import save_child_config
-    from search.workers import WorkerPool, assign, serve, train_beside_workers, worker_command
+    from search.core.files import save_child_config
+    from search.plan.cores import assign
+    from search.tune.workers import WorkerPool, serve, train_beside_workers, worker_command
 
     assignment = assign(checked.workers, checked.worker_threads)
     tracker.set_tags(tracker.parent_id, {"workers": assignment.describe()})
@@ -191,7 +192,7 @@ def _hypermodel(cfg, checked: Plan) -> WindowedHyperModel:
 
 def _narrow_learning_rate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels) -> dict:
     """`space.learning_rate.range=auto`: the LR range test's bounds, logged on the parent run (reused on resume)."""
-    from search.lr_find import find_learning_rate, load_result
+    from search.tune.lr_find import find_learning_rate, load_result
 
     result = load_result(run_dir)
     if result is None:

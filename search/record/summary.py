@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search.evaluation import Scores
-from search.files import write_json
+from search.core.files import write_json
+from search.scoring.evaluation import Scores
 
 
 @dataclass

@@ -22,11 +22,11 @@ from data.errors import UserError, first_line
 from data.sources import load_series
 from data.split import Layout, plan_layout
 from models.framing import SEASONAL_SCALINGS
-from search.intervals import calibration_limit
-from search.lr_range import check_settings
-from search.space import auto_learning_rate, candidates, fit_to_season, in_points, input_lengths, validate_space
-from search.tracking import PENDING_FILE, load_parent_record
-from search.workers import available_cores, resolve_workers, threads_per_worker
+from search.plan.cores import available_cores, resolve_workers, threads_per_worker
+from search.plan.lr_range import check_settings
+from search.plan.space import auto_learning_rate, candidates, fit_to_season, in_points, input_lengths, validate_space
+from search.record.tracking import PENDING_FILE, load_parent_record
+from search.scoring.intervals import calibration_limit
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class RunLabels:
     sweep_id: str | None = None
     sweep_job: str | None = None
     gpu: str | None = None  # the GPU a multirun job was pinned to (the job runs in a fresh process)
-    backend: str = "tensorflow"  # the Keras backend (`backend=`, resolved by `search.backends`)
+    backend: str = "tensorflow"  # the Keras backend (`backend=`, resolved by `search.fit.backends`)
     data_file: str | None = None  # a CSV's file name without its suffix (`data=csv`); None for other sources
 
     @property

@@ -15,7 +15,7 @@ import numpy as np
 
 from data.baselines import ar_changes, baseline_forecasts, exponential_smoothing, naive_scale, scale_name, targets
 from data.split import Layout
-from search.intervals import level_name
+from search.scoring.intervals import level_name
 
 
 @dataclass

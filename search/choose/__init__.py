@@ -1,0 +1,1 @@
+"""After the search: backtest the best configurations, refit or ensemble the winner, its intervals, register it."""

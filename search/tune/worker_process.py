@@ -1,0 +1,85 @@
+"""A `search.workers` worker: a fresh interpreter the chief starts (`python -m search.tune.worker_process ...`) that
+trains what the chief's oracle hands it, each trial a child run of the chief's parent run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from data.errors import UserError
+from search.tune.workers import CHIEF_PID
+
+
+def _die_with_chief() -> None:
+    """In the worker, first thing: SIGTERM when the chief dies (even by `kill -9`), so no worker trains on alone.
+
+    Set by the worker itself, not between fork and exec (`preexec_fn`): the chief's gRPC threads make
+    running Python code in a forked child abort it (seen: SIGABRT from gRPC's epoll poller on restarts).
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers notice the chief is gone at their next oracle call
+        return
+    if str(os.getppid()) != os.environ.get(CHIEF_PID, str(os.getppid())):  # it died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker_process(config_path: str, run_dir: str, labels: str, parent_id: str, worker_id: str) -> None:
+    """A worker's side: train what the chief's oracle hands out, each trial a child of the chief's parent run."""
+    from omegaconf import OmegaConf
+
+    from search.core import interrupts
+    from search.core.exits import EXIT_INTERRUPTED, EXIT_SEARCH_FAILED, EXIT_USAGE
+    from search.plan.planning import RunLabels
+
+    interrupts.install()
+    try:
+        _die_with_chief()
+        cfg = OmegaConf.load(config_path)
+        cfg.search.workers = 1  # this process is one of them
+        run_labels = RunLabels(**json.loads(labels))
+        from search.fit.backends import activate
+
+        activate(run_labels.backend)  # the chief's backend, before Keras is imported
+        code = _work(cfg, Path(run_dir), run_labels, parent_id)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        code = EXIT_USAGE
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    except Exception:  # a bug: the traceback goes to the worker's log, the chief starts the worker again
+        import traceback
+
+        traceback.print_exc()
+        code = EXIT_SEARCH_FAILED
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def _work(cfg, run_dir: Path, labels, parent_id: str) -> int:
+    from dataclasses import replace
+
+    from search.plan.planning import plan
+    from search.plan.space import auto_learning_rate, with_learning_rate_range
+    from search.record.tracking import connect
+    from search.tune.lr_find import load_result
+
+    checked = plan(cfg)
+    if auto_learning_rate(checked.specs):  # the chief ran the LR range test before it started the workers
+        low, high = load_result(run_dir)["range"]
+        checked = replace(checked, specs=with_learning_rate_range(checked.specs, low, high))
+    tracker = connect(cfg.tracking, cfg.data, Path.cwd(), labels, checked.series)
+    tracker.attach_parent(parent_id)
+    from search.tune.tuning import work_for_chief
+
+    work_for_chief(cfg, checked, tracker, run_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    _worker_process(*sys.argv[1:])
