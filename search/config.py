@@ -189,7 +189,7 @@ class SearchConfig:
 
     resume: bool = False  # true: continue the search in hydra.run.dir (same tuner project, same MLflow run)
     deterministic: bool = True  # TF op determinism: the same command twice gives the same trials on CPU
-    workers: Any = 1  # trials trained at once: N worker processes around one oracle | auto: one per CPU core (README)
+    workers: Any = 1  # trials trained at once: N worker processes around one oracle | auto: one per CPU core (docs/scaling.md)
     gpus: Optional[int] = None  # multirun: job k gets GPU k mod N; N = this, or null: every visible GPU (0: none)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
