@@ -66,7 +66,8 @@ def forecasts(run_dir: Path) -> tuple[dict, int]:
 
     cfg, checked, summary, hypermodel = load_run(run_dir)
     uri = cfg.tracking.uri or f"sqlite:///{run_dir.parent / 'mlflow.db'}"
-    tuner = make_tuner(cfg, hypermodel, Tracker(uri, summary["mlflow_experiment"]), checked.specs, run_dir, True)
+    tracker = Tracker(uri, summary["mlflow_experiment"])
+    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, checked.specs, run_dir, True)
     searched = tuner.load_model(tuner.oracle.get_trial(summary["best_trial_id"]))
     mlflow.set_tracking_uri(uri)
     final = mlflow.keras.load_model(summary["model_uri"])

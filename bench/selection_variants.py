@@ -84,7 +84,7 @@ def variants(
     tracker = Tracker(f"sqlite:///{workdir / 'variants.db'}", f"variants-{data}")
     tracker.start_parent(f"variants-{data}", {"mode": "bench"})
     cfg.tracking.log_trial_models = cfg.tracking.log_trial_plots = False
-    tuner = make_tuner(cfg, hypermodel, tracker, checked.specs, run_dir, resume=True)
+    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, checked.specs, run_dir, resume=True)
     completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
     refitter = Refitter(hypermodel, cfg.seed)
 

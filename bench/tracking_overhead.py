@@ -86,7 +86,7 @@ def one_search(variant: str, cfg, specs, series, layout, workdir: Path) -> tuple
         tracker.start_parent("overhead", {"mode": "bench"})
         full = variant == "tracked"
         cfg.tracking.log_trial_models = cfg.tracking.log_trial_plots = full
-        tuner = make_tuner(cfg, hypermodel, tracker, specs, Path(directory), resume=False)
+        tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, specs, Path(directory), resume=False)
     else:
 
         class BareHyperband(keras_tuner.Hyperband):

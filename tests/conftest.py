@@ -96,7 +96,7 @@ def in_process_tuner(directory: str, store: str, experiment: str, overrides: lis
     )
     tracker = Tracker(store, experiment)
     tracker.start_parent(experiment, {})
-    tuner = make_tuner(cfg, hypermodel, tracker, specs, Path(directory), resume=False)
+    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, specs, Path(directory), resume=False)
     return cfg, tracker, tuner
 
 

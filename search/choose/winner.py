@@ -37,11 +37,11 @@ class Chosen:
     seconds: dict
 
 
-def choose_and_train(tuner, hypermodel, layout, cfg, tracker: Tracker, completed, folds: int) -> Chosen:
-    """Backtest the best configurations (search.select) over `folds` folds, then refit / ensemble the winner
-    (search.refit, search.ensemble)."""
-    candidates = best_candidates(completed, cfg.search.select.top_k)
-    refitter = Refitter(hypermodel, cfg.seed)
+def choose_and_train(tuner, hypermodel, layout, settings, seed: int, tracker: Tracker, completed, folds: int) -> Chosen:
+    """Backtest the best configurations (`settings` is the config's `search`: its `select`) over `folds` folds, then
+    refit / ensemble the winner (`refit`, `ensemble`, `ensemble_of`); fits seeded from `seed`."""
+    candidates = best_candidates(completed, settings.select.top_k)
+    refitter = Refitter(hypermodel, seed)
     winner, seconds, clock = candidates[0], {}, time.monotonic()
     if len(candidates) > 1:
         print(f"backtest: {len(candidates)} best configurations x {folds} folds", flush=True)
@@ -50,31 +50,38 @@ def choose_and_train(tuner, hypermodel, layout, cfg, tracker: Tracker, completed
     searched = tuner.load_model(tuner.oracle.get_trial(winner.trial_id))
     final = searched
     ranked = sorted(candidates, key=lambda c: c.backtest_mae if c.backtest_mae is not None else c.search_val_mae)
-    members = ensemble_members(winner, ranked, cfg.search.ensemble, cfg.search.ensemble_of)
-    if cfg.search.refit or len(members) > 1:  # one member without a refit is the searched model itself
-        train_stop = layout.test_start if cfg.search.refit else hypermodel.split_time(winner.values)
+    members = ensemble_members(winner, ranked, settings.ensemble, settings.ensemble_of)
+    if settings.refit or len(members) > 1:  # one member without a refit is the searched model itself
+        train_stop = layout.test_start if settings.refit else hypermodel.split_time(winner.values)
         clock = time.monotonic()
         final = fit_final(refitter, members, train_stop, tracker) or searched  # every member diverged: keep the searched
         seconds["refit" if len(members) == 1 else "ensemble"] = round(time.monotonic() - clock, 1)
     return Chosen(winner, candidates, searched, final, seconds)
 
 
-def evaluate_winner(tuner, hypermodel, checked: Plan, cfg, tracker: Tracker, completed, labels: RunLabels) -> Evaluation:
-    """Choose and train the winner, score it beside the baselines on the same points, log and register it."""
+def evaluate_winner(
+    tuner, hypermodel, checked: Plan, settings, data, seed: int, tracker: Tracker, completed, labels: RunLabels, model_name=None
+) -> Evaluation:
+    """Choose and train the winner, score it beside the baselines on the same points, log and register it.
+
+    Handed the parts of the config it reads: `settings` (the config's `search`: selection, refit, ensemble,
+    intervals, the ets baseline), `data` (the baselines' settings, the data's name), `seed`, and `model_name`
+    (`tracking.registered_model`; None: named after the data and space).
+    """
     layout, series = checked.layout, checked.series
-    chosen = choose_and_train(tuner, hypermodel, layout, cfg, tracker, completed, checked.folds)
+    chosen = choose_and_train(tuner, hypermodel, layout, settings, seed, tracker, completed, checked.folds)
     winner = chosen.winner
     forecasts = Forecasts.of(chosen, series, layout)
-    scores = _scores(forecasts, series, layout, cfg)
+    scores = _scores(forecasts, series, layout, data, settings.ets_baseline)
     drawn = {}
-    if cfg.search.intervals:
-        scores.intervals, drawn = _intervals(cfg, forecasts, chosen, hypermodel, tracker)
+    if settings.intervals:
+        scores.intervals, drawn = _intervals(settings, seed, forecasts, chosen, hypermodel, tracker)
     best_trial = min(completed, key=lambda t: t.score)
     _log_on_parent(tracker, winner, best_trial.score, scores)
     _log_figures(tracker, series, layout, forecasts, completed, scores, drawn)
-    name = cfg.tracking.registered_model or labels.registered_model(tracker.experiment_name)
+    name = model_name or labels.registered_model(tracker.experiment_name)
     example = (forecasts.final_windows[:5], forecasts.final[:5])
-    description = version_description(cfg.data.name, winner.trial_id, winner.values, winner.search_val_mae, scores)
+    description = version_description(data.name, winner.trial_id, winner.values, winner.search_val_mae, scores)
     registration = register(
         chosen.final, *example, tracker, name, winner.search_val_mae, _scored_on(series, layout), scores, description
     )
@@ -86,13 +93,13 @@ def evaluate_winner(tuner, hypermodel, checked: Plan, cfg, tracker: Tracker, com
         scores=scores,
         best_hyperparameters=winner.values,
         selection={
-            "top_k": cfg.search.select.top_k,
+            "top_k": settings.select.top_k,
             "folds": checked.folds if len(chosen.candidates) > 1 else 0,
             "candidates": [c.as_dict() for c in chosen.candidates],
         },
-        refit=bool(cfg.search.refit),
-        ensemble=cfg.search.ensemble,
-        ensemble_of=str(cfg.search.ensemble_of),
+        refit=bool(settings.refit),
+        ensemble=settings.ensemble,
+        ensemble_of=str(settings.ensemble_of),
         epochs=winner.epochs,
         input_length=int(chosen.final.input_shape[1]),
         registration=registration,
@@ -135,7 +142,7 @@ class Forecasts:
         return np.concatenate([self.searched[self.val_rows], self.final[self.test_rows]])
 
 
-def _scores(forecasts: Forecasts, series: np.ndarray, layout, cfg) -> Scores:
+def _scores(forecasts: Forecasts, series: np.ndarray, layout, data, ets_baseline: bool) -> Scores:
     """Validation MAE of the searched model, test MAE of the final one (and of the searched one, if they differ);
     each step's MAE over a horizon."""
     val, test, y = forecasts.val_rows, forecasts.test_rows, forecasts.actual
@@ -145,23 +152,23 @@ def _scores(forecasts: Forecasts, series: np.ndarray, layout, cfg) -> Scores:
         test_mae = float(np.mean(np.abs(y[test] - forecasts.final[test])))
         if forecasts.refit():
             unrefit_mae = float(np.mean(np.abs(y[test] - forecasts.searched[test])))
-    table = baseline_table(series, layout, cfg.data.season_length, cfg.data.ma_window, cfg.search.ets_baseline, cfg.data.ar_lags)
+    table = baseline_table(series, layout, data.season_length, data.ma_window, ets_baseline, data.ar_lags)
     per_step = {}
     if layout.horizon > 1:
         per_step["winner"] = {"val": step_maes(y[val], forecasts.searched[val])}
         if layout.test_size:
             per_step["winner"]["test"] = step_maes(y[test], forecasts.final[test])
         per_step.update(table.per_step)
-    return score(series, layout, val_mae, test_mae, unrefit_mae, table.maes, table.ets_skipped, per_step, cfg.data.season_length)
+    return score(series, layout, val_mae, test_mae, unrefit_mae, table.maes, table.ets_skipped, per_step, data.season_length)
 
 
-def _intervals(cfg, forecasts: Forecasts, chosen: Chosen, hypermodel, tracker: Tracker) -> tuple[dict, dict]:
+def _intervals(settings, seed: int, forecasts: Forecasts, chosen: Chosen, hypermodel, tracker: Tracker) -> tuple[dict, dict]:
     """`search.intervals`: `(report, drawn)`, `drawn` being `{level: (low, high)}` aligned with `forecasts`' rows.
 
     `conformal` widens the point forecasts (the searched winner's on validation, the registered model's on the
     test tail); `cqr` widens the bands of a quantile head trained for the purpose (a child run `stage=intervals`).
     """
-    layout, levels, method = hypermodel.layout, sorted(float(v) for v in cfg.search.intervals), str(cfg.search.intervals_method)
+    layout, levels, method = hypermodel.layout, sorted(float(v) for v in settings.intervals), str(settings.intervals_method)
     val, test, y = forecasts.val_rows, forecasts.test_rows, forecasts.actual
     rows = {"val": (forecasts.searched[val],) * 2, "test": (forecasts.final[test],) * 2}
     bands = {split: {level: pair for level in levels} for split, pair in rows.items()}
@@ -173,7 +180,7 @@ def _intervals(cfg, forecasts: Forecasts, chosen: Chosen, hypermodel, tracker: T
         with tracker.stage_run(
             "intervals", f"{winner.trial_id}-quantiles", params, {"source_trial_id": winner.trial_id}
         ) as run_id:
-            head = fit_quantile_head(hypermodel, winner.values, winner.epochs, levels, cfg.seed + 200)
+            head = fit_quantile_head(hypermodel, winner.values, winner.epochs, levels, seed + 200)
             with tempfile.TemporaryDirectory() as scratch:
                 head.save(Path(scratch) / "quantile_head.keras")
                 tracker.log_file(run_id, Path(scratch) / "quantile_head.keras")

@@ -313,19 +313,19 @@ class TrackedBayesianOptimization(TrackingMixin, keras_tuner.BayesianOptimizatio
 TUNERS = {"hyperband": TrackedHyperband, "random": TrackedRandomSearch, "bayesian": TrackedBayesianOptimization}
 
 
-def make_tuner(cfg, hypermodel, tracker: Tracker, specs: dict, run_dir: Path, resume: bool):
-    """The tuner `cfg.tuner` names, tracked by `tracker` as `cfg.tracking` says; its project in `run_dir/tuner`.
+def make_tuner(tuner_cfg, tracking_cfg, seed: int, hypermodel, tracker: Tracker, specs: dict, run_dir: Path, resume: bool):
+    """The tuner `tuner_cfg` (the config's `tuner`) names, tracked by `tracker` as `tracking_cfg` says (what each
+    trial logs); its project in `run_dir/tuner`, its oracle seeded with `seed`.
 
-    `resume` reloads the project instead of starting over. The seed is `cfg.seed`.
+    `resume` reloads the project instead of starting over.
     """
-    tuner_cfg = cfg.tuner
     common = dict(
         hypermodel=hypermodel,
         objective=keras_tuner.Objective("val_mae", direction="min"),
         executions_per_trial=tuner_cfg.executions_per_trial,
         max_retries_per_trial=tuner_cfg.max_retries_per_trial,
         max_consecutive_failed_trials=tuner_cfg.max_consecutive_failed_trials,
-        seed=cfg.seed,
+        seed=seed,
         directory=str(run_dir),
         project_name="tuner",
         overwrite=not resume,
@@ -339,9 +339,9 @@ def make_tuner(cfg, hypermodel, tracker: Tracker, specs: dict, run_dir: Path, re
     reloaded = resume and (run_dir / "tuner" / "oracle.json").exists()
     tuner = TUNERS[str(tuner_cfg.name)](**common, **extra)
     if not reloaded and not tuner._is_worker():
-        _pin_seed(tuner.oracle, cfg.seed)
+        _pin_seed(tuner.oracle, seed)
     tuner.tracker, tuner.specs = tracker, specs
-    tuner.log_trial_models, tuner.log_trial_plots = cfg.tracking.log_trial_models, cfg.tracking.log_trial_plots
+    tuner.log_trial_models, tuner.log_trial_plots = tracking_cfg.log_trial_models, tracking_cfg.log_trial_plots
     if tuner_cfg.name == "hyperband" and tuner_cfg.reuse_models:
         tuner.trained_models = TrainedModels(tracker, tuner_cfg.max_epochs, tuner_cfg.factor)
     _guard_create_trial(tuner.oracle, idle_wait_s=0.2 if tuner._is_worker() else 0.0)

@@ -38,7 +38,7 @@ def search_and_evaluate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, lab
         checked = replace(checked, specs=with_learning_rate_range(checked.specs, *lr_range["range"]))
         keras.utils.set_random_seed(cfg.seed)
     hypermodel = _hypermodel(cfg, checked)
-    tuner = make_tuner(cfg, hypermodel, tracker, checked.specs, run_dir, resume=cfg.search.resume)
+    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, checked.specs, run_dir, resume=cfg.search.resume)
     search_started = time.monotonic()
     error = _search(tuner, cfg, tracker, checked, run_dir, labels)
     if distributed.role_of(cfg.search.distributed) is not None:  # a chief: its workers may still be closing runs
@@ -52,7 +52,9 @@ def search_and_evaluate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, lab
     if completed:
         from search.choose.winner import evaluate_winner
 
-        summary.evaluation = evaluate_winner(tuner, hypermodel, checked, cfg, tracker, completed, labels)
+        summary.evaluation = evaluate_winner(
+            tuner, hypermodel, checked, cfg.search, cfg.data, cfg.seed, tracker, completed, labels, cfg.tracking.registered_model
+        )
         summary.stage_seconds.update(summary.evaluation.stage_seconds)
     else:
         error = error or "no trial completed; see the FAILED child runs for why"
@@ -69,7 +71,7 @@ def work_for_chief(cfg, checked: Plan, tracker: Tracker, run_dir: Path) -> int:
     Returns how many trials this worker trained to the end.
     """
     prepare_backend(cfg)
-    tuner = make_tuner(cfg, _hypermodel(cfg, checked), tracker, checked.specs, run_dir, resume=True)
+    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, _hypermodel(cfg, checked), tracker, checked.specs, run_dir, resume=True)
     try:
         with startup_objects_frozen():
             tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
