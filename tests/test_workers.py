@@ -98,7 +98,7 @@ def test_two_workers_log_every_trial_once_under_one_parent(tmp_path, store):
 
 
 def _pids_of_worker(run_dir, worker_id: str) -> list[int]:
-    pattern = f"search.workers {run_dir}/workers/config.yaml .* {worker_id}$"
+    pattern = f"search.tune.worker_process {run_dir}/workers/config.yaml .* {worker_id}$"
     listed = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
     return [int(pid) for pid in listed.split()]
 
@@ -119,7 +119,9 @@ def test_a_killed_worker_restarts_and_an_interrupted_search_resumes_with_nothing
     process = start_cli(args, store, tmp_path)
     seen: list[str] = []
     _read_until_trials(process, 2, seen)
-    for pid in _pids_of_worker(run_dir, "w2"):  # the OOM killer's way: no chance to clean up
+    pids = _pids_of_worker(run_dir, "w2")
+    assert pids, "worker w2's process was not found by its command line"
+    for pid in pids:  # the OOM killer's way: no chance to clean up
         os.kill(pid, signal.SIGKILL)
     _read_until_trials(process, 2, seen)
     time.sleep(0.5)
