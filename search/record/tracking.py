@@ -342,6 +342,10 @@ class Tracker:
             filter_string=f"tags.mlflow.parentRunId = '{self.parent_id}' and tags.trial_id = '{trial_id}'",
         )
 
+    def runs_tagged(self, tag: str, value: str):
+        """This experiment's runs whose tag `tag` is `value`."""
+        return self._client.search_runs([self.experiment_id], filter_string=f"tags.{tag} = '{value}'", max_results=1000)
+
     def running_children(self):
         """This search's child runs still marked RUNNING (after a crash: nothing of this process is running)."""
         return self._client.search_runs(
@@ -470,7 +474,7 @@ def close_unrecorded_parent(tracker: Tracker, run_dir: Path) -> None:
         path.unlink(missing_ok=True)
         return
     recorded = load_parent_id(run_dir)
-    for run in tracker._client.search_runs([tracker.experiment_id], filter_string=f"tags.search_token = '{token}'"):
+    for run in tracker.runs_tagged("search_token", token):
         if run.info.status == "RUNNING" and run.info.run_id != recorded:
             tracker.end(run.info.run_id, "KILLED", error="its process was killed before it recorded the run in the run dir")
     path.unlink(missing_ok=True)
