@@ -141,6 +141,14 @@ def run_cli(args: list[str], tracking_uri: str | None, cwd: Path, timeout: int =
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
+def run_code(code: str, args: list[str], tracking_uri: str | None, cwd: Path, timeout: int = 300):
+    """`python -c code args` with the CLI's environment: a command-line run with a fault injected by `code` (e.g. a
+    `kill -9` at one chosen instant) before it calls `search.__main__.cli`."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, env=cli_env(tracking_uri), capture_output=True, text=True, timeout=timeout
+    )
+
+
 _STARTED: list[subprocess.Popen] = []
 
 
@@ -178,14 +186,8 @@ def kill_group(process: subprocess.Popen) -> None:
 @pytest.fixture(autouse=True)
 def _no_search_outlives_its_test():
     yield
-    while _STARTED:
-        process = _STARTED.pop()
-        try:
-            os.killpg(process.pid, 0)  # anything left of its group (the command, or a worker it left behind)
-        except (ProcessLookupError, PermissionError):
-            if process.poll() is not None:
-                continue
-        kill_group(process)
+    while _STARTED:  # whatever is left of each group (the command, or a worker it left behind)
+        kill_group(_STARTED.pop())
 
 
 def wait_for_trials(process: subprocess.Popen, count: int) -> None:

@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -13,10 +12,10 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import (
     TINY,
     call_in_child,
-    cli_env,
     in_process_tuner,
     parent_and_children,
     run_cli,
+    run_code,
     start_cli,
     wait_for_trials,
 )
@@ -342,7 +341,6 @@ def test_a_run_dir_is_resumed_only_by_its_own_search_whole_and_by_one_process(tm
 @pytest.fixture
 def small_disk(tmp_path):
     """An 8 MB tmpfs (needs the right to mount, as root in a container): skipped where it cannot be mounted."""
-    import subprocess
 
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
@@ -447,14 +445,7 @@ def test_a_search_killed_between_creating_its_run_and_recording_it_leaves_nothin
     that run dir (run again, or resumed as a user would) closes it KILLED and runs the search; nothing RUNNING."""
     run_dir = tmp_path / "run"
     args = ["+space=linear", *TINY, "tuner.max_epochs=1", f"hydra.run.dir={run_dir}"]
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_BEFORE_RECORDING, *args],
-        cwd=tmp_path,
-        env=cli_env(store),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    killed = run_code(KILLED_BEFORE_RECORDING, args, store, tmp_path)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     client = MlflowClient(store)
     orphans = [r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])]

@@ -21,6 +21,7 @@ from tests.conftest import (
     free_port,
     parent_and_children,
     run_cli,
+    run_code,
     start_cli,
     start_server,
     stop_server,
@@ -213,14 +214,7 @@ def test_a_chief_closes_the_run_a_killed_worker_left_running(tmp_path, store):
     oracle = [f"search.distributed.oracle_port={free_port()}", "search.distributed.attach_timeout_s=60"]
     worker_args = [*args, *oracle, "search.distributed.role=worker", "search.distributed.worker_id=worker0"]
     chief = start_cli([*args, *oracle, "search.distributed.role=chief"], store, tmp_path)
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_WHILE_CLOSING_ITS_RUN, *worker_args],
-        cwd=tmp_path,
-        env=cli_env(store),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    killed = run_code(KILLED_WHILE_CLOSING_ITS_RUN, worker_args, store, tmp_path)
     assert killed.returncode == -9, killed.stderr[-3000:]
     client = MlflowClient(store)
     parent_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]

@@ -120,7 +120,7 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
         candidates(specs["window_size"]),
         span,
         horizon,
-        span_field(specs, cfg.data.season_length),
+        span_field(specs, cfg.data.season_length, span),
     )
     folds, note = fit_folds(cfg.search.select.folds, cfg.search.select.top_k, layout)
     if note:
@@ -130,10 +130,11 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
     return Plan(series, specs, layout, workers, threads, folds)
 
 
-def span_field(specs: dict[str, dict], season_length: int) -> str:
-    """The setting that makes a trial read further back than its window, as a message names it first: the season
-    the user gave (`data.season_length`, with the seasonal context that counts in it), else the AR skip's lags."""
-    if max(input_lengths(specs, season_length)) > max(input_lengths(specs, 0)):
+def span_field(specs: dict[str, dict], season_length: int, span: int) -> str:
+    """The setting that makes a trial read `span` points back, further than its window, as a message names it
+    first: the season the user gave (`data.season_length`, with the seasonal context that counts in it), else the
+    AR skip's lags."""
+    if span > max(input_lengths(specs, 0)):
         uses = []
         if "seasons" in specs and max(candidates(specs["seasons"])) > 0:
             uses.append("space.seasons")
