@@ -43,18 +43,18 @@ HELD = HeldStderr()
 _HYDRA_NOISE = ("Set the environment variable HYDRA_FULL_ERROR", "reference_type=", "object_type=")
 
 
-def one_line(hydra_error: str, overrides: list[str] | None = None) -> str:
+def one_line(hydra_error: str) -> str:
     """Hydra's multi-line composition error as one line, with a hint where quoting fixes it.
 
     Hydra's grammar errors name the override only sometimes (`Error parsing override ...`; a lexer error such as
-    `mismatched input '('` or an accented letter does not): the first of `overrides` (the command line's, by
-    default) that Hydra's parser refuses is named, with the same override quoted as the fix.
+    `mismatched input '('` or an accented letter does not): the first override of the command line that Hydra's
+    parser refuses is named, with the same override quoted as the fix.
     """
     text = hydra_error.split("Config search path:")[0]
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(_HYDRA_NOISE)]
     message = "; ".join(lines).replace(":; ", ": ")
     if "override_grammar" in message or "Error parsing override" in message:
-        bad = unparsable_override(sys.argv[1:] if overrides is None else overrides)
+        bad = unparsable_override(sys.argv[1:])
         if bad is not None:
             key, _, value = bad.partition("=")
             reason = next((line for line in lines if not line.startswith(("Error parsing override", "See https"))), "")
