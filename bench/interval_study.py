@@ -43,7 +43,7 @@ def load_run(run_dir: Path):
 
     from search.config import register_configs
     from search.plan.planning import plan
-    from search.tune.tuning import _hypermodel, prepare_backend
+    from search.tune.tuning import hypermodel_for, prepare_backend
 
     register_configs()
     overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
@@ -52,7 +52,7 @@ def load_run(run_dir: Path):
     checked = plan(cfg)
     prepare_backend(cfg)
     summary = json.loads((run_dir / "summary.json").read_text())
-    return cfg, checked, summary, _hypermodel(cfg, checked)
+    return cfg, checked, summary, hypermodel_for(cfg, checked)
 
 
 def forecasts(run_dir: Path) -> tuple[dict, int]:

@@ -63,7 +63,7 @@ def variants(
 
     from data.windows import window_view
     from models import forecast
-    from search.choose.selection import Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
+    from search.choose.selection import Fits, Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
     from search.config import register_configs
     from search.fit.hypermodel import WindowedHyperModel
     from search.plan.planning import plan
@@ -86,7 +86,7 @@ def variants(
     cfg.tracking.log_trial_models = cfg.tracking.log_trial_plots = False
     tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, checked.specs, run_dir, resume=True)
     completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
-    refitter = Refitter(hypermodel, cfg.seed)
+    fits = Fits(Refitter(hypermodel, cfg.seed), tracker)
 
     def test_mae(model) -> float:
         x, y = window_view(series, model.input_shape[1], layout.test_start, layout.length)
@@ -106,20 +106,18 @@ def variants(
     # fit_final returns None when every member diverged: the product then keeps the searched model, so does this.
     row(
         "search best + refit",
-        fit_final(refitter, [(best, 100)], layout.test_start, tracker) or searched,
+        fit_final(fits, [(best, 100)], layout.test_start) or searched,
         time.monotonic() - clock,
     )
     clock = time.monotonic()
-    winner = backtest(refitter, candidates, fold_blocks(layout.score_start, layout.test_start, folds), tracker)
+    winner = backtest(fits, candidates, fold_blocks(layout.score_start, layout.test_start, folds))
     backtest_seconds = time.monotonic() - clock
     ranked = sorted(candidates, key=lambda c: c.backtest_mae if c.backtest_mae is not None else float("inf"))
     ensembles = [(f"+ seeds {k}", k, "seeds") for k in sizes] + [(f"+ configurations {sizes[0]}", sizes[0], "configurations")]
     for name, size, of in [("backtest + refit", 1, "seeds"), *ensembles]:
         clock = time.monotonic()
         members = ensemble_members(winner, ranked, size, of)
-        model = fit_final(refitter, members, layout.test_start, tracker) or tuner.load_model(
-            tuner.oracle.get_trial(winner.trial_id)
-        )
+        model = fit_final(fits, members, layout.test_start) or tuner.load_model(tuner.oracle.get_trial(winner.trial_id))
         row(
             name if name.startswith("backtest") else f"backtest + refit {name}",
             model,

@@ -86,7 +86,7 @@ def fit_final_with_a_diverging_member(store: str) -> dict:
 
     from data.sources import synthetic_series
     from data.split import plan_layout
-    from search.choose.selection import Candidate, Refitter, fit_final
+    from search.choose.selection import Candidate, Fits, Refitter, fit_final
     from search.fit.hypermodel import WindowedHyperModel
     from search.record.tracking import Tracker
     from tests.test_spaces import compose_config, specs_of
@@ -101,8 +101,8 @@ def fit_final_with_a_diverging_member(store: str) -> dict:
     good = Candidate("0", {**values, "learning_rate": 1e-4}, 1.0, 1)
     bad = Candidate("1", {**values, "learning_rate": 1e12}, 2.0, 1)
     refitter = Refitter(hypermodel, seed=0)
-    alone = fit_final(refitter, [(bad, 100)], layout.test_start, tracker)
-    kept = fit_final(refitter, [(good, 100), (bad, 100)], layout.test_start, tracker)
+    alone = fit_final(Fits(refitter, tracker), [(bad, 100)], layout.test_start)
+    kept = fit_final(Fits(refitter, tracker), [(good, 100), (bad, 100)], layout.test_start)
     runs = MlflowClient(store).search_runs([tracker.experiment_id], "tags.stage != ''")
     keras.backend.clear_session()
     return {

@@ -74,7 +74,8 @@ def test_two_workers_log_every_trial_once_under_one_parent(tmp_path, store):
     run_dir = tmp_path / "run"
     # 35 trials (max_epochs 8): enough that w2, which starts its interpreter while the chief trains, gets some.
     # (One may diverge, SGD and MSE in this space: FAILED as in a one-process search, and logged once too.)
-    result = run_cli([*WORKERS, "tuner.max_epochs=8", f"hydra.run.dir={run_dir}"], store, tmp_path)
+    after = ["search.select.top_k=2", "search.select.folds=2", "search.ensemble=2"]  # 6 fits after the search
+    result = run_cli([*WORKERS, "tuner.max_epochs=8", *after, f"hydra.run.dir={run_dir}"], store, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     trials = summary["trials"]
@@ -95,6 +96,12 @@ def test_two_workers_log_every_trial_once_under_one_parent(tmp_path, store):
     assert "registered" in result.stdout  # the winner is evaluated and registered once, by the chief
     # The chief is worker w1: one process fewer to start; w2 is the only one with a process (and a log) of its own.
     assert {p.name for p in (run_dir / "workers").iterdir()} == {"config.yaml", "w2.log"}
+    # The fits after the search are shared out the same way: each a FINISHED child run, once, tagged with its trainer.
+    fits = [c for c in MlflowClient(store).search_runs([parent.info.experiment_id], "tags.stage != ''")]
+    assert sorted(c.data.tags["stage"] for c in fits) == ["backtest"] * 4 + ["ensemble"] * 2
+    assert len({c.info.run_name for c in fits}) == 6 and {c.info.status for c in fits} == {"FINISHED"}
+    assert {c.data.tags["worker"] for c in fits} <= {"w1", "w2"}  # which of them: timing (the next test makes sure)
+    assert {p.name for p in (run_dir / "fits").iterdir()} == {"config.yaml", "w2.log"}  # members' files taken back
 
 
 def _pids_of_worker(run_dir, worker_id: str) -> list[int]:
@@ -260,3 +267,52 @@ def test_the_chiefs_progress_lines_and_its_workers_relayed_lines_never_merge(tmp
     out = stdout_path.read_text().splitlines()
     expected = [f"trial {k:04d} [{w}] val_mae=1" for k in range(lines) for w in ("w1", "w2")]
     assert sorted(out) == sorted(expected)
+
+
+def test_fits_after_the_search_are_shared_with_a_fit_process_and_come_back_in_order(tmp_path, store):
+    """The pool hands fits to its fit process while this one trains: this process's first fit waits until the fit
+    process has finished one of its own, so the pool must have handed it work; every outcome comes back to its job
+    (a fold's MAE; a member's model, loaded here, its file removed)."""
+    from search.choose.selection import FitJob, Fits, Refitter
+    from search.core.files import save_child_config
+    from search.plan.cores import assign
+    from search.plan.planning import RunLabels, plan
+    from search.record.tracking import Tracker
+    from search.tune.fit_pool import FitPool, fit_process_command
+    from search.tune.tuning import hypermodel_for
+    from tests.test_spaces import compose_config
+
+    cfg = compose_config(*SMALL_DNN, "space.window_size.value=10", f"tracking.uri={store}")
+    checked = plan(cfg)
+    tracker = Tracker(store, "fit-pool")
+    parent = tracker.start_parent("fit-pool", {})
+    fits = Fits(Refitter(hypermodel_for(cfg, checked), cfg.seed), tracker)
+    config_path = save_child_config(cfg, tmp_path / "fits" / "config.yaml", experiment="fit-pool")
+    command = fit_process_command(config_path, tmp_path, RunLabels("dnn", "synthetic"), parent)
+    values = {"model": "dnn", "window_size": 10, "split_time": 0.7, "batch_size": 32, "learning_rate": 1e-3}
+    stop = checked.layout.score_start
+
+    def job(key: str, epochs: int, keep: bool) -> FitJob:
+        scored = None if keep else (stop, checked.layout.test_start)
+        return FitJob("backtest", key, values, epochs, stop, 0, {"epochs": epochs}, {}, scored, keep)
+
+    jobs = [job("a", 3, False), job("b", 2, True), job("c", 1, False)]
+    client = MlflowClient(store)
+
+    def one_after_the_fit_process(job: FitJob):
+        deadline = time.monotonic() + 120
+        while not client.search_runs([tracker.experiment_id], "tags.worker = 'w2' and attributes.status = 'FINISHED'"):
+            assert time.monotonic() < deadline, "the fit process never finished a fit"
+            time.sleep(0.5)
+        return fits.one(job)
+
+    with FitPool(command, assign(2, 1), tmp_path, {"MLFLOW_TRACKING_URI": store}) as pool:
+        outcomes = pool.run(jobs, one_after_the_fit_process)
+    assert [o.key for o in outcomes] == ["a", "b", "c"]
+    assert all(o.error is None for o in outcomes)
+    assert outcomes[0].mae > 0 and outcomes[2].mae > 0 and outcomes[1].model.input_shape[1] == 10
+    runs = client.search_runs([tracker.experiment_id], "tags.stage = 'backtest'")
+    assert sorted(r.info.run_name for r in runs) == ["backtest-a", "backtest-b", "backtest-c"]
+    assert {r.data.tags["worker"] for r in runs} == {"w1", "w2"} and {r.info.status for r in runs} == {"FINISHED"}
+    assert not list((tmp_path / "fits").glob("*.keras"))
+    tracker.end(parent, "FINISHED")

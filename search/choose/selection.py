@@ -16,6 +16,7 @@ Every fit is a child run of the search's parent run, tagged `stage` (backtest, r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import keras
@@ -92,29 +93,95 @@ class Refitter:
         return float(np.mean(np.abs(y - batched_forecast(model, x))))
 
 
-def backtest(refitter: Refitter, candidates: list[Candidate], blocks: list[range], tracker: Tracker) -> Candidate:
+@dataclass(frozen=True)
+class FitJob:
+    """One fit after the search, as a child run `stage` (backtest, refit, ensemble) keyed `key`: `values` trained
+    on `[:train_stop]` for `epochs`, seeded `seed + seed_offset`; a backtest fold is scored on `scored` (start,
+    stop), a final member's model is kept (`keep_model`). Plain data, so a fit process can be handed it."""
+
+    stage: str
+    key: str
+    values: dict
+    epochs: int
+    train_stop: int
+    seed_offset: int
+    params: dict
+    tags: dict
+    scored: tuple[int, int] | None = None
+    keep_model: bool = False
+
+    @property
+    def cost(self) -> int:
+        """Roughly how long the fit takes (epochs x points): the longest are handed out first."""
+        return self.epochs * self.train_stop
+
+
+@dataclass
+class FitOutcome:
+    """What a fit gave: the fold's MAE (backtest), the model (final members), or why it failed (a NaN loss)."""
+
+    key: str
+    mae: float | None = None
+    model: object = None
+    error: str | None = None
+
+
+class Fits:
+    """Runs fit jobs in this process, each as its child run (`Tracker.stage_run`): FINISHED, or FAILED with the
+    reason when its loss turns NaN."""
+
+    def __init__(self, refitter: Refitter, tracker: Tracker):
+        self.refitter, self.tracker = refitter, tracker
+
+    def one(self, job: FitJob) -> FitOutcome:
+        import keras_tuner
+
+        try:
+            with self.tracker.stage_run(job.stage, job.key, job.params, job.tags) as run_id:
+                model = self.refitter.fit(job.values, job.epochs, train_stop=job.train_stop, seed_offset=job.seed_offset)
+                mae = None
+                if job.scored is not None:
+                    mae = self.refitter.mae(model, range(*job.scored))
+                    self.tracker.log_metrics(run_id, {"fold_mae": mae})
+        except keras_tuner.errors.FailedTrialError as err:  # its run is FAILED, with the reason
+            return FitOutcome(job.key, error=str(err))
+        return FitOutcome(job.key, mae=mae, model=model if job.keep_model else None)
+
+
+FitRunner = Callable[[list[FitJob], Callable[[FitJob], FitOutcome]], list[FitOutcome]]
+"""Runs jobs with the given in-process `one` (and wherever else it can), returns their outcomes in the jobs' order."""
+
+
+def one_after_another(jobs: list[FitJob], one: Callable[[FitJob], FitOutcome]) -> list[FitOutcome]:
+    """The fits in this process, in order (`search.workers=1`)."""
+    return [one(job) for job in jobs]
+
+
+def backtest(fits: Fits, candidates: list[Candidate], blocks: list[range], run: FitRunner = one_after_another) -> Candidate:
     """Score every candidate on every fold (a child run per fit, tag `stage=backtest`); returns the winner.
 
-    A candidate whose fit fails (a NaN loss) is dropped from the ranking, with its run FAILED.
+    A candidate with a fold whose fit fails (a NaN loss) is dropped from the ranking, that run FAILED.
     """
-    import keras_tuner
-
+    jobs = [
+        FitJob(
+            stage="backtest",
+            key=f"{candidate.trial_id}-fold{index}",
+            values=candidate.values,
+            epochs=candidate.epochs,
+            train_stop=block.start,
+            seed_offset=index,
+            params={**candidate.values, "fold": index, "train_stop": block.start, "epochs": candidate.epochs},
+            tags={"source_trial_id": candidate.trial_id, "fold": str(index)},
+            scored=(block.start, block.stop),
+        )
+        for candidate in candidates
+        for index, block in enumerate(blocks)
+    ]
+    outcomes = iter(run(jobs, fits.one))
     scored = []
     for candidate in candidates:
-        for index, block in enumerate(blocks):
-            key = f"{candidate.trial_id}-fold{index}"
-            params = {**candidate.values, "fold": index, "train_stop": block.start, "epochs": candidate.epochs}
-            tags = {"source_trial_id": candidate.trial_id, "fold": str(index)}
-            try:
-                with tracker.stage_run("backtest", key, params, tags) as run_id:
-                    model = refitter.fit(candidate.values, candidate.epochs, train_stop=block.start, seed_offset=index)
-                    mae = refitter.mae(model, block)
-                    tracker.log_metrics(run_id, {"fold_mae": mae})
-            except keras_tuner.errors.FailedTrialError:  # its run is FAILED, with the reason
-                candidate.fold_maes = []
-                break
-            candidate.fold_maes.append(mae)
-            del model
+        folds = [next(outcomes) for _ in blocks]
+        candidate.fold_maes = [] if any(o.error for o in folds) else [o.mae for o in folds]
         if candidate.fold_maes:
             scored.append(candidate)
     if not scored:
@@ -129,25 +196,33 @@ def ensemble_members(winner: Candidate, ranked: list[Candidate], size: int, of: 
     return [(winner, 100 + index) for index in range(size)]
 
 
-def fit_final(refitter: Refitter, members: list[tuple[Candidate, int]], train_stop: int, tracker: Tracker):
+def fit_final(fits: Fits, members: list[tuple[Candidate, int]], train_stop: int, run: FitRunner = one_after_another):
     """The forecaster to register: each member retrained on `[:train_stop]`, and averaged when there are several.
 
     A member whose retraining diverges (a NaN loss) is left out, its run FAILED with the reason; if
     every member diverges this returns None, and the caller keeps the model the search trained.
     """
-    import keras_tuner
-
     stage = "refit" if len(members) == 1 else "ensemble"
+    jobs = [
+        FitJob(
+            stage=stage,
+            key=f"{candidate.trial_id}-m{index}",
+            values=candidate.values,
+            epochs=candidate.epochs,
+            train_stop=train_stop,
+            seed_offset=seed_offset,
+            params={**candidate.values, "train_stop": train_stop, "epochs": candidate.epochs, "member": index},
+            tags={"source_trial_id": candidate.trial_id},
+            keep_model=True,
+        )
+        for index, (candidate, seed_offset) in enumerate(members)
+    ]
     models = []
-    for index, (candidate, seed_offset) in enumerate(members):
-        params = {**candidate.values, "train_stop": train_stop, "epochs": candidate.epochs, "member": index}
-        key = f"{candidate.trial_id}-m{index}"
-        tags = {"source_trial_id": candidate.trial_id}
-        try:
-            with tracker.stage_run(stage, key, params, tags):
-                models.append(refitter.fit(candidate.values, candidate.epochs, train_stop=train_stop, seed_offset=seed_offset))
-        except keras_tuner.errors.FailedTrialError as err:
-            print(f"warning: {stage} of trial {candidate.trial_id} (member {index}) left out: {err}", flush=True)
+    for index, ((candidate, _), outcome) in enumerate(zip(members, run(jobs, fits.one), strict=True)):
+        if outcome.error:
+            print(f"warning: {stage} of trial {candidate.trial_id} (member {index}) left out: {outcome.error}", flush=True)
+        else:
+            models.append(outcome.model)
     if not models:
         return None
     return models[0] if len(models) == 1 else average_model(models)

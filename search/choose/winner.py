@@ -17,7 +17,18 @@ import numpy as np
 from data.windows import window_view
 from models import forecast as batched_forecast
 from search.choose.registry import register, version_description
-from search.choose.selection import Candidate, Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
+from search.choose.selection import (
+    Candidate,
+    FitRunner,
+    Fits,
+    Refitter,
+    backtest,
+    best_candidates,
+    ensemble_members,
+    fit_final,
+    fold_blocks,
+    one_after_another,
+)
 from search.plan.planning import Plan, RunLabels
 from search.record.plots import forecast_figure, paths_figure, progress_figure, spread_origins, vs_baselines_figure
 from search.record.summary import Evaluation
@@ -37,15 +48,18 @@ class Chosen:
     seconds: dict
 
 
-def choose_and_train(tuner, hypermodel, layout, settings, seed: int, tracker: Tracker, completed, folds: int) -> Chosen:
+def choose_and_train(
+    tuner, hypermodel, layout, settings, seed: int, tracker: Tracker, completed, folds: int, run: FitRunner = one_after_another
+) -> Chosen:
     """Backtest the best configurations (`settings` is the config's `search`: its `select`) over `folds` folds, then
-    refit / ensemble the winner (`refit`, `ensemble`, `ensemble_of`); fits seeded from `seed`."""
+    refit / ensemble the winner (`refit`, `ensemble`, `ensemble_of`); fits seeded from `seed`, run by `run` (one
+    after another here, or shared with fit processes: `search.tune.fit_pool`)."""
     candidates = best_candidates(completed, settings.select.top_k)
-    refitter = Refitter(hypermodel, seed)
+    fits = Fits(Refitter(hypermodel, seed), tracker)
     winner, seconds, clock = candidates[0], {}, time.monotonic()
     if len(candidates) > 1:
         print(f"backtest: {len(candidates)} best configurations x {folds} folds", flush=True)
-        winner = backtest(refitter, candidates, fold_blocks(layout.score_start, layout.test_start, folds), tracker)
+        winner = backtest(fits, candidates, fold_blocks(layout.score_start, layout.test_start, folds), run)
         seconds["backtest"] = round(time.monotonic() - clock, 1)
     searched = tuner.load_model(tuner.oracle.get_trial(winner.trial_id))
     final = searched
@@ -54,22 +68,32 @@ def choose_and_train(tuner, hypermodel, layout, settings, seed: int, tracker: Tr
     if settings.refit or len(members) > 1:  # one member without a refit is the searched model itself
         train_stop = layout.test_start if settings.refit else hypermodel.split_time(winner.values)
         clock = time.monotonic()
-        final = fit_final(refitter, members, train_stop, tracker) or searched  # every member diverged: keep the searched
+        final = fit_final(fits, members, train_stop, run) or searched  # every member diverged: keep the searched
         seconds["refit" if len(members) == 1 else "ensemble"] = round(time.monotonic() - clock, 1)
     return Chosen(winner, candidates, searched, final, seconds)
 
 
 def evaluate_winner(
-    tuner, hypermodel, checked: Plan, settings, data, seed: int, tracker: Tracker, completed, labels: RunLabels, model_name=None
+    tuner,
+    hypermodel,
+    checked: Plan,
+    settings,
+    data,
+    seed: int,
+    tracker: Tracker,
+    completed,
+    labels: RunLabels,
+    model_name=None,
+    run: FitRunner = one_after_another,
 ) -> Evaluation:
     """Choose and train the winner, score it beside the baselines on the same points, log and register it.
 
     Handed the parts of the config it reads: `settings` (the config's `search`: selection, refit, ensemble,
     intervals, the ets baseline), `data` (the baselines' settings, the data's name), `seed`, and `model_name`
-    (`tracking.registered_model`; None: named after the data and space).
+    (`tracking.registered_model`; None: named after the data and space); `run` runs the fits after the search.
     """
     layout, series = checked.layout, checked.series
-    chosen = choose_and_train(tuner, hypermodel, layout, settings, seed, tracker, completed, checked.folds)
+    chosen = choose_and_train(tuner, hypermodel, layout, settings, seed, tracker, completed, checked.folds, run)
     winner = chosen.winner
     forecasts = Forecasts.of(chosen, series, layout)
     scores = _scores(forecasts, series, layout, data, settings.ets_baseline)

@@ -37,7 +37,7 @@ def search_and_evaluate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, lab
         lr_range = _narrow_learning_rate(cfg, checked, tracker, run_dir, labels)
         checked = replace(checked, specs=with_learning_rate_range(checked.specs, *lr_range["range"]))
         keras.utils.set_random_seed(cfg.seed)
-    hypermodel = _hypermodel(cfg, checked)
+    hypermodel = hypermodel_for(cfg, checked)
     tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, checked.specs, run_dir, resume=cfg.search.resume)
     search_started = time.monotonic()
     error = _search(tuner, cfg, tracker, checked, run_dir, labels)
@@ -52,9 +52,20 @@ def search_and_evaluate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, lab
     if completed:
         from search.choose.winner import evaluate_winner
 
-        summary.evaluation = evaluate_winner(
-            tuner, hypermodel, checked, cfg.search, cfg.data, cfg.seed, tracker, completed, labels, cfg.tracking.registered_model
-        )
+        with _fit_pool(cfg, checked, tracker, run_dir, labels) as pool:
+            summary.evaluation = evaluate_winner(
+                tuner,
+                hypermodel,
+                checked,
+                cfg.search,
+                cfg.data,
+                cfg.seed,
+                tracker,
+                completed,
+                labels,
+                cfg.tracking.registered_model,
+                pool.run,
+            )
         summary.stage_seconds.update(summary.evaluation.stage_seconds)
     else:
         error = error or "no trial completed; see the FAILED child runs for why"
@@ -71,7 +82,8 @@ def work_for_chief(cfg, checked: Plan, tracker: Tracker, run_dir: Path) -> int:
     Returns how many trials this worker trained to the end.
     """
     prepare_backend(cfg)
-    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, _hypermodel(cfg, checked), tracker, checked.specs, run_dir, resume=True)
+    hypermodel = hypermodel_for(cfg, checked)
+    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, checked.specs, run_dir, resume=True)
     try:
         with startup_objects_frozen():
             tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
@@ -117,6 +129,22 @@ def _search_with_workers(tuner, cfg, tracker: Tracker, checked: Plan, run_dir: P
         train_beside_workers(tuner, cfg.tuner.max_epochs, assignment.worker_ids[0], stop)
 
     return serve(tuner.oracle, pool, lambda oracle: _failures_message(cfg) if _stopped_by_failures(oracle) else None, train_here)
+
+
+def _fit_pool(cfg, checked: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels):
+    """Where the fits after the search run: with `search.workers` > 1, here and in `workers - 1` fit processes (a
+    distributed chief's workers are on other machines: its fits run here alone)."""
+    from search.core.files import save_child_config
+    from search.plan.cores import assign
+    from search.tune.fit_pool import FitPool, fit_process_command
+
+    workers = 1 if distributed.role_of(cfg.search.distributed) is not None else checked.workers
+    assignment = assign(workers, checked.worker_threads)
+    command = []
+    if workers > 1:
+        config_path = save_child_config(cfg, run_dir / "fits" / "config.yaml", experiment=tracker.experiment_name)
+        command = fit_process_command(config_path, run_dir, labels, tracker.parent_id)
+    return FitPool(command, assignment, run_dir, {"MLFLOW_TRACKING_URI": tracker.uri})
 
 
 def _failures_message(cfg) -> str:
@@ -180,7 +208,7 @@ def _stopped_by_failures(oracle) -> bool:
     return False
 
 
-def _hypermodel(cfg, checked: Plan) -> WindowedHyperModel:
+def hypermodel_for(cfg, checked: Plan) -> WindowedHyperModel:
     return WindowedHyperModel(
         checked.series,
         checked.layout,

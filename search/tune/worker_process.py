@@ -13,7 +13,7 @@ from data.errors import UserError
 from search.tune.workers import CHIEF_PID
 
 
-def _die_with_chief() -> None:
+def die_with_chief() -> None:
     """In the worker, first thing: SIGTERM when the chief dies (even by `kill -9`), so no worker trains on alone.
 
     Set by the worker itself, not between fork and exec (`preexec_fn`): the chief's gRPC threads make
@@ -39,7 +39,7 @@ def _worker_process(config_path: str, run_dir: str, labels: str, parent_id: str,
 
     interrupts.install()
     try:
-        _die_with_chief()
+        die_with_chief()
         cfg = OmegaConf.load(config_path)
         cfg.search.workers = 1  # this process is one of them
         run_labels = RunLabels(**json.loads(labels))
