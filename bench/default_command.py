@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.tiny import SMALL_DNN, TINY_SPACE, ROOT
+from bench.tiny import ROOT, SMALL_DNN, TINY_SPACE
 
 TINY = ["data.length=500", "data.test_size=60", "data.season_length=0", "tuner.max_epochs=2", "tuner.factor=2", *SMALL_DNN]
 

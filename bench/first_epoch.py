@@ -76,12 +76,13 @@ def measure(variant: str, models: int, overrides: list[str]) -> None:
     from data.windows import windowed_dataset
     from search.config import register_configs
     from search.plan.planning import plan
+    from search.tune.settings import Settings
     from search.tune.tuning import hypermodel_for
 
     register_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose("config", overrides=["+space=conv_lstm", *overrides])
-    hypermodel = hypermodel_for(cfg, plan(cfg))
+    hypermodel = hypermodel_for(Settings.of(cfg), plan(cfg))
 
     class EpochTimer(keras.callbacks.Callback):
         def __init__(self):

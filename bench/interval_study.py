@@ -43,6 +43,7 @@ def load_run(run_dir: Path):
 
     from search.config import register_configs
     from search.plan.planning import plan
+    from search.tune.settings import Settings
     from search.tune.tuning import hypermodel_for, prepare_backend
 
     register_configs()
@@ -50,9 +51,9 @@ def load_run(run_dir: Path):
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose("config", overrides=[o for o in overrides if not o.startswith("hydra.")])
     checked = plan(cfg)
-    prepare_backend(cfg)
+    prepare_backend(cfg.search.deterministic, cfg.seed)
     summary = json.loads((run_dir / "summary.json").read_text())
-    return cfg, checked, summary, hypermodel_for(cfg, checked)
+    return cfg, checked, summary, hypermodel_for(Settings.of(cfg), checked)
 
 
 def forecasts(run_dir: Path) -> tuple[dict, int]:

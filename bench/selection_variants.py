@@ -76,7 +76,7 @@ def variants(
     with initialize_config_dir(config_dir=str(Path(__file__).resolve().parent.parent / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"+space={space}", f"data={data}", *overrides])
     checked = plan(cfg)
-    prepare_backend(cfg)
+    prepare_backend(cfg.search.deterministic, cfg.seed)
     series, layout = checked.series, checked.layout
     hypermodel = WindowedHyperModel(
         series, layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed, season_length=cfg.data.season_length

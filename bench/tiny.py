@@ -17,6 +17,7 @@ SMALL_DNN = [
 
 # A 600-point course series with a 50-point season, so seasonal context and the seasonal baselines run too.
 TINY_SEASONAL = ["data.length=600", "data.test_size=60", "data.season_length=50", "tuner.max_epochs=2", "tuner.factor=2"]
+TINY_SEASONAL += ["search.workers=1"]  # one process: tests run side by side
 TINY_SEASONAL += SMALL_DNN
 
 ROOT = Path(__file__).resolve().parent.parent

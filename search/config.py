@@ -143,7 +143,7 @@ class TunerConfig:
     patience: int = 5  # early stopping on val_mae inside each trial (0: never)
     max_consecutive_failed_trials: int = 3  # the search stops after this many failed trials in a row
     max_retries_per_trial: int = 0
-    reuse_models: bool = False  # hyperband: a continued trial reuses its predecessor's compiled model (no new tracing)
+    reuse_models: bool = True  # hyperband: a continued trial reuses its predecessor's compiled model (no new tracing)
 
 
 @dataclass
@@ -189,7 +189,7 @@ class SearchConfig:
 
     resume: bool = False  # true: continue the search in hydra.run.dir (same tuner project, same MLflow run)
     deterministic: bool = True  # TF op determinism: the same command twice gives the same trials on CPU
-    workers: Any = 1  # trials trained at once: N worker processes around one oracle | auto: one per CPU core (docs/scaling.md)
+    workers: Any = "auto"  # trials (and fits after the search) trained at once: N processes | auto: one per CPU core, <= 8
     gpus: Optional[int] = None  # multirun: job k gets GPU k mod N; N = this, or null: every visible GPU (0: none)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     select: SelectConfig = field(default_factory=SelectConfig)

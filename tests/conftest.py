@@ -29,6 +29,8 @@ TINY = [
     # The stages after the search (backtest, refit) have their own tests; elsewhere they would only add minutes.
     "search.select.top_k=1",
     "search.refit=false",
+    # One process (the default, auto, starts one per core): a test's search is repeatable, and tests run side by side.
+    "search.workers=1",
 ]
 
 

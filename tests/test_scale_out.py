@@ -106,6 +106,10 @@ def test_a_sweep_runs_every_job_tags_them_and_summarises_them_even_when_one_fail
     assert all(row["best_val_mae"] > 0 and row["test_mae"] > 0 for row in ok)
     assert (sweep_dir / "sweep_summary.csv").read_text().startswith("job,overrides,status,best_val_mae,test_mae")
     assert "best val_mae" in result.stdout and "data.test_size=5000" in result.stdout
+    # How often the verdict held across the jobs that have one (a seed sweep's spread), from their own rows.
+    won = sum(row["test_mae"] < row["best_baseline_test_mae"] for row in ok)
+    assert all(row["beats_every_baseline"] == (row["test_mae"] < row["best_baseline_test_mae"]) for row in ok)
+    assert f"the winner beat every baseline on test in {won} of 2 jobs" in result.stdout
     assert all((sweep_dir / row["job"] / "tuner").is_dir() for row in ok)  # each job has its own Keras Tuner project
 
     client, parents = _sweep_parents(store, sweep_dir)

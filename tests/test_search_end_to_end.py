@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from search.plan.cores import AUTO_MAX_WORKERS, available_cores
 from tests.conftest import CONV_LSTM_TUNED, SMALL_CONV_LSTM, TINY, parent_and_children, run_cli, stage_runs
 
 
@@ -53,7 +54,8 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
     dataset = parent.inputs.dataset_inputs[0].dataset
     assert dataset.name == "synthetic" and dataset.digest and "synthetic_series(length=500" in dataset.source
     params = parent.data.params
-    assert {"tuner.name": "hyperband", "tuner.max_epochs": "2", "search.workers": "1"}.items() <= params.items()
+    workers = str(min(available_cores(), AUTO_MAX_WORKERS))  # the default, search.workers=auto: one per core
+    assert {"tuner.name": "hyperband", "tuner.max_epochs": "2", "search.workers": workers}.items() <= params.items()
     assert params["space.window_size"] == "int 10..20 step 10" and params["space.model"] == "fixed conv_lstm"
     for name, value in summary["best_hyperparameters"].items():  # the trials' param names: one column for all rows
         assert params[name] == params[f"best.{name}"] == str(value), name
@@ -169,6 +171,7 @@ def test_csv_data_end_to_end(tmp_path, store, tiny_csv):
         "data.column=units",
         "data.time_column=date",
         "data.test_size=60",
+        "search.workers=1",
         "tuner=random",
         "tuner.max_trials=2",
         "tuner.max_epochs=2",
@@ -213,6 +216,7 @@ def test_last_value_scaling_on_a_random_walk_forecasts_like_naive(tmp_path, stor
         f"data.path={path}",
         "data.column=v",
         "data.test_size=150",
+        "search.workers=1",
         "space.scaling.value=last_value",
         "space.window_size.value=10",
         "space.learning_rate.value=0.01",

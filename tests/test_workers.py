@@ -279,6 +279,7 @@ def test_fits_after_the_search_are_shared_with_a_fit_process_and_come_back_in_or
     from search.plan.planning import RunLabels, plan
     from search.record.tracking import Tracker
     from search.tune.fit_pool import FitPool, fit_process_command
+    from search.tune.settings import Settings
     from search.tune.tuning import hypermodel_for
     from tests.test_spaces import compose_config
 
@@ -286,7 +287,7 @@ def test_fits_after_the_search_are_shared_with_a_fit_process_and_come_back_in_or
     checked = plan(cfg)
     tracker = Tracker(store, "fit-pool")
     parent = tracker.start_parent("fit-pool", {})
-    fits = Fits(Refitter(hypermodel_for(cfg, checked), cfg.seed), tracker)
+    fits = Fits(Refitter(hypermodel_for(Settings.of(cfg), checked), cfg.seed), tracker)
     config_path = save_child_config(cfg, tmp_path / "fits" / "config.yaml", experiment="fit-pool")
     command = fit_process_command(config_path, tmp_path, RunLabels("dnn", "synthetic"), parent)
     values = {"model": "dnn", "window_size": 10, "split_time": 0.7, "batch_size": 32, "learning_rate": 1e-3}

@@ -29,6 +29,7 @@ from search.record.tracking import (
     save_parent_id,
 )
 from search.tune import distributed
+from search.tune.settings import Settings
 
 INTERRUPTED = "interrupted (SIGINT/SIGTERM); resume with search.resume=true"
 
@@ -141,7 +142,7 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels, parallel
         from search.tune.tuning import search_and_evaluate
 
         with tracker.system_metrics(parent, cfg.tracking.system_metrics):
-            summary = search_and_evaluate(cfg, checked, tracker, run_dir, labels, started)
+            summary = search_and_evaluate(Settings.of(cfg), checked, tracker, run_dir, labels, started)
     tracker.end(parent, "FAILED" if summary.error else "FINISHED", error=summary.error)
     return summary
 
@@ -169,7 +170,7 @@ def run_worker(cfg, checked: Plan, run_dir: Path, launch_dir: Path, labels: RunL
     print(f"worker {role.tuner_id}: attached to the chief's MLflow run {parent} (oracle {role.oracle})", flush=True)
     from search.tune.tuning import work_for_chief
 
-    trials_run = work_for_chief(cfg, checked, tracker, run_dir)
+    trials_run = work_for_chief(Settings.of(cfg), checked, tracker, run_dir)
     return WorkerReport(tuner_id=role.tuner_id, trials_run=trials_run, mlflow_parent_run_id=parent)
 
 
@@ -181,8 +182,8 @@ def run_lr_find(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> dict
     from search.tune.lr_find import find_learning_rate
     from search.tune.tuning import prepare_backend
 
-    prepare_backend(cfg)
-    result = find_learning_rate(cfg, checked, tracker, run_dir, labels)
+    prepare_backend(cfg.search.deterministic, cfg.seed)
+    result = find_learning_rate(cfg.lr_find, cfg.seed, cfg.data, checked, tracker, run_dir, labels)
     result["run_dir"] = str(run_dir)
     result["ui_command"] = tracker.ui_command()
     result["ui_url"] = tracker.ui_url()

@@ -23,6 +23,9 @@ COLUMNS = (
     "best_val_mae",
     "test_mae",
     "naive_test_mae",
+    "best_baseline",
+    "best_baseline_test_mae",
+    "beats_every_baseline",
     "trials_completed",
     "trials_failed",
     "wall_time_s",
@@ -42,6 +45,9 @@ def job_row(job_dir: Path, summary: dict) -> dict:
         overrides = list(OmegaConf.load(overrides_file))
     trials = summary.get("trials", {})
     naive = summary.get("baselines", {}).get("naive", {})
+    best = (summary.get("best_baseline") or {}).get("test") or {}
+    test_mae = summary.get("test_mae")
+    beats = None if test_mae is None or best.get("mae") is None else bool(test_mae < best["mae"])
     return {
         "job": job_dir.name,
         "overrides": list(overrides or []),
@@ -49,6 +55,9 @@ def job_row(job_dir: Path, summary: dict) -> dict:
         "best_val_mae": summary.get("best_val_mae"),
         "test_mae": summary.get("test_mae"),
         "naive_test_mae": naive.get("test_mae"),
+        "best_baseline": best.get("name"),
+        "best_baseline_test_mae": best.get("mae"),
+        "beats_every_baseline": beats,
         "trials_completed": trials.get("completed"),
         "trials_failed": trials.get("failed"),
         "wall_time_s": summary.get("wall_time_s"),
@@ -86,6 +95,23 @@ def table(rows: list[dict]) -> str:
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
+def verdicts(rows: list[dict]) -> str | None:
+    """How often the winner beat every baseline on test across the jobs (a seed sweep: how often one seed's verdict
+    holds), and which baseline stayed ahead when it did not; None without a test tail."""
+    judged = [row for row in rows if row["beats_every_baseline"] is not None]
+    if not judged:
+        return None
+    won = sum(row["beats_every_baseline"] for row in judged)
+    ahead: dict[str, int] = {}
+    for row in judged:
+        if not row["beats_every_baseline"]:
+            ahead[row["best_baseline"]] = ahead.get(row["best_baseline"], 0) + 1
+    line = f"the winner beat every baseline on test in {won} of {len(judged)} jobs"
+    if ahead:
+        line += " (ahead of it: " + ", ".join(f"{name} in {count}" for name, count in sorted(ahead.items())) + ")"
+    return line
+
+
 def write(sweep_dir: Path, rows: list[dict]) -> None:
     (sweep_dir / "sweep_summary.json").write_text(json.dumps(rows, indent=2, default=str))
     with open(sweep_dir / "sweep_summary.csv", "w", newline="") as handle:
@@ -113,6 +139,9 @@ class SweepSummary(Callback):
         write(sweep_dir, rows)
         print(f"\nsweep {sweep_dir}: {len(rows)} jobs (sweep_summary.json, sweep_summary.csv; MLflow tag sweep_id)")
         print(table(rows))
+        line = verdicts(rows)
+        if line:
+            print(line)
         failed = [row for row in rows if row["status"] != "ok"]
         if failed:
             codes = {row["exit_code"] for row in failed}

@@ -18,16 +18,26 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+AUTO_MAX_WORKERS = 8
+"""`auto`'s ceiling: each worker is a process with its own Keras (~0.6 GB), and Hyperband's later rounds hold a few
+trials each; more than 4 workers were never measured faster (`bench/README.md` §9)."""
+
+
+def is_auto(setting) -> bool:
+    return isinstance(setting, str) and setting.strip().lower() == "auto"
+
+
 def resolve_workers(setting, cores: int, parallel_jobs: int = 1) -> int:
     """How many trials train at once: `search.workers` (a number, or `auto`), checked against the cores.
 
-    `auto` is one worker per core this job may use (`cores // parallel_jobs`; `bench/README.md` §9 measures
-    it). A number above that is allowed for one search (it only slows each trial down) but not in a
-    multirun whose jobs run side by side: their workers together may not exceed the cores.
+    `auto` (the default) is one worker per core this job may use (`cores // parallel_jobs`, at most
+    `AUTO_MAX_WORKERS`; `bench/README.md` §9 measures it). A number above that is allowed for one search (it
+    only slows each trial down) but not in a multirun whose jobs run side by side: their workers together may
+    not exceed the cores.
     """
     share = max(1, cores // max(1, parallel_jobs))
-    if isinstance(setting, str) and setting.strip().lower() == "auto":
-        return share
+    if is_auto(setting):
+        return min(share, AUTO_MAX_WORKERS)
     try:
         workers = int(setting)
         if not isinstance(setting, int) and str(setting).strip() != str(workers):

@@ -22,7 +22,7 @@ from data.errors import UserError, first_line
 from data.sources import load_series
 from data.split import Layout, plan_layout
 from models.framing import SEASONAL_SCALINGS
-from search.plan.cores import available_cores, resolve_workers, threads_per_worker
+from search.plan.cores import available_cores, is_auto, resolve_workers, threads_per_worker
 from search.plan.lr_range import check_settings
 from search.plan.space import auto_learning_rate, candidates, fit_to_season, in_points, input_lengths, validate_space
 from search.record.tracking import PENDING_FILE, load_parent_record
@@ -95,10 +95,12 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
         if value < low:
             raise UserError(f"search.{field}={value} must be >= {low}")
     cores = available_cores()
-    workers = resolve_workers(cfg.search.workers, cores, parallel_jobs)
+    distributed = cfg.search.distributed.role is not None or bool(os.environ.get("KERASTUNER_TUNER_ID"))
+    workers = 1 if is_auto(cfg.search.workers) and (distributed or cfg.mode != "search") else None
+    workers = workers or resolve_workers(cfg.search.workers, cores, parallel_jobs)
     if workers > cores and cfg.mode == "search":
         print(f"note: search.workers={workers} on {cores} CPU cores: the workers take turns on them (auto: {cores})", flush=True)
-    if workers > 1 and (cfg.search.distributed.role is not None or os.environ.get("KERASTUNER_TUNER_ID")):
+    if workers > 1 and distributed:
         raise UserError(
             "search.workers starts its own workers; with search.distributed.role each worker is a command of its own: "
             "drop one of them"

@@ -84,6 +84,8 @@ def closing_table(summary: dict) -> str:
         )
     if summary.get("verdict"):
         rows.append(("verdict", summary["verdict"]))
+        spread = "how often it holds: the same command with -m and seed=1,2,3,4,5"
+        rows.append(("  of one seed", f"seed {summary['seed']}'s; {spread}"))
     rows.append(("trials", f"{summary['trials']['completed']} completed, {summary['trials']['failed']} failed"))
     rows += [(f"  {name}", _short(value)) for name, value in summary.get("best_hyperparameters", {}).items()]
     if summary.get("backend"):

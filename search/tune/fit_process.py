@@ -26,13 +26,15 @@ def _serve(config_path: str, run_dir: str, labels: str, parent_id: str) -> int:
     from search.plan.planning import plan
     from search.record.tracking import connect
     from search.tune.fit_pool import READY, RESULT
+    from search.tune.settings import Settings
     from search.tune.tuning import hypermodel_for, prepare_backend
 
     checked = plan(cfg)
     tracker = connect(cfg.tracking, cfg.data, Path.cwd(), run_labels, checked.series)
     tracker.attach_parent(parent_id)
-    prepare_backend(cfg)
-    fits = Fits(Refitter(hypermodel_for(cfg, checked), cfg.seed), tracker)
+    settings = Settings.of(cfg)
+    prepare_backend(settings.search.deterministic, settings.seed)
+    fits = Fits(Refitter(hypermodel_for(settings, checked), settings.seed), tracker)
     models = Path(run_dir) / "fits"
     print(READY, flush=True)
     for line in sys.stdin:

@@ -74,12 +74,16 @@ def sweep(hypermodel: WindowedHyperModel, values: dict, settings) -> RangeRecord
     return recorder
 
 
-def find_learning_rate(cfg, checked, tracker: Tracker, run_dir: Path, labels: RunLabels, parent_id: str | None = None) -> dict:
-    """Run the range test as its own MLflow run (nested under `parent_id` if given); returns the result."""
-    settings = cfg.lr_find
+def find_learning_rate(
+    settings, seed: int, data, checked, tracker: Tracker, run_dir: Path, labels: RunLabels, parent_id: str | None = None
+) -> dict:
+    """Run the range test as its own MLflow run (nested under `parent_id` if given); returns the result.
+
+    `settings` is the config's `lr_find`; `data` its data settings (the windows' shuffle buffer, the season).
+    """
     values = {k: v for k, v in reference_values(checked.specs).items() if k != "learning_rate"}
     # Not the sweep's tags: `tags.sweep_id` finds a sweep's parent runs, and this is not one.
-    tags = {"mode": "lr_find", "space": labels.space, "data": labels.data, "seed": str(cfg.seed), "git_commit": labels.git_commit}
+    tags = {"mode": "lr_find", "space": labels.space, "data": labels.data, "seed": str(seed), "git_commit": labels.git_commit}
     start_run = functools.partial(tracker.start_run, f"lr_find-{labels.space}", tags, parent_id)
     with tracker.closing(start_run, interrupted="interrupted (SIGINT/SIGTERM)") as run_id:
         tracker.log_params(run_id, {**values, **{f"lr_find.{k}": v for k, v in settings.items()}})
@@ -87,12 +91,12 @@ def find_learning_rate(cfg, checked, tracker: Tracker, run_dir: Path, labels: Ru
             checked.series,
             checked.layout,
             checked.specs,
-            shuffle_buffer=cfg.data.shuffle_buffer,
+            shuffle_buffer=data.shuffle_buffer,
             patience=0,
-            seed=cfg.seed,
-            season_length=cfg.data.season_length,
+            seed=seed,
+            season_length=data.season_length,
         )
-        keras.utils.set_random_seed(cfg.seed)
+        keras.utils.set_random_seed(seed)
         record = sweep(hypermodel, values, settings)
         rates, losses = np.array(record.learning_rates), np.array(record.losses)
         found = suggest(rates, losses, settings.smoothing, settings.low_factor, settings.high_factor, settings.stop_factor or 4.0)

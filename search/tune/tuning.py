@@ -20,50 +20,62 @@ from search.plan.space import auto_learning_rate, with_learning_rate_range
 from search.record.summary import Summary
 from search.record.tracking import Tracker
 from search.tune import distributed
+from search.tune.settings import Settings
 from search.tune.tuner import make_tuner
 
 
-def prepare_backend(cfg) -> None:
+def prepare_backend(deterministic: bool, seed: int) -> None:
     """Quiet known noise, and make runs repeatable: the backend's determinism (`search.deterministic`) and the seed."""
     quiet_known_noise()
-    prepare(keras.backend.backend(), cfg.search.deterministic, cfg.seed)
+    prepare(keras.backend.backend(), deterministic, seed)
 
 
-def search_and_evaluate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels, started: float) -> Summary:
+def search_and_evaluate(
+    settings: Settings, checked: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels, started: float
+) -> Summary:
     """Tune, then evaluate, log and register the winner; writes `summary.json` and logs it on the parent run."""
-    prepare_backend(cfg)
+    prepare_backend(settings.search.deterministic, settings.seed)
     lr_range = None
     if auto_learning_rate(checked.specs):
-        lr_range = _narrow_learning_rate(cfg, checked, tracker, run_dir, labels)
+        lr_range = _narrow_learning_rate(settings, checked, tracker, run_dir, labels)
         checked = replace(checked, specs=with_learning_rate_range(checked.specs, *lr_range["range"]))
-        keras.utils.set_random_seed(cfg.seed)
-    hypermodel = hypermodel_for(cfg, checked)
-    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, checked.specs, run_dir, resume=cfg.search.resume)
+        keras.utils.set_random_seed(settings.seed)
+    hypermodel = hypermodel_for(settings, checked)
+    tuner = make_tuner(
+        settings.tuner,
+        settings.tracking,
+        settings.seed,
+        hypermodel,
+        tracker,
+        checked.specs,
+        run_dir,
+        resume=settings.search.resume,
+    )
     search_started = time.monotonic()
-    error = _search(tuner, cfg, tracker, checked, run_dir, labels)
-    if distributed.role_of(cfg.search.distributed) is not None:  # a chief: its workers may still be closing runs
+    error = _search(tuner, settings, tracker, checked, run_dir, labels)
+    if distributed.role_of(settings.search.distributed) is not None:  # a chief: its workers may still be closing runs
         wait_for_workers_runs(tracker)
     close_stale_runs(tracker, tuner.oracle)
     trials = list(tuner.oracle.trials.values())
     completed = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
-    summary = _summary(cfg, tracker, run_dir, labels, checked, trials, completed)
+    summary = _summary(settings, tracker, run_dir, labels, checked, trials, completed)
     summary.learning_rate_range = lr_range
     summary.stage_seconds = {"search": round(time.monotonic() - search_started, 1)}
     if completed:
         from search.choose.winner import evaluate_winner
 
-        with _fit_pool(cfg, checked, tracker, run_dir, labels) as pool:
+        with _fit_pool(settings, checked, tracker, run_dir, labels) as pool:
             summary.evaluation = evaluate_winner(
                 tuner,
                 hypermodel,
                 checked,
-                cfg.search,
-                cfg.data,
-                cfg.seed,
+                settings.search,
+                settings.data,
+                settings.seed,
                 tracker,
                 completed,
                 labels,
-                cfg.tracking.registered_model,
+                settings.tracking.registered_model,
                 pool.run,
             )
         summary.stage_seconds.update(summary.evaluation.stage_seconds)
@@ -76,49 +88,50 @@ def search_and_evaluate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, lab
     return summary
 
 
-def work_for_chief(cfg, checked: Plan, tracker: Tracker, run_dir: Path) -> int:
+def work_for_chief(settings: Settings, checked: Plan, tracker: Tracker, run_dir: Path) -> int:
     """A distributed worker's search: the oracle is the chief's, so this trains what it is handed until told to stop.
 
     Returns how many trials this worker trained to the end.
     """
-    prepare_backend(cfg)
-    hypermodel = hypermodel_for(cfg, checked)
-    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, checked.specs, run_dir, resume=True)
+    prepare_backend(settings.search.deterministic, settings.seed)
+    hypermodel = hypermodel_for(settings, checked)
+    tuner = make_tuner(settings.tuner, settings.tracking, settings.seed, hypermodel, tracker, checked.specs, run_dir, resume=True)
     try:
         with startup_objects_frozen():
-            tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+            tuner.search(epochs=settings.tuner.max_epochs, verbose=0)
     finally:
         tracker.drain()
     return tuner.trials_run
 
 
-def _search(tuner, cfg, tracker: Tracker, checked: Plan, run_dir: Path, labels: RunLabels) -> str | None:
+def _search(tuner, settings: Settings, tracker: Tracker, checked: Plan, run_dir: Path, labels: RunLabels) -> str | None:
     """Run the tuner to the end (with `search.workers` > 1: serve its oracle to that many worker processes);
     returns why it stopped early (too many failed trials in a row, a worker that kept dying), or None."""
     try:
         with startup_objects_frozen():
             if checked.workers > 1:
-                return _search_with_workers(tuner, cfg, tracker, checked, run_dir, labels)
-            tuner.search(epochs=cfg.tuner.max_epochs, verbose=0)
+                return _search_with_workers(tuner, settings, tracker, checked, run_dir, labels)
+            tuner.search(epochs=settings.tuner.max_epochs, verbose=0)
     except RuntimeError:
         if not _stopped_by_failures(tuner.oracle):
             raise
-        return _failures_message(cfg)
+        return _failures_message(settings.tuner)
     finally:
         tracker.drain()  # every trial's artifacts and status are in before anything reads them
     return None
 
 
-def _search_with_workers(tuner, cfg, tracker: Tracker, checked: Plan, run_dir: Path, labels: RunLabels) -> str | None:
+def _search_with_workers(
+    tuner, settings: Settings, tracker: Tracker, checked: Plan, run_dir: Path, labels: RunLabels
+) -> str | None:
     """This process serves the oracle and trains as worker `w1`; `checked.workers - 1` fresh processes train
     beside it (`search.workers`)."""
-    from search.core.files import save_child_config
     from search.plan.cores import assign
     from search.tune.workers import WorkerPool, serve, train_beside_workers, worker_command
 
     assignment = assign(checked.workers, checked.worker_threads)
     tracker.set_tags(tracker.parent_id, {"workers": assignment.describe()})
-    config_path = save_child_config(cfg, run_dir / "workers" / "config.yaml", experiment=tracker.experiment_name)
+    config_path = settings.child_config(run_dir / "workers" / "config.yaml", tracker.experiment_name)
     command = worker_command(config_path, run_dir, labels, tracker.parent_id)
     pool = WorkerPool(command, assignment, run_dir, {"MLFLOW_TRACKING_URI": tracker.uri})
     print(f"search.workers={checked.workers}: {assignment.describe()}; their logs in {pool.log_dir}", flush=True)
@@ -126,30 +139,32 @@ def _search_with_workers(tuner, cfg, tracker: Tracker, checked: Plan, run_dir: P
     tuner.save()
 
     def train_here(stop) -> None:
-        train_beside_workers(tuner, cfg.tuner.max_epochs, assignment.worker_ids[0], stop)
+        train_beside_workers(tuner, settings.tuner.max_epochs, assignment.worker_ids[0], stop)
 
-    return serve(tuner.oracle, pool, lambda oracle: _failures_message(cfg) if _stopped_by_failures(oracle) else None, train_here)
+    def why_stopped(oracle) -> str | None:
+        return _failures_message(settings.tuner) if _stopped_by_failures(oracle) else None
+
+    return serve(tuner.oracle, pool, why_stopped, train_here)
 
 
-def _fit_pool(cfg, checked: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels):
+def _fit_pool(settings: Settings, checked: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels):
     """Where the fits after the search run: with `search.workers` > 1, here and in `workers - 1` fit processes (a
     distributed chief's workers are on other machines: its fits run here alone)."""
-    from search.core.files import save_child_config
     from search.plan.cores import assign
     from search.tune.fit_pool import FitPool, fit_process_command
 
-    workers = 1 if distributed.role_of(cfg.search.distributed) is not None else checked.workers
+    workers = 1 if distributed.role_of(settings.search.distributed) is not None else checked.workers
     assignment = assign(workers, checked.worker_threads)
     command = []
     if workers > 1:
-        config_path = save_child_config(cfg, run_dir / "fits" / "config.yaml", experiment=tracker.experiment_name)
+        config_path = settings.child_config(run_dir / "fits" / "config.yaml", tracker.experiment_name)
         command = fit_process_command(config_path, run_dir, labels, tracker.parent_id)
     return FitPool(command, assignment, run_dir, {"MLFLOW_TRACKING_URI": tracker.uri})
 
 
-def _failures_message(cfg) -> str:
+def _failures_message(tuner_settings) -> str:
     return (
-        f"stopped after tuner.max_consecutive_failed_trials={cfg.tuner.max_consecutive_failed_trials} "
+        f"stopped after tuner.max_consecutive_failed_trials={tuner_settings.max_consecutive_failed_trials} "
         "failed trials in a row; see the FAILED child runs"
     )
 
@@ -208,25 +223,27 @@ def _stopped_by_failures(oracle) -> bool:
     return False
 
 
-def hypermodel_for(cfg, checked: Plan) -> WindowedHyperModel:
+def hypermodel_for(settings: Settings, checked: Plan) -> WindowedHyperModel:
     return WindowedHyperModel(
         checked.series,
         checked.layout,
         checked.specs,
-        shuffle_buffer=cfg.data.shuffle_buffer,
-        patience=cfg.tuner.patience,
-        seed=cfg.seed,
-        season_length=cfg.data.season_length,
+        shuffle_buffer=settings.data.shuffle_buffer,
+        patience=settings.tuner.patience,
+        seed=settings.seed,
+        season_length=settings.data.season_length,
     )
 
 
-def _narrow_learning_rate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels) -> dict:
+def _narrow_learning_rate(settings: Settings, checked: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels) -> dict:
     """`space.learning_rate.range=auto`: the LR range test's bounds, logged on the parent run (reused on resume)."""
     from search.tune.lr_find import find_learning_rate, load_result
 
     result = load_result(run_dir)
     if result is None:
-        result = find_learning_rate(cfg, checked, tracker, run_dir, labels, parent_id=tracker.parent_id)
+        result = find_learning_rate(
+            settings.lr_find, settings.seed, settings.data, checked, tracker, run_dir, labels, parent_id=tracker.parent_id
+        )
         parent = tracker.parent_id
         low, high = result["range"]
         tracker.log_params(
@@ -251,14 +268,14 @@ def _narrow_learning_rate(cfg, checked: Plan, tracker: Tracker, run_dir: Path, l
     return {key: result[key] for key in ("suggested_learning_rate", "range", "rule", "mlflow_run_id")}
 
 
-def _summary(cfg, tracker: Tracker, run_dir: Path, labels: RunLabels, checked: Plan, trials, completed) -> Summary:
+def _summary(settings: Settings, tracker: Tracker, run_dir: Path, labels: RunLabels, checked: Plan, trials, completed) -> Summary:
     layout = checked.layout
     failed = [t for t in trials if t.status in ("FAILED", "INVALID")]
     return Summary(
         space=labels.space,
         data=labels.data,
-        tuner=str(cfg.tuner.name),
-        seed=cfg.seed,
+        tuner=str(settings.tuner.name),
+        seed=settings.seed,
         trials={"total": len(trials), "completed": len(completed), "failed": len(failed)},
         scored_on=(
             f"validation points [{layout.score_start}, {layout.test_start}) "

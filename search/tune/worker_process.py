@@ -75,9 +75,10 @@ def _work(cfg, run_dir: Path, labels, parent_id: str) -> int:
         checked = replace(checked, specs=with_learning_rate_range(checked.specs, low, high))
     tracker = connect(cfg.tracking, cfg.data, Path.cwd(), labels, checked.series)
     tracker.attach_parent(parent_id)
+    from search.tune.settings import Settings
     from search.tune.tuning import work_for_chief
 
-    work_for_chief(cfg, checked, tracker, run_dir)
+    work_for_chief(Settings.of(cfg), checked, tracker, run_dir)
     return 0
 
 
