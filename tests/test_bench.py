@@ -25,6 +25,7 @@ from tests.conftest import ROOT
         ("first_epoch", "no_grappler"),
         ("interval_study", "split conformal (the search's)"),
         ("quantile_head", "conformalized quantile head (cqr)"),
+        ("default_command", "| defaults | 42 |"),
     ],
 )
 def test_bench_script_runs_tiny(script, expect):

@@ -269,16 +269,13 @@ def test_the_chiefs_progress_lines_and_its_workers_relayed_lines_never_merge(tmp
     assert sorted(out) == sorted(expected)
 
 
-def test_fits_after_the_search_are_shared_with_a_fit_process_and_come_back_in_order(tmp_path, store):
-    """The pool hands fits to its fit process while this one trains: this process's first fit waits until the fit
-    process has finished one of its own, so the pool must have handed it work; every outcome comes back to its job
-    (a fold's MAE; a member's model, loaded here, its file removed)."""
+def _fit_pool_setup(tmp_path, store):
+    """A real config, series, tracking store and parent run, and the fit process's command, as `tuning` makes them."""
     from search.choose.selection import FitJob, Fits, Refitter
     from search.core.files import save_child_config
-    from search.plan.cores import assign
     from search.plan.planning import RunLabels, plan
     from search.record.tracking import Tracker
-    from search.tune.fit_pool import FitPool, fit_process_command
+    from search.tune.fit_pool import fit_process_command
     from search.tune.settings import Settings
     from search.tune.tuning import hypermodel_for
     from tests.test_spaces import compose_config
@@ -297,14 +294,29 @@ def test_fits_after_the_search_are_shared_with_a_fit_process_and_come_back_in_or
         scored = None if keep else (stop, checked.layout.test_start)
         return FitJob("backtest", key, values, epochs, stop, 0, {"epochs": epochs}, {}, scored, keep)
 
+    return tracker, parent, fits, command, job
+
+
+def _wait_for_run(client, tracker, where: str) -> None:
+    deadline = time.monotonic() + 120
+    while not client.search_runs([tracker.experiment_id], where):
+        assert time.monotonic() < deadline, f"no run where {where}"
+        time.sleep(0.2)
+
+
+def test_fits_after_the_search_are_shared_with_a_fit_process_and_come_back_in_order(tmp_path, store):
+    """The pool hands fits to its fit process while this one trains: this process's first fit waits until the fit
+    process has finished one of its own, so the pool must have handed it work; every outcome comes back to its job
+    (a fold's MAE; a member's model, loaded here, its file removed)."""
+    from search.plan.cores import assign
+    from search.tune.fit_pool import FitPool
+
+    tracker, parent, fits, command, job = _fit_pool_setup(tmp_path, store)
     jobs = [job("a", 3, False), job("b", 2, True), job("c", 1, False)]
     client = MlflowClient(store)
 
-    def one_after_the_fit_process(job: FitJob):
-        deadline = time.monotonic() + 120
-        while not client.search_runs([tracker.experiment_id], "tags.worker = 'w2' and attributes.status = 'FINISHED'"):
-            assert time.monotonic() < deadline, "the fit process never finished a fit"
-            time.sleep(0.5)
+    def one_after_the_fit_process(job):
+        _wait_for_run(client, tracker, "tags.worker = 'w2' and attributes.status = 'FINISHED'")
         return fits.one(job)
 
     with FitPool(command, assign(2, 1), tmp_path, {"MLFLOW_TRACKING_URI": store}) as pool:
@@ -316,4 +328,34 @@ def test_fits_after_the_search_are_shared_with_a_fit_process_and_come_back_in_or
     assert sorted(r.info.run_name for r in runs) == ["backtest-a", "backtest-b", "backtest-c"]
     assert {r.data.tags["worker"] for r in runs} == {"w1", "w2"} and {r.info.status for r in runs} == {"FINISHED"}
     assert not list((tmp_path / "fits").glob("*.keras"))
+    tracker.end(parent, "FINISHED")
+
+
+def test_a_fit_process_killed_mid_fit_hands_its_fit_back(tmp_path, store, capfd):
+    """kill -9 of the fit process while it trains (the OOM killer's way): its fit is trained here instead, and every
+    job still gets its outcome; the killed fit's run is closed KILLED, `superseded`, when its fit starts again here."""
+    from search.plan.cores import assign
+    from search.tune.fit_pool import FitPool
+
+    tracker, parent, fits, command, job = _fit_pool_setup(tmp_path, store)
+    jobs = [job("a", 150, False), job("b", 150, False)]  # this process takes a, the fit process b
+    client = MlflowClient(store)
+
+    with FitPool(command, assign(2, 1), tmp_path, {"MLFLOW_TRACKING_URI": store}) as pool:
+
+        def kill_the_fit_process_first(job):
+            if job.key == "a":
+                _wait_for_run(client, tracker, "tags.worker = 'w2' and attributes.status = 'RUNNING'")
+                os.kill(pool.processes[0].process.pid, signal.SIGKILL)
+            return fits.one(job)
+
+        outcomes = pool.run(jobs, kill_the_fit_process_first)
+    assert [o.key for o in outcomes] == ["a", "b"] and all(o.mae > 0 and o.error is None for o in outcomes)
+    runs = client.search_runs([tracker.experiment_id], "tags.stage = 'backtest'")
+    assert sorted((r.info.run_name, r.data.tags["worker"], r.info.status, r.data.tags.get("superseded")) for r in runs) == [
+        ("backtest-a", "w1", "FINISHED", None),
+        ("backtest-b", "w1", "FINISHED", None),
+        ("backtest-b", "w2", "KILLED", "true"),
+    ]
+    assert "warning: the fit process ended (exit code -9)" in capfd.readouterr().err
     tracker.end(parent, "FINISHED")

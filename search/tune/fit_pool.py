@@ -43,7 +43,10 @@ class FitProcess:
     """One fit process: jobs as JSON lines on its stdin, outcomes as lines on its stdout, the rest in its log."""
 
     def __init__(self, worker_id: str, command: list[str], env: dict[str, str], log_path: Path):
-        self.worker_id, self.log_path, self.is_ready, self.stopping = worker_id, log_path, False, False
+        self.worker_id, self.log_path = worker_id, log_path
+        self.is_ready = False  # it said it can take jobs
+        self.stopping = False  # it is being ended (an interrupt, the end of the stages)
+        self.gone = False  # it died: the rest of the fits run elsewhere
         with log_path.open("a") as log:
             log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} fit process started\n")
             log.flush()
@@ -141,12 +144,24 @@ class FitPool:
                 return pending.popleft() if pending else None
 
         def feed(process: FitProcess) -> None:
+            if process.gone:
+                return
             if not process.ready():
+                process.gone = True
+                if not process.stopping:
+                    code = process.process.wait()
+                    print(
+                        f"warning: fit process {process.worker_id} ended before its first fit (exit code {code}); "
+                        f"the fits run here; its log: {process.log_path}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 return
             while (index := take()) is not None:
                 try:
                     outcomes[index] = process.fit(jobs[index])
                 except FitProcessDied as err:
+                    process.gone = True
                     if process.stopping:  # an interrupt ended it
                         return
                     print(f"warning: {err}; its fit is trained here", file=sys.stderr, flush=True)
