@@ -27,6 +27,7 @@ WORKERS = [*SMALL_DNN, "tuner.max_epochs=4", "search.workers=2"]
     [
         ("auto", 2, 1, 2),
         ("auto", 16, 4, 4),  # a multirun of 4 jobs side by side: each gets its share of the cores
+        ("auto", 64, 1, 8),  # at most AUTO_MAX_WORKERS: each worker is a process with its own Keras
         ("auto", 2, 4, 1),
         (1, 2, 1, 1),
         (3, 2, 1, 3),  # more than the cores in one search: allowed (a note says the workers take turns)

@@ -22,7 +22,7 @@ from data.errors import UserError, first_line
 from data.sources import load_series
 from data.split import Layout, plan_layout
 from models.framing import SEASONAL_SCALINGS
-from search.plan.cores import available_cores, is_auto, resolve_workers, threads_per_worker
+from search.plan.cores import AUTO_MAX_WORKERS, available_cores, is_auto, resolve_workers, threads_per_worker
 from search.plan.lr_range import check_settings
 from search.plan.space import auto_learning_rate, candidates, fit_to_season, in_points, input_lengths, validate_space
 from search.record.tracking import PENDING_FILE, load_parent_record
@@ -99,7 +99,8 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
     workers = 1 if is_auto(cfg.search.workers) and (distributed or cfg.mode != "search") else None
     workers = workers or resolve_workers(cfg.search.workers, cores, parallel_jobs)
     if workers > cores and cfg.mode == "search":
-        print(f"note: search.workers={workers} on {cores} CPU cores: the workers take turns on them (auto: {cores})", flush=True)
+        auto = min(cores, AUTO_MAX_WORKERS)
+        print(f"note: search.workers={workers} on {cores} CPU cores: the workers take turns on them (auto: {auto})", flush=True)
     if workers > 1 and distributed:
         raise UserError(
             "search.workers starts its own workers; with search.distributed.role each worker is a command of its own: "
