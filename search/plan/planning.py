@@ -96,8 +96,10 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
             raise UserError(f"search.{field}={value} must be >= {low}")
     cores = available_cores()
     distributed = cfg.search.distributed.role is not None or bool(os.environ.get("KERASTUNER_TUNER_ID"))
-    workers = 1 if is_auto(cfg.search.workers) and (distributed or cfg.mode != "search") else None
-    workers = workers or resolve_workers(cfg.search.workers, cores, parallel_jobs)
+    if is_auto(cfg.search.workers) and (distributed or cfg.mode != "search"):
+        workers = 1  # a distributed role's workers are commands of their own; lr_find trains one model
+    else:
+        workers = resolve_workers(cfg.search.workers, cores, parallel_jobs)
     if workers > cores and cfg.mode == "search":
         auto = min(cores, AUTO_MAX_WORKERS)
         print(f"note: search.workers={workers} on {cores} CPU cores: the workers take turns on them (auto: {auto})", flush=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from search.choose.selection import FitJob, FitOutcome, one_after_another
 from search.plan.cores import Assignment
-from search.tune.workers import CHIEF_PID
+from search.tune.workers import process_environment
 
 READY = "fit-ready"  # a fit process's first protocol line: it can take a job
 RESULT = "fit-result "  # then one line per job: its outcome as JSON
@@ -114,18 +114,9 @@ class FitPool:
         self.close(interrupted=kind is not None)
 
     def _start(self) -> None:
-        from search.fit.backends import thread_environment
-
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        backend = os.environ.get("KERAS_BACKEND", "tensorflow")  # this process's, set by `search.fit.backends.activate`
         for index in range(1, len(self.assignment.worker_ids)):
-            env = {**os.environ, **self.env, **thread_environment(backend, self.assignment.threads)}
-            env.update(PYTHONUNBUFFERED="1", **{CHIEF_PID: str(os.getpid())})
-            gpu = self.assignment.gpus[index]
-            if gpu is not None:
-                from search.core.devices import GPU_SHARING
-
-                env.update(CUDA_VISIBLE_DEVICES=gpu, **GPU_SHARING)
+            env = {**os.environ, **self.env, **process_environment(self.assignment, index)}
             worker_id = self.assignment.worker_ids[index]
             self.processes.append(FitProcess(worker_id, self.command, env, self.log_dir / f"{worker_id}.log"))
 

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from data.errors import UserError
@@ -29,8 +30,10 @@ def die_with_chief() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _worker_process(config_path: str, run_dir: str, labels: str, parent_id: str, worker_id: str) -> None:
-    """A worker's side: train what the chief's oracle hands out, each trial a child of the chief's parent run."""
+def child_main(work: Callable, config_path: str, run_dir: str, labels: str, parent_id: str) -> None:
+    """A child process of the chief (a worker, a fit process) from start to exit code: it dies with the chief, reads
+    the chief's config (as one process of its workers) and backend, then `work(cfg, run_dir, labels, parent_id)`.
+    Bad input exits 2 (the chief says why), an interrupt 130, a bug 3 with its traceback in the process's log."""
     from omegaconf import OmegaConf
 
     from search.core import interrupts
@@ -46,13 +49,13 @@ def _worker_process(config_path: str, run_dir: str, labels: str, parent_id: str,
         from search.fit.backends import activate
 
         activate(run_labels.backend)  # the chief's backend, before Keras is imported
-        code = _work(cfg, Path(run_dir), run_labels, parent_id)
+        code = work(cfg, Path(run_dir), run_labels, parent_id)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         code = EXIT_USAGE
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
-    except Exception:  # a bug: the traceback goes to the worker's log, the chief starts the worker again
+    except Exception:  # a bug: the traceback goes to the process's log; the chief restarts a worker, takes a fit back
         import traceback
 
         traceback.print_exc()
@@ -61,26 +64,34 @@ def _worker_process(config_path: str, run_dir: str, labels: str, parent_id: str,
     sys.exit(code)
 
 
-def _work(cfg, run_dir: Path, labels, parent_id: str) -> int:
-    from dataclasses import replace
-
+def planned_and_attached(cfg, labels, parent_id: str):
+    """The chief's search planned again here, and a tracker logging under the chief's parent run."""
     from search.plan.planning import plan
-    from search.plan.space import auto_learning_rate, with_learning_rate_range
     from search.record.tracking import connect
-    from search.tune.lr_find import load_result
 
     checked = plan(cfg)
-    if auto_learning_rate(checked.specs):  # the chief ran the LR range test before it started the workers
-        low, high = load_result(run_dir)["range"]
-        checked = replace(checked, specs=with_learning_rate_range(checked.specs, low, high))
     tracker = connect(cfg.tracking, cfg.data, Path.cwd(), labels, checked.series)
     tracker.attach_parent(parent_id)
+    return checked, tracker
+
+
+def _work(cfg, run_dir: Path, labels, parent_id: str) -> int:
+    """A worker's side: train what the chief's oracle hands out, each trial a child of the chief's parent run."""
+    from dataclasses import replace
+
+    from search.plan.space import auto_learning_rate, with_learning_rate_range
+    from search.tune.lr_find import load_result
     from search.tune.settings import Settings
     from search.tune.tuning import work_for_chief
 
+    checked, tracker = planned_and_attached(cfg, labels, parent_id)
+    if auto_learning_rate(checked.specs):  # the chief ran the LR range test before it started the workers
+        low, high = load_result(run_dir)["range"]
+        checked = replace(checked, specs=with_learning_rate_range(checked.specs, low, high))
     work_for_chief(Settings.of(cfg), checked, tracker, run_dir)
     return 0
 
 
 if __name__ == "__main__":
-    _worker_process(*sys.argv[1:])
+    config_path, run_dir, labels, parent_id, worker_id = sys.argv[1:]  # worker_id: for the chief's `pgrep` only
+    child_main(_work, config_path, run_dir, labels, parent_id)

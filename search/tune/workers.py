@@ -41,23 +41,28 @@ PROGRESS_PREFIX = "trial "  # a worker's progress line (`search.record.report.pr
 CHIEF_PID = "SEARCH_CHIEF_PID"  # in a worker's environment: the process that started it
 
 
-def worker_environment(assignment: Assignment, index: int, port: int) -> dict[str, str]:
-    """Keras Tuner's worker variables, the thread pools and the device of worker `index`, for the chief's backend."""
+def process_environment(assignment: Assignment, index: int) -> dict[str, str]:
+    """What a child process of the chief (a worker, a fit process) runs with, as `assignment`'s process `index`: the
+    chief's backend's thread pools, its device, unbuffered output and the chief's pid (`die_with_chief`)."""
     from search.core.devices import GPU_SHARING
     from search.fit.backends import thread_environment
 
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")  # the chief's, set by `search.fit.backends.activate`
-    env = {
-        "KERASTUNER_TUNER_ID": assignment.worker_ids[index],
-        "KERASTUNER_ORACLE_IP": "127.0.0.1",
-        "KERASTUNER_ORACLE_PORT": str(port),
-        **thread_environment(backend, assignment.threads),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = {**thread_environment(backend, assignment.threads), "PYTHONUNBUFFERED": "1", CHIEF_PID: str(os.getpid())}
     gpu = assignment.gpus[index]
     if gpu is not None:
         env.update(CUDA_VISIBLE_DEVICES=gpu, **GPU_SHARING)
     return env
+
+
+def worker_environment(assignment: Assignment, index: int, port: int) -> dict[str, str]:
+    """Keras Tuner's worker variables beside the environment of worker `index` (`process_environment`)."""
+    return {
+        "KERASTUNER_TUNER_ID": assignment.worker_ids[index],
+        "KERASTUNER_ORACLE_IP": "127.0.0.1",
+        "KERASTUNER_ORACLE_PORT": str(port),
+        **process_environment(assignment, index),
+    }
 
 
 @dataclass
@@ -92,7 +97,6 @@ class WorkerPool:
 
     def _spawn(self, worker: Worker) -> None:
         env = {**os.environ, **self.env, **worker_environment(self.assignment, worker.index, self.port)}
-        env[CHIEF_PID] = str(os.getpid())
         log = worker.log_path.open("a")
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} worker {worker.worker_id} started\n")
         log.flush()
