@@ -23,8 +23,6 @@ from tests.conftest import ROOT
         ("fault_injection", "all zero"),
         ("workers", "of workers=1"),
         ("first_epoch", "no_grappler"),
-        ("interval_study", "split conformal (the search's)"),
-        ("quantile_head", "conformalized quantile head (cqr)"),
         ("default_command", "| defaults | 42 |"),
     ],
 )
@@ -34,6 +32,21 @@ def test_bench_script_runs_tiny(script, expect):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert expect in result.stdout
+
+
+@pytest.mark.slow
+def test_the_interval_studies_run_on_one_tiny_horizon_search(tmp_path):
+    """Both studies read a finished horizon search's run dir: one tiny search (what `--tiny` runs first) serves both."""
+    from bench.interval_study import tiny_run
+
+    run_dir = tiny_run(tmp_path)
+    studies = (("interval_study", "split conformal (the search's)"), ("quantile_head", "conformalized quantile head (cqr)"))
+    for script, expect in studies:
+        result = subprocess.run(
+            [sys.executable, "-m", f"bench.{script}", str(run_dir)], cwd=ROOT, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert expect in result.stdout
 
 
 @pytest.mark.slow
