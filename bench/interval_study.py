@@ -158,7 +158,10 @@ def tiny_run(directory: Path) -> Path:
     args = ["+space=dnn", *TINY_SEASONAL, *SMALL_DNN, "data.horizon=3", "search.intervals=[0.8,0.95]", "search.ensemble=1"]
     args += [f"hydra.run.dir={run_dir}", f"tracking.uri=sqlite:///{directory / 'mlflow.db'}"]
     uri = f"sqlite:///{directory / 'mlflow.db'}"
-    subprocess.run([sys.executable, "-m", "search", *args], cwd=directory, env=search_env(uri), check=True, capture_output=True)
+    command = [sys.executable, "-m", "search", *args]
+    done = subprocess.run(command, cwd=directory, env=search_env(uri), capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the tiny horizon search failed ({done.returncode}): {done.stderr[-3000:]}")
     return run_dir
 
 
