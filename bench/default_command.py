@@ -16,14 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.tiny import ROOT, SMALL_DNN, TINY_SPACE
+from bench.tiny import ROOT, SMALL_DNN, TINY_SPACE, timed_search
 
 TINY = ["data.length=500", "data.test_size=60", "data.season_length=0", "tuner.max_epochs=2", "tuner.factor=2", *SMALL_DNN]
 
@@ -33,18 +30,10 @@ def run_default(checkout: Path, seed: int, workdir: Path, extra: list[str], spac
     name = f"s{seed}-{time.monotonic_ns()}"
     run_dir = workdir / name
     env = {**os.environ, "PYTHONPATH": str(checkout), "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / (name + '.db')}"}
-    command = [sys.executable, "-m", "search", f"+space={space}", f"seed={seed}", *extra, f"hydra.run.dir={run_dir}"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    done = subprocess.run(command, env=env, cwd=checkout, capture_output=True, text=True)
-    wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode:
-        raise SystemExit(f"the command failed ({done.returncode}): {done.stderr[-2000:]}")
-    summary = json.loads((run_dir / "summary.json").read_text())
+    args = [f"+space={space}", f"seed={seed}", *extra, f"hydra.run.dir={run_dir}"]
+    summary, wall, cores_busy = timed_search(args, run_dir, env, checkout)
     baselines = {name: maes["test_mae"] for name, maes in summary["baselines"].items() if maes.get("test_mae") is not None}
     best = min(baselines, key=baselines.get)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
         "checkout": str(checkout),
         "settings": " ".join(extra),
@@ -52,7 +41,7 @@ def run_default(checkout: Path, seed: int, workdir: Path, extra: list[str], spac
         "wall_s": round(wall, 1),
         "stage_seconds": summary["stage_seconds"],
         "workers": summary.get("workers", 1),
-        "cores_busy": round(cpu / wall, 2),
+        "cores_busy": round(cores_busy, 2),
         "trials": summary["trials"]["completed"],
         "val_mae": summary["winner_val_mae"],
         "test_mae": summary["test_mae"],

@@ -14,13 +14,10 @@ issue's bar: backtest + refit + ensemble add at most 0.5x the search).
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from bench.tiny import TINY_SEASONAL, TINY_SPACE, search_env
+from bench.tiny import TINY_SEASONAL, TINY_SPACE, search_env, timed_search
 
 TINY = [*TINY_SEASONAL, "search.select.top_k=2", "search.select.folds=2"]
 
@@ -43,12 +40,8 @@ COLUMNS = (
 def run(data: str, space: str, extra: list[str], workdir: Path) -> dict:
     run_dir = workdir / f"{data}-{space}"
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    command = [sys.executable, "-m", "search", f"+space={space}", f"data={data}", *extra, f"hydra.run.dir={run_dir}"]
-    env = search_env(uri)
-    done = subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    summary = json.loads((run_dir / "summary.json").read_text())
+    args = [f"+space={space}", f"data={data}", *extra, f"hydra.run.dir={run_dir}"]
+    summary, _, _ = timed_search(args, run_dir, search_env(uri), workdir)
     stages = summary["stage_seconds"]
     after = sum(value for name, value in stages.items() if name != "search")
     baselines = summary["baselines"]

@@ -22,14 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from bench.tiny import ROOT, SMALL_DNN, TINY_SEASONAL, search_env
+from bench.tiny import ROOT, SMALL_DNN, TINY_SEASONAL, search_env, timed_search
 from search.scoring.intervals import half_widths
 
 GAMMAS = (0.005, 0.01, 0.02, 0.05)
@@ -156,12 +154,9 @@ def tiny_run(directory: Path) -> Path:
     """A tiny horizon search with intervals (CI): its run dir."""
     run_dir = directory / "run"
     args = ["+space=dnn", *TINY_SEASONAL, *SMALL_DNN, "data.horizon=3", "search.intervals=[0.8,0.95]", "search.ensemble=1"]
-    args += [f"hydra.run.dir={run_dir}", f"tracking.uri=sqlite:///{directory / 'mlflow.db'}"]
     uri = f"sqlite:///{directory / 'mlflow.db'}"
-    command = [sys.executable, "-m", "search", *args]
-    done = subprocess.run(command, cwd=directory, env=search_env(uri), capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"the tiny horizon search failed ({done.returncode}): {done.stderr[-3000:]}")
+    args += [f"hydra.run.dir={run_dir}", f"tracking.uri={uri}"]
+    timed_search(args, run_dir, search_env(uri), directory)
     return run_dir
 
 

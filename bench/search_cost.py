@@ -23,16 +23,13 @@ the table prints the epochs trained next to it.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from bench.tiny import SMALL_DNN, TINY_SPACE, search_env
+from bench.tiny import SMALL_DNN, TINY_SPACE, search_env, timed_search
 
 TINY = ["data.length=500", "data.test_size=60", "data.season_length=0", "tuner.factor=2", *SMALL_DNN]
 
@@ -43,15 +40,10 @@ def run_search(max_epochs: int, workdir: Path, extra: list[str], space: str = "c
 
     run_dir = workdir / f"max_epochs_{max_epochs}"
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    command = [sys.executable, "-m", "search", f"+space={space}", f"tuner.max_epochs={max_epochs}", *extra]
-    command += [f"hydra.run.dir={run_dir}", f"tracking.experiment=cost-{max_epochs}"]
-    command += [
-        "search.select.top_k=1",
-        "search.refit=false",
-    ]  # the search alone: the stages after it are bench.forecast_quality's
-    env = search_env(uri)
-    subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True, check=True)
-    summary = json.loads((run_dir / "summary.json").read_text())
+    args = [f"+space={space}", f"tuner.max_epochs={max_epochs}", *extra]
+    args += [f"hydra.run.dir={run_dir}", f"tracking.experiment=cost-{max_epochs}"]
+    args += ["search.select.top_k=1", "search.refit=false"]  # the search alone: the stages after it are bench.forecast_quality's
+    summary, _, _ = timed_search(args, run_dir, search_env(uri), workdir)
     client = MlflowClient(uri)
     children = client.search_runs(
         [summary["mlflow_experiment_id"]],

@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from bench.tiny import SMALL_DNN, TINY_SPACE, search_env
+from bench.tiny import SMALL_DNN, TINY_SPACE, search_env, timed_search
 
 ROOT = Path(__file__).resolve().parents[1]
 SERIES = ("elnino300", "co2m300", "course300")
@@ -62,14 +60,8 @@ def write_series(name: str, folder: Path) -> Path:
 def run(name: str, seed: int, space: str, extra: list[str], workdir: Path) -> dict:
     path = write_series(name, workdir)
     run_dir = workdir / f"{name}-{space}-{seed}"
-    command = [
-        sys.executable, "-m", "search", f"+space={space}", *DATA, f"data.path={path}", f"seed={seed}", *extra,
-        f"hydra.run.dir={run_dir}",
-    ]  # fmt: skip
-    done = subprocess.run(command, env=search_env(f"sqlite:///{workdir / 'mlflow.db'}"), cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    summary = json.loads((run_dir / "summary.json").read_text())
+    args = [f"+space={space}", *DATA, f"data.path={path}", f"seed={seed}", *extra, f"hydra.run.dir={run_dir}"]
+    summary, _, _ = timed_search(args, run_dir, search_env(f"sqlite:///{workdir / 'mlflow.db'}"), ROOT)
     snaive = summary["baselines"]["seasonal_naive"]
     hp = summary["best_hyperparameters"]
     best = summary["best_baseline"]

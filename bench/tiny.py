@@ -30,6 +30,27 @@ def search_env(tracking_uri: str) -> dict:
     return {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": tracking_uri}
 
 
+def timed_search(args: list[str], run_dir: Path, env: dict, cwd: Path) -> tuple[dict, float, float]:
+    """`python -m search *args` (its `hydra.run.dir` = `run_dir`) in a fresh process: its summary.json, wall seconds and
+    cores busy (CPU seconds of the command and every process it started, per wall second). A failure ends the script
+    with the command's stderr."""
+    import json
+    import resource
+    import subprocess
+    import sys
+    import time
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "search", *args], env=env, cwd=cwd, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode:
+        raise SystemExit(f"the search failed ({done.returncode}): {done.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return json.loads((run_dir / "summary.json").read_text()), wall, cpu / wall
+
+
 def answers(port: int, seconds: float) -> bool:
     """Whether an MLflow server (or UI) on 127.0.0.1:`port` answers its health check within `seconds`."""
     import time

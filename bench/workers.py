@@ -14,15 +14,11 @@ busy), and best val_mae. `seed` varies with `--seeds` (workers=1's seed-to-seed 
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.tiny import SMALL_DNN, TINY_SPACE, search_env
+from bench.tiny import SMALL_DNN, TINY_SPACE, search_env, timed_search
 
 TINY = ["data.length=500", "data.test_size=60", "data.season_length=0", "tuner.factor=2", *SMALL_DNN]
 
@@ -32,19 +28,10 @@ def run_search(workers: str, seed: int, max_epochs: int, workdir: Path, extra: l
     name = f"w{workers}-s{seed}-{time.monotonic_ns()}"
     run_dir = workdir / name
     uri = f"sqlite:///{workdir / (name + '.db')}"
-    command = [sys.executable, "-m", "search", f"+space={space}", f"tuner.max_epochs={max_epochs}", f"seed={seed}"]
-    command += [f"search.workers={workers}", "search.select.top_k=1", "search.refit=false", *extra]
-    command += [f"hydra.run.dir={run_dir}"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    done = subprocess.run(command, env=search_env(uri), cwd=workdir, capture_output=True, text=True)
-    wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode:
-        raise SystemExit(f"search failed ({done.returncode}): {done.stderr[-2000:]}")
-    summary = json.loads((run_dir / "summary.json").read_text())
+    args = [f"+space={space}", f"tuner.max_epochs={max_epochs}", f"seed={seed}", f"search.workers={workers}"]
+    args += ["search.select.top_k=1", "search.refit=false", *extra, f"hydra.run.dir={run_dir}"]
+    summary, wall, cores_busy = timed_search(args, run_dir, search_env(uri), workdir)
     search_s = summary["stage_seconds"]["search"]
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
         "workers": summary.get("workers", 1),
         "asked": workers,
@@ -53,7 +40,7 @@ def run_search(workers: str, seed: int, max_epochs: int, workdir: Path, extra: l
         "search_s": search_s,
         "trials": summary["trials"]["completed"],
         "trials_per_hour": summary["trials"]["completed"] * 3600 / search_s,
-        "cores_busy": cpu / wall,
+        "cores_busy": cores_busy,
         "best_val_mae": summary["search_best_val_mae"],
     }
 
