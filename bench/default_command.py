@@ -23,6 +23,8 @@ from pathlib import Path
 from bench.tiny import ROOT, SMALL_DNN, TINY_SPACE, timed_search
 
 TINY = ["data.length=500", "data.test_size=60", "data.season_length=0", "tuner.max_epochs=2", "tuner.factor=2", *SMALL_DNN]
+# CI: one process, 4 backtest fits and 2 members (the defaults' workers, 15 fits and 3 members only add seconds here).
+TINY += ["search.workers=1", "search.select.top_k=2", "search.select.folds=2", "search.ensemble=2"]
 
 
 def run_default(checkout: Path, seed: int, workdir: Path, extra: list[str], space: str) -> dict:

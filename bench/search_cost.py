@@ -31,7 +31,7 @@ import numpy as np
 
 from bench.tiny import SMALL_DNN, TINY_SPACE, search_env, timed_search
 
-TINY = ["data.length=500", "data.test_size=60", "data.season_length=0", "tuner.factor=2", *SMALL_DNN]
+TINY = ["data.length=500", "data.test_size=60", "data.season_length=0", "tuner.factor=2", "search.workers=1", *SMALL_DNN]
 
 
 def run_search(max_epochs: int, workdir: Path, extra: list[str], space: str = "conv_lstm") -> dict:

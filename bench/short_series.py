@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SERIES = ("elnino300", "co2m300", "course300")
 DATA = ["data=csv", "data.column=value", "data.season_length=12", "data.horizon=24", "data.test_size=48"]
 TINY = [*SMALL_DNN, "tuner.max_epochs=2", "tuner.factor=2", "search.select.top_k=2", "search.ensemble=1"]
-TINY += ["tracking.log_trial_plots=false", "tracking.system_metrics=false"]
+TINY += ["tracking.log_trial_plots=false", "tracking.system_metrics=false", "search.workers=1"]
 
 
 def write_series(name: str, folder: Path) -> Path:

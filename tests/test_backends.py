@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from bench.tiny import SMALL_DNN
 from data.errors import UserError
 from search.fit.backends import auto, installed, resolve
-from tests.conftest import ROOT, SMALL_CONV_LSTM, TINY, cli_env, parent_and_children, run_cli
+from tests.conftest import ROOT, TINY, cli_env, parent_and_children, run_cli
 
 needs_jax = pytest.mark.skipif(not installed("jax"), reason='JAX is not installed: pip install -e ".[jax]"')
 
@@ -38,8 +39,9 @@ TENSORFLOW_TRIPWIRE = textwrap.dedent(
 @pytest.mark.slow
 @needs_jax
 def test_a_jax_search_runs_every_stage_without_importing_tensorflow(tmp_path, store):
-    """Two workers, the LR-free space, backtest, refit, ensemble, a quantile head: all on JAX; the registered model pins
-    jax and loads as an MLflow pyfunc on TensorFlow."""
+    """Two workers, backtest, refit, ensemble, a quantile head: all on JAX; the registered model pins jax and loads as
+    an MLflow pyfunc on TensorFlow. A dense space: XLA compiles each conv_lstm model for seconds, and every builder's
+    layers already run and reload on JAX in test_models (conv_lstm on JAX end to end: `bash bench/gpu_check.sh`)."""
     tripwire = tmp_path / "tripwire"
     tripwire.mkdir()
     (tripwire / "sitecustomize.py").write_text(TENSORFLOW_TRIPWIRE)
@@ -50,7 +52,7 @@ def test_a_jax_search_runs_every_stage_without_importing_tensorflow(tmp_path, st
     stages += ["search.intervals_method=cqr", "search.workers=2", "hydra.run.dir=run"]
     env = {**cli_env(store), "PYTHONPATH": f"{tripwire}{os.pathsep}{ROOT}", "TF_TRIPWIRE_LOG": str(log)}
     result = subprocess.run(
-        [sys.executable, "-m", "search", "+space=conv_lstm", "backend=jax", *tiny, *SMALL_CONV_LSTM, *stages],
+        [sys.executable, "-m", "search", "+space=dnn", "backend=jax", *tiny, *SMALL_DNN, *stages],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -35,21 +35,6 @@ def test_bench_script_runs_tiny(script, expect):
 
 
 @pytest.mark.slow
-def test_the_interval_studies_run_on_one_tiny_horizon_search(tmp_path):
-    """Both studies read a finished horizon search's run dir: one tiny search (what `--tiny` runs first) serves both."""
-    from bench.interval_study import tiny_run
-
-    run_dir = tiny_run(tmp_path)
-    studies = (("interval_study", "split conformal (the search's)"), ("quantile_head", "conformalized quantile head (cqr)"))
-    for script, expect in studies:
-        result = subprocess.run(
-            [sys.executable, "-m", f"bench.{script}", str(run_dir)], cwd=ROOT, capture_output=True, text=True, timeout=600
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert expect in result.stdout
-
-
-@pytest.mark.slow
 def test_gpu_check_runs_tiny_and_writes_its_table(tmp_path):
     """Without a GPU it runs the CPU stages; `--only 1`: the default-search stage alone, to the end."""
     command = [sys.executable, "-m", "bench.gpu_check", "--tiny", "--only", "1", "--budget-s", "240", "--out", str(tmp_path)]

@@ -1,6 +1,9 @@
 """Forecasting h steps ahead (`data.horizon`) and conformal intervals (`search.intervals`)."""
 
 import json
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +15,7 @@ from data.split import plan_layout
 from data.windows import window_view, windowed_dataset
 from search.plan.space import in_points, validate_space
 from search.scoring.intervals import calibration_limit, coverage, half_widths, interval_report, margins
-from tests.conftest import parent_and_children, run_cli, stage_runs
+from tests.conftest import ROOT, parent_and_children, run_cli, stage_runs
 
 SERIES = np.arange(100, dtype=np.float32) ** 1.5 / 10
 
@@ -171,17 +174,29 @@ def test_conformalized_bands_fix_a_band_that_is_too_narrow_or_too_wide():
     assert adaptive["0.8"]["method"] == "cqr" and "half_width" not in adaptive["0.8"]
 
 
-def test_a_horizon_search_scores_logs_and_registers_h_columns(tmp_path, store):
+@pytest.fixture(scope="module")
+def horizon_search(tmp_path_factory, _empty_store):
+    """One tiny search at data.horizon=3 with intervals (its run dir beside its store, as the interval studies expect),
+    shared by the tests that read it: the `horizon_search` group runs them on one xdist worker."""
+    directory = tmp_path_factory.mktemp("horizon")
+    shutil.copyfile(_empty_store, directory / "mlflow.db")
+    store, run_dir = f"sqlite:///{directory / 'mlflow.db'}", directory / "run"
+    args = ["+space=dnn", *TINY_SEASONAL, "data.horizon=3", "search.intervals=[0.8,0.95]", "search.select.top_k=2"]
+    args += ["search.select.folds=2", "search.ensemble=1", "space.window_size.per=horizon", "space.window_size.min=2"]
+    args += ["space.window_size.max=4", "space.window_size.step=2", f"hydra.run.dir={run_dir}"]
+    result = run_cli(args, store, directory)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return store, run_dir, result
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("horizon_search")
+def test_a_horizon_search_scores_logs_and_registers_h_columns(horizon_search, tmp_path):
     """A tiny search at data.horizon=3 with intervals: per-step MAE on trials and parent, intervals in summary.json and
     the table, a registered pyfunc model with 3 output columns."""
     import mlflow
 
-    run_dir = tmp_path / "run"
-    args = ["+space=dnn", *TINY_SEASONAL, "data.horizon=3", "search.intervals=[0.8,0.95]", "search.select.top_k=2"]
-    args += ["search.select.folds=2", "search.ensemble=1", "space.window_size.per=horizon", "space.window_size.min=2"]
-    args += ["space.window_size.max=4", "space.window_size.step=2", f"hydra.run.dir={run_dir}"]
-    result = run_cli(args, store, tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    store, run_dir, result = horizon_search
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["horizon"] == 3
     steps = summary["per_step"]
@@ -218,6 +233,20 @@ def test_a_horizon_search_scores_logs_and_registers_h_columns(tmp_path, store):
     assert list(outputs[0]["tensor-spec"]["shape"]) == [-1, 3]
     windows = window_view(np.arange(200, dtype=np.float32), summary["input_length"], 150, 160)[0]
     assert np.asarray(model.predict(np.ascontiguousarray(windows))).shape == (len(windows), 3)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("horizon_search")
+def test_the_interval_studies_run_on_a_finished_horizon_search(horizon_search):
+    """`bench.interval_study` and `bench.quantile_head` read a finished horizon search's run dir (what their `--tiny`
+    runs first): the search above serves both, so they never rot."""
+    _, run_dir, _ = horizon_search
+    studies = (("interval_study", "split conformal (the search's)"), ("quantile_head", "conformalized quantile head (cqr)"))
+    for script, expect in studies:
+        command = [sys.executable, "-m", f"bench.{script}", str(run_dir)]
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert expect in result.stdout
 
 
 def test_a_resume_with_another_horizon_is_refused(tmp_path):
