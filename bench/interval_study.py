@@ -40,7 +40,7 @@ def load_run(run_dir: Path):
     from hydra import compose, initialize_config_dir
 
     from search.config import register_configs
-    from search.plan.planning import plan
+    from search.plan.planning import Request, plan
     from search.tune.settings import Settings
     from search.tune.tuning import hypermodel_for, prepare_backend
 
@@ -48,7 +48,7 @@ def load_run(run_dir: Path):
     overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose("config", overrides=[o for o in overrides if not o.startswith("hydra.")])
-    checked = plan(cfg)
+    checked = plan(Request.of(cfg))
     prepare_backend(cfg.search.deterministic, cfg.seed)
     summary = json.loads((run_dir / "summary.json").read_text())
     return cfg, checked, summary, hypermodel_for(Settings.of(cfg), checked)

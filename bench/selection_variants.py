@@ -66,7 +66,7 @@ def variants(
     from search.choose.selection import Fits, Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
     from search.config import register_configs
     from search.fit.hypermodel import WindowedHyperModel
-    from search.plan.planning import plan
+    from search.plan.planning import Request, plan
     from search.record.tracking import Tracker
     from search.scoring.evaluation import baseline_table
     from search.tune.tuner import make_tuner
@@ -75,7 +75,7 @@ def variants(
     register_configs()
     with initialize_config_dir(config_dir=str(Path(__file__).resolve().parent.parent / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"+space={space}", f"data={data}", *overrides])
-    checked = plan(cfg)
+    checked = plan(Request.of(cfg))
     prepare_backend(cfg.search.deterministic, cfg.seed)
     series, layout = checked.series, checked.layout
     hypermodel = WindowedHyperModel(

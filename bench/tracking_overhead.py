@@ -54,7 +54,7 @@ def build(max_epochs: int, factor: int, length: int, tiny: bool = False):
     overrides = [*space, f"tuner.max_epochs={max_epochs}", f"tuner.factor={factor}"]
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
-    specs, _ = searched_space(cfg)
+    specs, _ = searched_space(cfg.space, cfg.data)
     series = synthetic_series(length=length)
     test_size = length // 10
     layout = plan_layout(len(series), test_size, candidates(specs["split_time"]), candidates(specs["window_size"]))

@@ -89,7 +89,7 @@ def in_process_tuner(directory: str, store: str, experiment: str, overrides: lis
     from tests.test_spaces import compose_config
 
     cfg = compose_config(*overrides, "seed=0", "tracking.log_trial_models=false")
-    specs, _ = searched_space(cfg)
+    specs, _ = searched_space(cfg.space, cfg.data)
     series = synthetic_series(length=cfg.data.length)
     layout = plan_layout(len(series), cfg.data.test_size, candidates(specs["split_time"]), candidates(specs["window_size"]))
     keras.utils.set_random_seed(0)

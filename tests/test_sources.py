@@ -65,12 +65,12 @@ def test_bad_csv_names_the_problem(tmp_path, content, column, field):
 def test_shipped_real_series_plan_with_every_shipped_space(data, points, season, first, last, capsys):
     """`data=co2` / `data=elnino` load from the repository (no network), gap-free, and every shipped space
     fits them with its seasonal context."""
-    from search.plan.planning import plan
+    from search.plan.planning import Request, plan
     from tests.test_spaces import compose_config
 
     for space in ("conv_lstm", "dnn", "linear", "lstm", "gru", "rnn"):
         cfg = compose_config(f"+space={space}", f"data={data}")
-        checked = plan(cfg)
+        checked = plan(Request.of(cfg))
         assert len(checked.series) == points and np.all(np.isfinite(checked.series))
         assert checked.series[0] == pytest.approx(first) and checked.series[-1] == pytest.approx(last)
         assert cfg.data.season_length == season and checked.layout.test_size == cfg.data.test_size

@@ -274,7 +274,7 @@ def _fit_pool_setup(tmp_path, store):
     """A real config, series, tracking store and parent run, and the fit process's command, as `tuning` makes them."""
     from search.choose.selection import FitJob, Fits, Refitter
     from search.core.files import save_child_config
-    from search.plan.planning import RunLabels, plan
+    from search.plan.planning import Request, RunLabels, plan
     from search.record.tracking import Tracker
     from search.tune.fit_pool import fit_process_command
     from search.tune.settings import Settings
@@ -282,7 +282,7 @@ def _fit_pool_setup(tmp_path, store):
     from tests.test_spaces import compose_config
 
     cfg = compose_config(*SMALL_DNN, "space.window_size.value=10", f"tracking.uri={store}")
-    checked = plan(cfg)
+    checked = plan(Request.of(cfg))
     tracker = Tracker(store, "fit-pool")
     parent = tracker.start_parent("fit-pool", {})
     fits = Fits(Refitter(hypermodel_for(Settings.of(cfg), checked), cfg.seed), tracker)

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from data.errors import UserError
 from search.core.secrets import redact
-from search.plan.planning import Plan, RunLabels, plan, prepare_run_dir
+from search.plan.planning import Plan, Request, RunLabels, plan, prepare_run_dir
 from search.plan.space import auto_learning_rate, describe, tunable_names
 from search.record.summary import Summary, WorkerReport, load_finished
 from search.record.tracking import (
@@ -116,7 +116,7 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels, parallel
     """
     started = time.monotonic()
     role = distributed.role_of(cfg.search.distributed)
-    checked = plan(cfg, parallel_jobs)
+    checked = plan(Request.of(cfg), parallel_jobs)
     if role:
         if auto_learning_rate(checked.specs):
             raise UserError(
@@ -176,7 +176,7 @@ def run_worker(cfg, checked: Plan, run_dir: Path, launch_dir: Path, labels: RunL
 
 def run_lr_find(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> dict:
     """`mode=lr_find`: only the learning-rate range test, as its own MLflow run; returns its result."""
-    checked = plan(cfg)
+    checked = plan(Request.of(cfg))
     prepare_run_dir(run_dir, resume=False)
     tracker = connect(cfg.tracking, cfg.data, launch_dir, labels, checked.series)
     from search.tune.lr_find import find_learning_rate

@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from omegaconf import OmegaConf
@@ -71,7 +72,30 @@ class Plan:
     folds: int = 3  # the backtest's folds (`search.select.folds`, lowered to what the validation points hold)
 
 
-def plan(cfg, parallel_jobs: int = 1) -> Plan:
+@dataclass(frozen=True)
+class Request:
+    """The parts of a search's config that planning checks against each other: every part but where its runs are
+    tracked (`tracking`, the Tracker's) and which Keras backend trains it (`backend`, set before Keras is imported).
+
+    The space against the data (`space`, `data`), the budget (`tuner`), the stages after the search and the workers
+    against the cores (`search`), the LR range test's settings (`lr_find`), the seed and the mode.
+    """
+
+    space: Any
+    data: Any
+    tuner: Any
+    search: Any
+    lr_find: Any
+    seed: int
+    mode: str
+
+    @classmethod
+    def of(cls, cfg) -> Request:
+        """Split a composed config (the command's, or a child process's own) into what planning reads."""
+        return cls(cfg.space, cfg.data, cfg.tuner, cfg.search, cfg.lr_find, cfg.seed, cfg.mode)
+
+
+def plan(request: Request, parallel_jobs: int = 1) -> Plan:
     """Validate space and data against each other; raises `UserError` on the first problem.
 
     `parallel_jobs` is how many multirun jobs run side by side with this one: `search.workers` shares the cores with them.
@@ -79,28 +103,64 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
     Fixed sets of values (tuner, mode, policies) are Enums in `search.config`: Hydra has refused
     bad ones at composition already.
     """
-    if not cfg.space:
+    if not request.space:
         raise UserError("no search space: add +space=<name>")
-    if not 0 <= cfg.seed < 2**32:
-        raise UserError(f"seed={cfg.seed} must be in [0, 2**32): NumPy, TensorFlow and Keras Tuner take no other")
-    if cfg.mode == "lr_find" and cfg.search.resume:
+    _check_budget(request)
+    workers, cores = _workers(request.search, request.mode, parallel_jobs)
+    data = request.data
+    specs, note = searched_space(request.space, data)
+    if request.mode == "lr_find" or auto_learning_rate(specs):
+        check_settings(request.lr_find)
+    series = load_series(data)
+    specs, series_note = fit_to_series(specs, series, data.season_length, data.horizon, data.test_size)
+    note = "; ".join(filter(None, (note, series_note)))
+    if note:
+        print(f"note: {note}", flush=True)
+    span = max(input_lengths(specs, data.season_length))
+    layout = plan_layout(
+        len(series),
+        data.test_size,
+        candidates(specs["split_time"]),
+        candidates(specs["window_size"]),
+        span,
+        data.horizon,
+        span_field(specs, data.season_length, span),
+    )
+    folds, note = fit_folds(request.search.select.folds, request.search.select.top_k, layout)
+    if note:
+        print(f"note: {note}", flush=True)
+    _check_scoring(request.search, layout)
+    threads = threads_per_worker(workers, cores, parallel_jobs) if workers > 1 else 0
+    return Plan(series, specs, layout, workers, threads, folds)
+
+
+def _check_budget(request: Request) -> None:
+    """The seed, the tuner's budget and the stages' sizes: numbers Hydra's types cannot bound."""
+    if not 0 <= request.seed < 2**32:
+        raise UserError(f"seed={request.seed} must be in [0, 2**32): NumPy, TensorFlow and Keras Tuner take no other")
+    if request.mode == "lr_find" and request.search.resume:
         raise UserError("search.resume applies to searches, not to mode=lr_find: drop search.resume")
+    tuner = request.tuner
     for field in ("max_epochs", "executions_per_trial", "max_trials"):
-        if getattr(cfg.tuner, field) < 1:
-            raise UserError(f"tuner.{field}={getattr(cfg.tuner, field)} must be >= 1")
-    if cfg.tuner.name == "hyperband" and cfg.tuner.factor < 2:
-        raise UserError(f"tuner.factor={cfg.tuner.factor} must be >= 2")
+        if getattr(tuner, field) < 1:
+            raise UserError(f"tuner.{field}={getattr(tuner, field)} must be >= 1")
+    if tuner.name == "hyperband" and tuner.factor < 2:
+        raise UserError(f"tuner.factor={tuner.factor} must be >= 2")
     for field, low in (("select.top_k", 1), ("select.folds", 1), ("ensemble", 1)):
-        value = OmegaConf.select(cfg.search, field)
+        value = OmegaConf.select(request.search, field)
         if value < low:
             raise UserError(f"search.{field}={value} must be >= {low}")
+
+
+def _workers(search, mode: str, parallel_jobs: int) -> tuple[int, int]:
+    """`search.workers` resolved against the cores and the multirun jobs beside this one; and the cores."""
     cores = available_cores()
-    distributed = cfg.search.distributed.role is not None or bool(os.environ.get("KERASTUNER_TUNER_ID"))
-    if is_auto(cfg.search.workers) and (distributed or cfg.mode != "search"):
+    distributed = search.distributed.role is not None or bool(os.environ.get("KERASTUNER_TUNER_ID"))
+    if is_auto(search.workers) and (distributed or mode != "search"):
         workers = 1  # a distributed role's workers are commands of their own; lr_find trains one model
     else:
-        workers = resolve_workers(cfg.search.workers, cores, parallel_jobs)
-    if workers > cores and cfg.mode == "search":
+        workers = resolve_workers(search.workers, cores, parallel_jobs)
+    if workers > cores and mode == "search":
         auto = min(cores, AUTO_MAX_WORKERS)
         print(f"note: search.workers={workers} on {cores} CPU cores: the workers take turns on them (auto: {auto})", flush=True)
     if workers > 1 and distributed:
@@ -108,31 +168,7 @@ def plan(cfg, parallel_jobs: int = 1) -> Plan:
             "search.workers starts its own workers; with search.distributed.role each worker is a command of its own: "
             "drop one of them"
         )
-    horizon = cfg.data.horizon
-    specs, note = searched_space(cfg)
-    if cfg.mode == "lr_find" or auto_learning_rate(specs):
-        check_settings(cfg.lr_find)
-    series = load_series(cfg.data)
-    specs, series_note = fit_to_series(specs, series, cfg.data.season_length, horizon, cfg.data.test_size)
-    note = "; ".join(filter(None, (note, series_note)))
-    if note:
-        print(f"note: {note}", flush=True)
-    span = max(input_lengths(specs, cfg.data.season_length))
-    layout = plan_layout(
-        len(series),
-        cfg.data.test_size,
-        candidates(specs["split_time"]),
-        candidates(specs["window_size"]),
-        span,
-        horizon,
-        span_field(specs, cfg.data.season_length, span),
-    )
-    folds, note = fit_folds(cfg.search.select.folds, cfg.search.select.top_k, layout)
-    if note:
-        print(f"note: {note}", flush=True)
-    _check_scoring(cfg, layout)
-    threads = threads_per_worker(workers, cores, parallel_jobs) if workers > 1 else 0
-    return Plan(series, specs, layout, workers, threads, folds)
+    return workers, cores
 
 
 def span_field(specs: dict[str, dict], season_length: int, span: int) -> str:
@@ -151,11 +187,12 @@ def span_field(specs: dict[str, dict], season_length: int, span: int) -> str:
     return "space.seasons"
 
 
-def searched_space(cfg) -> tuple[dict[str, dict], str | None]:
-    """The space a search draws from: validated, `per: horizon` / `per: season` bounds in points, and fitted to the
-    data's season (what a series without one cannot use dropped); with a note on what was dropped."""
-    specs = in_points(validate_space(OmegaConf.to_container(cfg.space, resolve=True)), cfg.data.horizon, cfg.data.season_length)
-    return fit_to_season(specs, cfg.data.season_length)
+def searched_space(space, data) -> tuple[dict[str, dict], str | None]:
+    """The space a search draws from (`space`, the config's): validated, `per: horizon` / `per: season` bounds in
+    points, and fitted to the data's season (what a series without one cannot use dropped); with a note on what was
+    dropped."""
+    specs = in_points(validate_space(OmegaConf.to_container(space, resolve=True)), data.horizon, data.season_length)
+    return fit_to_season(specs, data.season_length)
 
 
 def fit_to_series(
@@ -202,13 +239,11 @@ def fit_folds(folds: int, top_k: int, layout: Layout) -> tuple[int, str | None]:
     )
 
 
-def _check_scoring(cfg, layout: Layout) -> None:
-    """The conformal intervals need enough scored validation origins."""
-    if cfg.search.intervals_method != "conformal" and not cfg.search.intervals:
-        raise UserError(
-            f"search.intervals_method={cfg.search.intervals_method} needs levels: set search.intervals, e.g. [0.8,0.95]"
-        )
-    for level in cfg.search.intervals:
+def _check_scoring(search, layout: Layout) -> None:
+    """The conformal intervals (`search.intervals`) need enough scored validation origins."""
+    if search.intervals_method != "conformal" and not search.intervals:
+        raise UserError(f"search.intervals_method={search.intervals_method} needs levels: set search.intervals, e.g. [0.8,0.95]")
+    for level in search.intervals:
         if not 0 < level < 1:
             raise UserError(f"search.intervals: {level} is not a level in (0, 1): use e.g. search.intervals=[0.8,0.95]")
         needed, have = calibration_limit(level), len(layout.val_origins)

@@ -66,10 +66,10 @@ def child_main(work: Callable, config_path: str, run_dir: str, labels: str, pare
 
 def planned_and_attached(cfg, labels, parent_id: str):
     """The chief's search planned again here, and a tracker logging under the chief's parent run."""
-    from search.plan.planning import plan
+    from search.plan.planning import Request, plan
     from search.record.tracking import connect
 
-    checked = plan(cfg)
+    checked = plan(Request.of(cfg))
     tracker = connect(cfg.tracking, cfg.data, Path.cwd(), labels, checked.series)
     tracker.attach_parent(parent_id)
     return checked, tracker
