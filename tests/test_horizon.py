@@ -191,7 +191,7 @@ def horizon_search(tmp_path_factory, _empty_store):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("horizon_search")
-def test_a_horizon_search_scores_logs_and_registers_h_columns(horizon_search, tmp_path):
+def test_a_horizon_search_scores_logs_and_registers_h_columns(horizon_search):
     """A tiny search at data.horizon=3 with intervals: per-step MAE on trials and parent, intervals in summary.json and
     the table, a registered pyfunc model with 3 output columns."""
     import mlflow

@@ -120,19 +120,19 @@ def test_seasonal_scaling_is_left_out_where_seasonal_naive_forecasts_the_past_wo
     from bench.short_series import DATA, write_series
     from search.plan.planning import Request, plan
 
-    def plan_config(cfg):
-        return plan(Request.of(cfg))
+    def plan_config(*overrides):
+        return plan(Request.of(compose_config("+space=dnn", *overrides)))
 
-    default = plan_config(compose_config("+space=dnn"))
+    default = plan_config()
     assert default.specs["scaling"]["values"] == ["standard", "last_value", "window"]
     note = capsys.readouterr().out
     assert "space.scaling: seasonal left out: before the test tail seasonal naive's MAE" in note
     assert "space.scaling.value=seasonal searches it anyway" in note
 
     monthly = write_series("course300", tmp_path)
-    short = plan_config(compose_config("+space=dnn", *DATA, f"data.path={monthly}"))
+    short = plan_config(*DATA, f"data.path={monthly}")
     assert "seasonal" in short.specs["scaling"]["values"]
     assert "seasonal left out" not in capsys.readouterr().out
 
-    pinned = plan_config(compose_config("+space=dnn", "space.scaling.value=seasonal"))
+    pinned = plan_config("space.scaling.value=seasonal")
     assert candidates(pinned.specs["scaling"]) == ["seasonal"]
