@@ -100,7 +100,9 @@ def test_two_workers_log_every_trial_once_under_one_parent(tmp_path, store):
     # The fits after the search are shared out the same way: each a FINISHED child run, once, tagged with its trainer.
     fits = [c for c in MlflowClient(store).search_runs([parent.info.experiment_id], "tags.stage != ''")]
     assert sorted(c.data.tags["stage"] for c in fits) == ["backtest"] * 4 + ["ensemble"] * 2
-    assert len({c.info.run_name for c in fits}) == 6 and {c.info.status for c in fits} == {"FINISHED"}
+    # Closed, each once: FINISHED, or FAILED where its loss turned NaN (SGD and MSE may diverge here, as trials may; a
+    # diverging fit is left out of the ranking or the ensemble: tests/test_evaluation.py).
+    assert len({c.info.run_name for c in fits}) == 6 and {c.info.status for c in fits} <= {"FINISHED", "FAILED"}
     assert {c.data.tags["worker"] for c in fits} <= {"w1", "w2"}  # which of them: timing (the next test makes sure)
     assert {p.name for p in (run_dir / "fits").iterdir()} == {"config.yaml", "w2.log"}  # members' files taken back
 
