@@ -115,8 +115,13 @@ def _empty_store(tmp_path_factory) -> Path:
 @pytest.fixture
 def store(tmp_path, _empty_store) -> str:
     """A fresh sqlite tracking URI in a temporary directory (a copy of an empty, migrated store)."""
-    shutil.copyfile(_empty_store, tmp_path / "mlflow.db")
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return store_in(tmp_path, _empty_store)
+
+
+def store_in(directory: Path, empty_store: Path) -> str:
+    """A copy of the empty, migrated store as `directory`/mlflow.db: its sqlite tracking URI."""
+    shutil.copyfile(empty_store, directory / "mlflow.db")
+    return f"sqlite:///{directory / 'mlflow.db'}"
 
 
 def cli_env(tracking_uri: str | None) -> dict:

@@ -1,7 +1,6 @@
 """Forecasting h steps ahead (`data.horizon`) and conformal intervals (`search.intervals`)."""
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -15,7 +14,7 @@ from data.split import plan_layout
 from data.windows import window_view, windowed_dataset
 from search.plan.space import in_points, validate_space
 from search.scoring.intervals import calibration_limit, coverage, half_widths, interval_report, margins
-from tests.conftest import ROOT, parent_and_children, run_cli, stage_runs
+from tests.conftest import ROOT, parent_and_children, run_cli, stage_runs, store_in
 
 SERIES = np.arange(100, dtype=np.float32) ** 1.5 / 10
 
@@ -179,8 +178,7 @@ def horizon_search(tmp_path_factory, _empty_store):
     """One tiny search at data.horizon=3 with intervals (its run dir beside its store, as the interval studies expect),
     shared by the tests that read it: the `horizon_search` group runs them on one xdist worker."""
     directory = tmp_path_factory.mktemp("horizon")
-    shutil.copyfile(_empty_store, directory / "mlflow.db")
-    store, run_dir = f"sqlite:///{directory / 'mlflow.db'}", directory / "run"
+    store, run_dir = store_in(directory, _empty_store), directory / "run"
     args = ["+space=dnn", *TINY_SEASONAL, "data.horizon=3", "search.intervals=[0.8,0.95]", "search.select.top_k=2"]
     args += ["search.select.folds=2", "search.ensemble=1", "space.window_size.per=horizon", "space.window_size.min=2"]
     args += ["space.window_size.max=4", "space.window_size.step=2", f"hydra.run.dir={run_dir}"]
