@@ -11,10 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from bench.tiny import answers
+from tests.forked_cli import fork_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,11 +62,9 @@ CONV_LSTM_TUNED = (
 
 
 def call_in_child(module: str, function: str, *args: str) -> tuple[dict, str]:
-    """`module.function(*args)` in a fresh Python process; its JSON result and the child's stderr."""
+    """`module.function(*args)` in a process of its own (forked: `run_code`); its JSON result and the child's stderr."""
     code = f"import json, sys; from {module} import {function} as f; print(json.dumps(f(*sys.argv[1:])))"
-    result = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=ROOT, env=cli_env(None), capture_output=True, text=True, timeout=600
-    )
+    result = run_code(code, list(args), None, ROOT, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
 
@@ -150,32 +148,53 @@ def run_cli(args: list[str], tracking_uri: str | None, cwd: Path, timeout: int =
 
 def run_code(code: str, args: list[str], tracking_uri: str | None, cwd: Path, timeout: int = 300):
     """`python -c code args` with the CLI's environment: a command-line run with a fault injected by `code` (e.g. a
-    `kill -9` at one chosen instant) before it calls `search.__main__.cli`."""
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=cwd, env=cli_env(tracking_uri), capture_output=True, text=True, timeout=timeout
-    )
+    `kill -9` at one chosen instant) before it calls `search.__main__.cli`. Forked (`tests.forked_cli`)."""
+    process = fork_command("code", [code, *args], cli_env(tracking_uri), cwd)
+    _STARTED.append(process)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(process)
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-_STARTED: list[subprocess.Popen] = []
+_STARTED: list = []
 
 
-def start_cli(args: list[str], tracking_uri: str | None, cwd: Path, **popen_kwargs) -> subprocess.Popen:
-    """Start `python -m search ...` in the background, stdout and stderr piped, for tests that act mid-search.
+def start_cli(args: list[str], tracking_uri: str | None, cwd: Path, extra_env: dict | None = None, **popen_kwargs):
+    """Start `python -m search ...` in the background (`extra_env` added to its environment), stdout and stderr piped,
+    for tests that act mid-search.
 
-    In a session of its own: whatever a failed test leaves running of it is killed, group and all, after the test
-    (`_no_search_outlives_its_test`)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "search", *args],
-        cwd=cwd,
-        env=cli_env(tracking_uri),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        **popen_kwargs,
-    )
+    Forked from a warm interpreter (`tests.forked_cli`: the same code path without ~5 s of imports), unless the
+    command needs a fresh one: Keras on another backend than TensorFlow, or `popen_kwargs` for `subprocess.Popen`.
+    In a session of its own either way: whatever a failed test leaves running of it is killed, group and all, after
+    the test (`_no_search_outlives_its_test`)."""
+    env = {**cli_env(tracking_uri), **(extra_env or {})}
+    if popen_kwargs or _needs_fresh_interpreter(args, env):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "search", *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            **popen_kwargs,
+        )
+    else:
+        process = fork_command("module", args, env, cwd)
     _STARTED.append(process)
     return process
+
+
+def _needs_fresh_interpreter(args: list[str], env: dict) -> bool:
+    """Whether a command would run Keras on another backend than the forkserver's TensorFlow (a multirun's job on
+    another backend starts its own interpreter anyway)."""
+    if "-m" in args or "--multirun" in args:
+        return False
+    backends = [arg.split("=", 1)[1] for arg in args if arg.startswith("backend=")]
+    return any(b not in ("tensorflow", "auto") for b in backends) or env.get("KERAS_BACKEND", "tensorflow") != "tensorflow"
 
 
 def kill_group(process: subprocess.Popen) -> None:
@@ -221,18 +240,6 @@ def stage_runs(client, parent_id: str, stage: str | None = None):
 def _child_runs(client, parent):
     filter_string = f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     return client.search_runs([parent.info.experiment_id], filter_string=filter_string, max_results=1000)
-
-
-@pytest.fixture
-def tiny_csv(tmp_path) -> Path:
-    """A daily CSV of the course series (500 points) with a date column."""
-    from data.sources import synthetic_series
-
-    series = synthetic_series(length=500)
-    dates = pd.date_range("2020-01-01", periods=500, freq="D")
-    path = tmp_path / "sales.csv"
-    pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "units": series}).to_csv(path, index=False)
-    return path
 
 
 def free_port() -> int:

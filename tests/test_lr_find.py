@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import SMALL_CONV_LSTM, TINY, parent_and_children, run_cli
+from tests.conftest import SMALL_CONV_LSTM, TINY, parent_and_children, run_cli, store_in
 
 
 def _lr_find(space: str, tmp_path, store, *overrides):
@@ -26,10 +26,29 @@ def _falls_around(curve: pd.DataFrame, rate: float) -> bool:
     return slope < 0 and len(near) >= 10
 
 
+SPACES = ("conv_lstm", "dnn")
+
+
+@pytest.fixture(scope="module")
+def sweeps_found(tmp_path_factory, _empty_store):
+    """`mode=lr_find` on each of SPACES as one multirun (one process: TensorFlow imported once), shared by the tests
+    that read it: the `lr_find_sweeps` group runs them on one xdist worker."""
+    directory = tmp_path_factory.mktemp("lr_find")
+    store, sweep_dir = store_in(directory, _empty_store), directory / "sweep"
+    args = ["-m", f"+space={','.join(SPACES)}", "mode=lr_find", f"hydra.sweep.dir={sweep_dir}"]
+    result = run_cli(args, store, directory, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    return store, result, {space: sweep_dir / str(job) for job, space in enumerate(SPACES)}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("space", ["conv_lstm", "dnn"])
-def test_lr_find_suggests_a_rate_where_the_measured_loss_falls(tmp_path, store, space):
-    result, run_dir, found = _lr_find(space, tmp_path, store)
+@pytest.mark.xdist_group("lr_find_sweeps")
+@pytest.mark.parametrize("space", SPACES)
+def test_lr_find_suggests_a_rate_where_the_measured_loss_falls(sweeps_found, space):
+    store, result, run_dirs = sweeps_found
+    run_dir = run_dirs[space]
+    found = json.loads((run_dir / "lr_find.json").read_text())
     rate = found["suggested_learning_rate"]
     assert f"suggested learning_rate  {rate:.3g}" in result.stdout
 

@@ -72,14 +72,7 @@ def test_the_role_comes_from_config_or_from_keras_tuners_variables(monkeypatch):
 
 
 def _sweep(tmp_path, store, *overrides, timeout=900):
-    return subprocess.run(
-        [sys.executable, "-m", "search", "-m", *overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}"],
-        cwd=tmp_path,
-        env=cli_env(store),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_cli(["-m", *overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}"], store, tmp_path, timeout=timeout)
 
 
 def _sweep_parents(store, sweep_dir):

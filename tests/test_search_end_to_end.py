@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -161,30 +162,6 @@ def test_every_space_runs_end_to_end(tmp_path, store):
     assert sorted(spaces) == ["gru", "rnn"]
 
 
-@pytest.mark.slow
-def test_csv_data_end_to_end(tmp_path, store, tiny_csv):
-    run_dir = tmp_path / "run"
-    args = [
-        "+space=dnn",
-        "data=csv",
-        f"data.path={tiny_csv}",
-        "data.column=units",
-        "data.time_column=date",
-        "data.test_size=60",
-        "search.workers=1",
-        "tuner=random",
-        "tuner.max_trials=2",
-        "tuner.max_epochs=2",
-        "search.select.folds=2",  # the default stages otherwise: a backtest of both trials, a refit
-        f"hydra.run.dir={run_dir}",
-    ]
-    result = run_cli(args, store, tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["data"] == "csv" and summary["test_mae"] > 0
-    assert MlflowClient(store).get_experiment_by_name("csv-dnn") is not None
-
-
 def test_without_a_space_lists_the_spaces_and_exits_2(tmp_path):
     result = run_cli([], None, tmp_path)
     assert result.returncode == 2
@@ -205,16 +182,19 @@ def test_default_store_is_an_absolute_sqlite_file_in_the_launch_dir(tmp_path):
 @pytest.mark.slow
 def test_last_value_scaling_on_a_random_walk_forecasts_like_naive(tmp_path, store):
     """On a random walk nothing beats the last value: a last_value model must land within 5 % of naive on the
-    test tail (a standard-scaled one drifts off as the walk leaves its training range). Also the refit run."""
+    test tail (a standard-scaled one drifts off as the walk leaves its training range). Also the refit run, and a
+    user's CSV end to end: a date column, the experiment and the registered model named after the data and file."""
     walk = 100 + np.cumsum(np.random.RandomState(3).normal(0, 1, 800))
+    dates = pd.date_range("2020-01-01", periods=len(walk), freq="D").strftime("%Y-%m-%d")
     path = tmp_path / "walk.csv"
-    path.write_text("v\n" + "\n".join(f"{value:.4f}" for value in walk) + "\n")
+    pd.DataFrame({"date": dates, "v": walk.round(4)}).to_csv(path, index=False)
     run_dir = tmp_path / "run"
     args = [
         "+space=linear",
         "data=csv",
         f"data.path={path}",
         "data.column=v",
+        "data.time_column=date",
         "data.test_size=150",
         "search.workers=1",
         "space.scaling.value=last_value",
@@ -230,6 +210,8 @@ def test_last_value_scaling_on_a_random_walk_forecasts_like_naive(tmp_path, stor
     result = run_cli(args, store, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["data"] == "csv" and summary["registered_model"] == "walk-linear"
+    assert MlflowClient(store).get_experiment_by_name("csv-linear") is not None
     assert summary["test_mae"] / summary["baselines"]["naive"]["test_mae"] == pytest.approx(1.0, abs=0.05)
     assert "backtest" not in summary["stage_seconds"] and summary["selection"]["folds"] == 0  # top_k=1: no backtest
     (refit,) = stage_runs(MlflowClient(store), summary["mlflow_parent_run_id"], "refit")
