@@ -194,7 +194,7 @@ class SearchConfig:
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
     refit: bool = True  # retrain the winner on every point before the test tail before it is registered
-    ensemble: int = 3  # k > 1: the registered model averages k members (one Keras model); 1: the winner alone
+    ensemble: int = 5  # k > 1: the registered model averages k members (one Keras model); 1: the winner alone
     ensemble_of: EnsembleOf = EnsembleOf.configurations  # the k best of the backtest | seeds: k seeds of the winner
     ets_baseline: bool = True  # Holt-Winters exponential smoothing as a baseline (statsmodels)
     intervals: List[float] = field(default_factory=list)  # conformal interval levels, e.g. [0.8, 0.95] ([]: none)
