@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.tiny import answers
-from tests.forked_cli import fork_command
+from tests.forked_cli import ForkedCommand
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,20 +137,19 @@ def run_cli(args: list[str], tracking_uri: str | None, cwd: Path, timeout: int =
     The command runs in a session of its own: on a timeout its whole process group is killed (its workers, a
     multirun's jobs), not the command alone, so nothing it started trains on beside the next tests.
     """
-    process = start_cli(args, tracking_uri, cwd)
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        kill_group(process)
-        raise
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return _completed(start_cli(args, tracking_uri, cwd), timeout)
 
 
 def run_code(code: str, args: list[str], tracking_uri: str | None, cwd: Path, timeout: int = 300):
     """`python -c code args` with the CLI's environment: a command-line run with a fault injected by `code` (e.g. a
     `kill -9` at one chosen instant) before it calls `search.__main__.cli`. Forked (`tests.forked_cli`)."""
-    process = fork_command("code", [code, *args], cli_env(tracking_uri), cwd)
+    process = ForkedCommand("code", [code, *args], cli_env(tracking_uri), cwd)
     _STARTED.append(process)
+    return _completed(process, timeout)
+
+
+def _completed(process, timeout: int) -> subprocess.CompletedProcess:
+    """Wait for a started command and collect its output; on a timeout its whole process group is killed first."""
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -183,7 +182,7 @@ def start_cli(args: list[str], tracking_uri: str | None, cwd: Path, extra_env: d
             **popen_kwargs,
         )
     else:
-        process = fork_command("module", args, env, cwd)
+        process = ForkedCommand("module", args, env, cwd)
     _STARTED.append(process)
     return process
 

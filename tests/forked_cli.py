@@ -19,30 +19,29 @@ import io
 import multiprocessing
 import os
 import runpy
+import signal
 import subprocess
 import sys
 import threading
 import traceback
 from multiprocessing.connection import Connection
 
-
-def fork_command(kind: str, argv: list[str], env: dict[str, str], cwd) -> ForkedCommand:
-    """`python -m search *argv` (kind "module") or `python -c argv[0] *argv[1:]` (kind "code"), forked."""
-    return ForkedCommand(kind, argv, env, str(cwd))
+# Started on the first command a test worker forks, with the libraries every search imports already imported.
+_FORKSERVER = multiprocessing.get_context("forkserver")
+_FORKSERVER.set_forkserver_preload(["tests.warm_imports"])
 
 
 class ForkedCommand:
-    """What the tests use of a `subprocess.Popen` (text pipes): pid, args, stdout, stderr, returncode, poll, wait,
-    communicate, send_signal, terminate, kill."""
+    """`python -m search *argv` (kind "module") or `python -c argv[0] *argv[1:]` (kind "code"), forked; with what the
+    tests use of a `subprocess.Popen` (text pipes): pid, args, stdout, stderr, returncode, poll, wait, communicate,
+    send_signal, terminate, kill."""
 
-    def __init__(self, kind: str, argv: list[str], env: dict[str, str], cwd: str):
+    def __init__(self, kind: str, argv: list[str], env: dict[str, str], cwd):
         self.args = argv
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
         pipes = Connection(out_write, readable=False), Connection(err_write, readable=False)
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["tests.warm_imports"])
-        self._process = context.Process(target=_run, args=(kind, argv, env, cwd, *pipes))
+        self._process = _FORKSERVER.Process(target=_run, args=(kind, argv, env, str(cwd), *pipes))
         self._process.start()
         for pipe in pipes:  # the child holds its own copies: end of file comes when it (and what it started) exits
             pipe.close()
@@ -89,10 +88,10 @@ class ForkedCommand:
             os.kill(self.pid, signum)
 
     def terminate(self) -> None:
-        self.send_signal(15)
+        self.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
-        self.send_signal(9)
+        self.send_signal(signal.SIGKILL)
 
 
 def _run(kind: str, argv: list[str], env: dict[str, str], cwd: str, stdout: Connection, stderr: Connection) -> None:
