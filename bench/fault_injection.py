@@ -27,7 +27,8 @@ from pathlib import Path
 from bench.tiny import SMALL_DNN, search_env
 
 SEARCH = ["+space=dnn", "data.length=500", "data.test_size=60", "data.season_length=0", "tuner.max_epochs=4"]
-SEARCH += ["tuner.factor=2", "search.select.top_k=2", "search.select.folds=2", "search.ensemble=2", *SMALL_DNN]
+SEARCH += ["tuner.factor=2", "search.select.top_k=2", "search.select.folds=2", "search.ensemble=2"]
+SEARCH += ["search.select.backtest=always", *SMALL_DNN]  # every stage after the search, the backtest too
 
 
 def one_run(workdir: Path, rng: random.Random, kills: int, max_delay: float, extra: list[str]) -> dict:

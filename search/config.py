@@ -51,6 +51,12 @@ class EnsembleOf(Choice):
     seeds = "seeds"
 
 
+class Backtest(Choice):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
 class IntervalMethod(Choice):
     conformal = "conformal"
     cqr = "cqr"
@@ -177,10 +183,16 @@ class DistributedConfig:
 @dataclass
 class SelectConfig:
     """How the winner is chosen after the search: a rolling-origin backtest of the `top_k` best configurations
-    over `folds` expanding windows (`top_k: 1` keeps the search's best trial, with no backtest)."""
+    over `folds` expanding windows (`top_k: 1` keeps the search's best trial, with no backtest).
+
+    `backtest: auto` runs it only when its ranking can change the registered model: not when that model averages
+    every one of the `top_k` configurations (`search.ensemble` >= `top_k`, the default), where the 15 fits would
+    only rename the winner shown beside the baselines.
+    """
 
     top_k: int = 5  # backtest the 5 best configurations (1: the search's best trial, no backtest)
     folds: int = 3  # expanding-window folds over the scored validation points
+    backtest: Backtest = Backtest.auto  # auto: when it can change the registered model | always | never: rank by search score
 
 
 @dataclass

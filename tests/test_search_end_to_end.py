@@ -216,3 +216,29 @@ def test_last_value_scaling_on_a_random_walk_forecasts_like_naive(tmp_path, stor
     assert "backtest" not in summary["stage_seconds"] and summary["selection"]["folds"] == 0  # top_k=1: no backtest
     (refit,) = stage_runs(MlflowClient(store), summary["mlflow_parent_run_id"], "refit")
     assert refit.info.status == "FINISHED" and refit.data.params["train_stop"] == "650"
+
+
+@pytest.mark.slow
+def test_an_ensemble_of_every_candidate_skips_the_backtest_and_averages_the_search_best(tmp_path, store):
+    """`search.select.backtest=auto` (the default) with `search.ensemble` >= `top_k`: the ranking could not change the
+    registered model, so no fold is trained; the members are the search's best configurations, the winner its best."""
+    run_dir = tmp_path / "run"
+    tiny = [item for item in TINY if not item.startswith("search.select")]
+    stages = ["search.select.top_k=3", "search.ensemble=3"]
+    result = run_cli(["+space=dnn", *tiny, "space.window_size.max=20", *stages, f"hydra.run.dir={run_dir}"], store, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "note: no backtest: the registered model averages all 3 best configurations" in result.stdout
+    summary = json.loads((run_dir / "summary.json").read_text())
+    selection = summary["selection"]
+    assert selection["folds"] == 0 and selection["backtest"] == "auto" and "backtest" not in summary["stage_seconds"]
+    assert len(selection["candidates"]) == 3 and all(c["fold_maes"] == [] for c in selection["candidates"])
+    scores = [c["search_val_mae"] for c in selection["candidates"]]
+    assert scores == sorted(scores) and summary["best_trial_id"] == summary["search_best_trial_id"]
+
+    client = MlflowClient(store)
+    parent_id = summary["mlflow_parent_run_id"]
+    assert stage_runs(client, parent_id, "backtest") == []
+    members = stage_runs(client, parent_id, "ensemble")
+    assert sorted(r.data.tags["source_trial_id"] for r in members) == sorted(c["trial_id"] for c in selection["candidates"])
+    params = client.get_run(parent_id).data.params
+    assert params["search.select.backtest"] == "auto" and params["search.select.folds"] == "0"

@@ -8,8 +8,9 @@ import sys
 import pytest
 
 from data.split import Layout
-from search.plan.planning import fit_folds
+from search.plan.planning import backtest_folds, fit_folds
 from tests.conftest import ROOT
+from tests.test_spaces import compose_config
 
 
 def test_folds_are_lowered_to_the_blocks_of_horizon_the_validation_holds():
@@ -23,6 +24,27 @@ def test_folds_are_lowered_to_the_blocks_of_horizon_the_validation_holds():
     assert folds == 1 and "hold 1 block of data.horizon=24" in note
     assert fit_folds(3, 1, short) == (3, None)  # no backtest: nothing to fit
     assert fit_folds(3, 5, Layout(1461, 1300, 1001, horizon=1)) == (3, None)  # the default command keeps its folds
+
+
+@pytest.mark.parametrize(
+    ("overrides", "folds", "skipped"),
+    [
+        ([], 0, True),  # the defaults: 5 members average the 5 best configurations, whatever their ranking
+        (["search.ensemble=3"], 3, False),  # 3 of 5: the ranking picks them
+        (["search.ensemble_of=seeds"], 3, False),  # seeds of the winner: the ranking picks it
+        (["search.select.backtest=always"], 3, False),
+        (["search.ensemble=3", "search.select.backtest=never"], 0, False),  # ranked by search score
+        (["search.select.top_k=1", "search.select.backtest=always"], 0, False),  # one candidate: nothing to rank
+    ],
+)
+def test_the_backtest_runs_only_where_its_ranking_can_change_the_registered_model(overrides, folds, skipped):
+    cfg = compose_config("+space=dnn", *overrides)
+    found, note = backtest_folds(cfg.search, Layout(1461, 1300, 1001, horizon=1))
+    assert found == folds
+    assert (note is not None) == skipped
+    if skipped:
+        assert note.startswith("no backtest: the registered model averages all 5 best configurations")
+        assert "search.select.backtest=always" in note  # how to get it anyway
 
 
 @pytest.mark.slow

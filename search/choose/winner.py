@@ -51,13 +51,13 @@ class Chosen:
 def choose_and_train(
     tuner, hypermodel, layout, settings, seed: int, tracker: Tracker, completed, folds: int, run: FitRunner = one_after_another
 ) -> Chosen:
-    """Backtest the best configurations (`settings` is the config's `search`: its `select`) over `folds` folds, then
-    refit / ensemble the winner (`refit`, `ensemble`, `ensemble_of`); fits seeded from `seed`, run by `run` (one
-    after another here, or shared with fit processes: `search.tune.fit_pool`)."""
+    """Backtest the best configurations (`settings` is the config's `search`: its `select`) over `folds` folds (0: no
+    backtest, the search's best is the winner), then refit / ensemble the winner (`refit`, `ensemble`, `ensemble_of`);
+    fits seeded from `seed`, run by `run` (one after another here, or shared with fit processes: `search.tune.fit_pool`)."""
     candidates = best_candidates(completed, settings.select.top_k)
     fits = Fits(Refitter(hypermodel, seed), tracker)
     winner, seconds, clock = candidates[0], {}, time.monotonic()
-    if len(candidates) > 1:
+    if folds > 0 and len(candidates) > 1:
         print(f"backtest: {len(candidates)} best configurations x {folds} folds", flush=True)
         winner = backtest(fits, candidates, fold_blocks(layout.score_start, layout.test_start, folds), run)
         seconds["backtest"] = round(time.monotonic() - clock, 1)
@@ -119,6 +119,7 @@ def evaluate_winner(
         selection={
             "top_k": settings.select.top_k,
             "folds": checked.folds if len(chosen.candidates) > 1 else 0,
+            "backtest": str(settings.select.backtest),
             "candidates": [c.as_dict() for c in chosen.candidates],
         },
         refit=bool(settings.refit),

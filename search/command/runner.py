@@ -86,6 +86,7 @@ SETTINGS = (
     "tuner.patience",
     "search.select.top_k",
     "search.select.folds",
+    "search.select.backtest",
     "search.refit",
     "search.ensemble",
     "search.ensemble_of",
@@ -104,7 +105,7 @@ def search_settings(cfg, checked: Plan) -> dict[str, str]:
     other_tuners = {"tuner.max_trials"} if cfg.tuner.name == "hyperband" else {"tuner.factor", "tuner.hyperband_iterations"}
     params = {key: str(OmegaConf.select(cfg, key)) for key in SETTINGS if key not in other_tuners}
     params["search.workers"] = str(checked.workers)
-    params["search.select.folds"] = str(checked.folds)  # as run: lowered on a short validation stretch
+    params["search.select.folds"] = str(checked.folds)  # as run: lowered on a short validation stretch, 0 if no backtest
     params.update({f"space.{name}": describe(spec) for name, spec in checked.specs.items()})
     return params
 

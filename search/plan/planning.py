@@ -69,7 +69,7 @@ class Plan:
     layout: Layout
     workers: int = 1  # trials trained at once (`search.workers`, resolved)
     worker_threads: int = 0  # TensorFlow threads of each worker process (0: TensorFlow's default, one process)
-    folds: int = 3  # the backtest's folds (`search.select.folds`, lowered to what the validation points hold)
+    folds: int = 3  # the backtest's folds (`search.select.folds`, lowered to what the validation points hold; 0: none)
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def plan(request: Request, parallel_jobs: int = 1) -> Plan:
         data.horizon,
         span_field(specs, data.season_length, span),
     )
-    folds, note = fit_folds(request.search.select.folds, request.search.select.top_k, layout)
+    folds, note = backtest_folds(request.search, layout)
     if note:
         print(f"note: {note}", flush=True)
     _check_scoring(request.search, layout)
@@ -221,6 +221,25 @@ def fit_to_series(
         f"space.scaling: seasonal left out: before the test tail seasonal naive's MAE at horizon {horizon} "
         f"({seasonal_mae:.4g}) is no lower than naive's ({naive_mae:.4g}); space.scaling.value=seasonal searches it anyway"
     )
+
+
+def backtest_folds(search, layout: Layout) -> tuple[int, str | None]:
+    """The backtest's fold count (0: no backtest), and a note when it was skipped or its folds lowered.
+
+    `search.select.backtest=auto` skips it when its ranking cannot change the registered model: an ensemble of
+    configurations that averages every one of the `top_k` it would rank (each member is seeded the same
+    whatever its rank). It would only choose which searched model is shown as the winner beside the baselines.
+    """
+    select = search.select
+    if select.top_k <= 1 or select.backtest == "never":
+        return 0, None
+    if select.backtest == "auto" and search.ensemble_of == "configurations" and search.ensemble >= select.top_k:
+        return 0, (
+            f"no backtest: the registered model averages all {select.top_k} best configurations (search.ensemble="
+            f"{search.ensemble} >= search.select.top_k={select.top_k}), so ranking them would change nothing; "
+            "search.select.backtest=always scores them anyway"
+        )
+    return fit_folds(select.folds, select.top_k, layout)
 
 
 def fit_folds(folds: int, top_k: int, layout: Layout) -> tuple[int, str | None]:
