@@ -84,6 +84,7 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
     assert all(r.info.status == "FINISHED" and "fold_mae" in r.data.metrics for r in backtest)
     ensemble = stage_runs(client, parent.info.run_id, "ensemble")
     assert len(ensemble) == 2 and {r.data.params["train_stop"] for r in ensemble} == {"440"}  # every pre-test point
+    assert summary["ensemble_members"] == 2
     best_two = sorted(candidates, key=lambda c: c["backtest_mae"])[:2]
     assert {r.data.tags["source_trial_id"] for r in ensemble} == {c["trial_id"] for c in best_two}
 
@@ -240,5 +241,6 @@ def test_an_ensemble_of_every_candidate_skips_the_backtest_and_averages_the_sear
     assert stage_runs(client, parent_id, "backtest") == []
     members = stage_runs(client, parent_id, "ensemble")
     assert sorted(r.data.tags["source_trial_id"] for r in members) == sorted(c["trial_id"] for c in selection["candidates"])
+    assert summary["ensemble"] == summary["ensemble_members"] == 3
     params = client.get_run(parent_id).data.params
     assert params["search.select.backtest"] == "auto" and params["search.select.folds"] == "0"

@@ -228,6 +228,11 @@ def fit_final(fits: Fits, members: list[tuple[Candidate, int]], train_stop: int,
     return models[0] if len(models) == 1 else average_model(models)
 
 
+def member_count(model) -> int:
+    """How many models the registered `model` averages: its `member_<i>` submodels (`average_model`), or 1."""
+    return sum(1 for layer in model.layers if layer.name.startswith("member_")) or 1
+
+
 def average_model(members: list):
     """One Keras model whose forecast is the mean of `members`' forecasts.
 

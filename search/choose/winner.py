@@ -27,6 +27,7 @@ from search.choose.selection import (
     ensemble_members,
     fit_final,
     fold_blocks,
+    member_count,
     one_after_another,
 )
 from search.plan.planning import Plan, RunLabels
@@ -124,6 +125,7 @@ def evaluate_winner(
         },
         refit=bool(settings.refit),
         ensemble=settings.ensemble,
+        ensemble_members=member_count(chosen.final),
         ensemble_of=str(settings.ensemble_of),
         epochs=winner.epochs,
         input_length=int(chosen.final.input_shape[1]),

@@ -37,7 +37,8 @@ class Evaluation:
     best_hyperparameters: dict[str, Any]
     selection: dict[str, Any]  # top_k, folds, candidates
     refit: bool
-    ensemble: int
+    ensemble: int  # the setting (`search.ensemble`)
+    ensemble_members: int  # the models the registered one averages: fewer than `ensemble` if a member diverged or top_k < k
     ensemble_of: str
     epochs: int
     input_length: int
@@ -56,6 +57,7 @@ class Evaluation:
             "selection": self.selection,
             "refit": self.refit,
             "ensemble": self.ensemble,
+            "ensemble_members": self.ensemble_members,
             "ensemble_of": str(self.ensemble_of),
             "epochs": self.epochs,
             "input_length": self.input_length,
