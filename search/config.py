@@ -190,7 +190,7 @@ class SelectConfig:
     only rename the winner shown beside the baselines.
     """
 
-    top_k: int = 5  # backtest the 5 best configurations (1: the search's best trial, no backtest)
+    top_k: int = 5  # the best distinct configurations: what the backtest ranks, the ensemble draws from (1: the search's best)
     folds: int = 3  # expanding-window folds over the scored validation points
     backtest: Backtest = Backtest.auto  # auto: when it can change the registered model | always | never: rank by search score
 
