@@ -49,8 +49,7 @@ def test_a_jax_search_runs_every_stage_without_importing_tensorflow(tmp_path, st
     run_dir = tmp_path / "run"
     tiny = [item for item in TINY if not item.startswith("search.")]
     stages = ["search.select.top_k=2", "search.select.folds=2", "search.select.backtest=always", "search.ensemble=2"]
-    stages += ["search.intervals=[0.8]"]
-    stages += ["search.intervals_method=cqr", "search.workers=2", "hydra.run.dir=run"]
+    stages += ["search.intervals=[0.8]", "search.intervals_method=cqr", "search.workers=2", "hydra.run.dir=run"]
     env = {**cli_env(store), "PYTHONPATH": f"{tripwire}{os.pathsep}{ROOT}", "TF_TRIPWIRE_LOG": str(log)}
     result = subprocess.run(
         [sys.executable, "-m", "search", "+space=dnn", "backend=jax", *tiny, *SMALL_DNN, *stages],
