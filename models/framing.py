@@ -11,7 +11,15 @@ Three choices, hyperparameters of every space:
   units of the training split's), and adds each predicted difference to the value one season before the
   step it forecasts, so a network that outputs zero is the seasonal naive forecast (as `last_value` makes
   zero the naive one). The seasonal difference already holds last season, so this scaling reads no
-  seasonal context blocks.
+  seasonal context blocks. `profile` (ES-RNN's idea: the network learns what exponential smoothing's
+  seasonal indices leave) keeps the training split's seasonal profile, the average one-step change into each
+  phase of the season; each window's phase is matched to it (a Gaussian likelihood of the window's changes
+  under each of the `season_length` phases, a softmax over them), the window is deseasonalised with the matched
+  profile, and each output is a change from the last value beyond the profile's path: a network that outputs
+  zero forecasts the last value plus the season's average change, which is what Holt-Winters does with fixed
+  seasonal indices (on `data=elnino` that start scores 0.381 on the test tail, as `ets` does). The phase
+  comes from the window itself, so the model still maps raw windows to forecasts; it reads no seasonal context
+  blocks either.
 - seasonal context: `seasons` past seasons (0, 1 or 2) of `2 * season_halfwidth + 1` values each,
   centred on `t - k * season_length`, appended before the recent `window_size` values, oldest first.
   The model's raw input then spans `input_length` points, however long the season.
@@ -31,8 +39,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-SCALINGS = ("standard", "last_value", "window", "seasonal")
-SEASONAL_SCALINGS = ("seasonal",)
+SCALINGS = ("standard", "last_value", "window", "seasonal", "profile")
+SEASONAL_SCALINGS = ("seasonal", "profile")
 """Scalings that need `data.season_length`."""
 
 WINDOW_EPSILON = 1e-4
@@ -49,9 +57,9 @@ def input_length(
 ) -> int:
     """Raw points before the forecast time that a model reads: the window (or the skip's lags, if longer), back to its
     oldest seasonal value; under `seasonal` scaling one season more, to difference the oldest point read."""
-    if scaling in SEASONAL_SCALINGS and season_length > 0:
+    if scaling == "seasonal" and season_length > 0:
         return max(window_size, ar_skip) + season_length
-    if seasons <= 0:
+    if seasons <= 0 or scaling == "profile":
         return max(window_size, ar_skip)
     return max(window_size, seasons * season_length + season_halfwidth, ar_skip)
 
@@ -60,9 +68,10 @@ def input_length(
 class Framing:
     """Everything besides the architecture that shapes a model's input and output.
 
-    `mean`, `std`, `step_std` (std of one-step changes) and `season_std` (std of seasonal differences) come
-    from the training split only; `horizon` is how many values the model forecasts from each window (one
-    output unit each); `ar_skip` the lags of the linear skip (0: none).
+    `mean`, `std`, `step_std` (std of one-step changes), `season_std` (std of seasonal differences) and, for
+    `profile` scaling, `profile` and `profile_std` (`seasonal_profile`) come from the training split only;
+    `horizon` is how many values the model forecasts from each window (one output unit each); `ar_skip` the
+    lags of the linear skip (0: none).
     """
 
     window_size: int
@@ -76,6 +85,8 @@ class Framing:
     horizon: int = 1
     ar_skip: int = 0
     season_std: float = 1.0
+    profile: tuple[float, ...] = ()
+    profile_std: float = 1.0
 
     @property
     def input_length(self) -> int:
@@ -85,11 +96,63 @@ class Framing:
         """`(start, stop)` positions in the raw input of each block the network sees, oldest first."""
         length = self.input_length
         blocks = []
-        for k in range(self.seasons, 0, -1):
+        for k in range(0 if self.scaling == "profile" else self.seasons, 0, -1):
             centre = length - k * self.season_length
             blocks.append((centre - self.season_halfwidth, centre + self.season_halfwidth + 1))
         blocks.append((length - self.window_size, length))
         return blocks
+
+
+def seasonal_profile(train, season_length: int) -> tuple[tuple[float, ...], float]:
+    """`(profile, profile_std)` of a training stretch: the mean one-step change into each phase `j` of the season
+    (the points at index `j` modulo `season_length`), and the std of the changes net of it. Needs at least one
+    change at every phase (`season_length + 1` points)."""
+    import numpy as np
+
+    values = np.asarray(train, dtype=np.float64)
+    changes = np.diff(values)
+    phases = np.arange(1, len(values)) % season_length
+    if season_length < 2 or len(changes) < season_length:
+        raise ValueError(f"a seasonal profile needs more than {season_length} points, got {len(values)}")
+    profile = np.array([changes[phases == j].mean() for j in range(season_length)])
+    return tuple(float(v) for v in profile), float((changes - profile[phases]).std()) or 1.0
+
+
+def profile_forecast(windows, profile, profile_std: float, horizon: int = 1):
+    """NumPy reference of what a `profile` model with a zero network forecasts from raw `windows` `(n, length)`:
+    the last value plus the expected profile path, the phase weighted by its likelihood. Shape `(n, horizon)`."""
+    import numpy as np
+
+    windows = np.asarray(windows, dtype=np.float64)
+    matcher, bias, path, _ = _profile_matrices(np.asarray(profile, dtype=np.float64), profile_std, windows.shape[1], horizon)
+    logits = np.diff(windows, axis=1) @ matcher + bias
+    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    return windows[:, -1:] + weights @ path
+
+
+def _profile_matrices(profile, profile_std: float, length: int, horizon: int):
+    """The fixed weights of `profile` scaling, for raw inputs of `length` points, `p` the phase of the first point
+    forecast (index `t` modulo the season):
+
+    - `matcher` `(length - 1, season)` and `bias` `(season,)`: the log-likelihood of the window's changes under
+      each phase (Gaussian, std `profile_std`), up to a constant: change `i` is into point `t - length + 1 + i`;
+    - `path` `(season, horizon)`: the profile's change from the last value to step `k`, `sum profile[p .. p + k]`;
+    - `offsets` `(season, length)`: each input point's seasonal offset from the last value,
+      `-sum profile[phase of the points after it]`.
+    """
+    import numpy as np
+
+    season = len(profile)
+    phases = np.arange(season)
+    variance = profile_std**2
+    expected = profile[(phases[None, :] - (length - 1) + np.arange(length - 1)[:, None]) % season]  # (length - 1, season)
+    matcher = expected / variance
+    bias = -0.5 * (expected**2).sum(axis=0) / variance
+    path = np.cumsum(profile[(phases[:, None] + np.arange(horizon)[None, :]) % season], axis=1)
+    after = profile[(phases[:, None] - length + np.arange(length)[None, :]) % season]  # change into each input point
+    offsets = -np.cumsum(after[:, ::-1], axis=1)[:, ::-1] + after  # minus the changes into the points after it
+    return matcher, bias, path, offsets
 
 
 def framed_input(framing: Framing, sequence: bool):
@@ -110,6 +173,9 @@ def framed_input(framing: Framing, sequence: bool):
         x, restore = _seasonal(inputs, differences, framing)
         width = framing.window_size
         lags = _recent(differences, length - framing.season_length, framing.ar_skip, "ar_lags") if framing.ar_skip else None
+    elif framing.scaling == "profile":
+        x, restore, lags = _profiled(inputs, framing)
+        width = framing.window_size
     else:
         raw = _selected(inputs, framing)
         width = raw.shape[-1]
@@ -140,7 +206,7 @@ def framed_input(framing: Framing, sequence: bool):
     elif framing.scaling == "window":
         x, restore = _window_standardised(raw, width, framing, lags)
         lags = None  # added by the window's own restore, after its std is multiplied back
-    elif framing.scaling != "seasonal":
+    elif framing.scaling not in SEASONAL_SCALINGS:
         raise ValueError(f"unknown scaling {framing.scaling!r}: use one of {', '.join(SCALINGS)}")
     if sequence:
         x = layers.Reshape((width, 1), name="as_sequence")(x)
@@ -207,6 +273,55 @@ def _seasonal(inputs, differences, framing: Framing):
         return layers.Add(name="forecast")([difference, season_ago])
 
     return x, restore
+
+
+def _profiled(inputs, framing: Framing):
+    """`(x, restore, lags)` for `profile` scaling: the window deseasonalised by the matched profile, minus its last
+    value, in units of `profile_std`; a restore that adds the last value and the profile's path; the skip's lags
+    the same way (spread like `last_value`'s). The matching and the profile are fixed `Dense` layers (not trained),
+    their weights set from the training split's profile, so a saved model carries them in its weights file."""
+    import keras
+    import numpy as np
+
+    layers = keras.layers
+    length, horizon = framing.input_length, framing.horizon
+    if len(framing.profile) != framing.season_length or framing.season_length < 2:
+        raise ValueError("scaling=profile needs the training split's seasonal profile (models.framing.seasonal_profile)")
+    profile = np.asarray(framing.profile, dtype=np.float64)
+    matcher, bias, path, offsets = _profile_matrices(profile, framing.profile_std, length, horizon)
+    sequence = layers.Reshape((length, 1), name="profile_sequence")(inputs)
+    current = layers.Cropping1D((1, 0), name="profile_current")(sequence)
+    previous = layers.Cropping1D((0, 1), name="profile_previous")(sequence)
+    changes = layers.Reshape((length - 1,), name="profile_changes")(layers.Subtract(name="profile_change")([current, previous]))
+    phase = layers.Softmax(name="phase")(_fixed_dense(changes, matcher, bias, "phase_likelihood"))
+    last = _last_value(inputs, length)
+    seasonal_path = _fixed_dense(phase, path, None, "profile_path")
+    deseasonalised = layers.Subtract(name="minus_profile")(
+        [layers.Subtract(name="minus_last_value")([inputs, last]), _fixed_dense(phase, offsets, None, "profile_offsets")]
+    )
+    in_units = layers.Rescaling(1.0 / framing.profile_std, name="in_profile_units")(deseasonalised)
+    x = _recent(in_units, length, framing.window_size, "profile_window")
+    lags = None
+    if framing.ar_skip:
+        spread = math.sqrt((framing.ar_skip + 1) / 2)  # as under `last_value`: a k-step change spreads like sqrt(k)
+        lags = layers.Rescaling(1.0 / spread, name="ar_lags")(_recent(in_units, length, framing.ar_skip, "ar_lags_profiled"))
+
+    def restore(y):
+        change = layers.Rescaling(framing.profile_std, name="change")(y)
+        return layers.Add(name="forecast")([change, seasonal_path, last])
+
+    return x, restore, lags
+
+
+def _fixed_dense(x, kernel, bias, name: str):
+    """A `Dense` with the given weights, not trained: built on `x`, then set (the weights live in the weights file,
+    not in the layer's config)."""
+    import keras
+
+    layer = keras.layers.Dense(kernel.shape[1], use_bias=bias is not None, trainable=False, name=name)
+    y = layer(x)
+    layer.set_weights([kernel.astype("float32")] + ([bias.astype("float32")] if bias is not None else []))
+    return y
 
 
 def _selected(inputs, framing: Framing):

@@ -28,6 +28,8 @@ SMALL = {
 def framing(
     scaling="standard", window_size=12, seasons=0, halfwidth=0, season_length=0, mean=50.0, std=10.0, step_std=2.0, **more
 ):
+    if scaling == "profile" and "profile" not in more:  # a season's average changes, as `seasonal_profile` gives
+        more.update(profile=tuple(np.diff(np.sin(2 * np.pi * np.arange(season_length + 1) / season_length))), profile_std=0.5)
     return Framing(window_size, scaling, seasons, halfwidth, season_length, mean, std, step_std, **more)
 
 
@@ -147,6 +149,42 @@ def test_seasonal_scaling_with_a_zero_network_is_the_seasonal_naive_forecast():
 
     probe = keras.Model(model.inputs, model.get_layer("in_season_units").output)
     np.testing.assert_allclose(probe.predict_on_batch(x[:1]), [[(4 - 5) / 2.5, (10 - 1) / 2.5, (20 - 2) / 2.5]], rtol=1e-6)
+
+
+def test_profile_scaling_with_a_zero_network_is_naive_plus_the_matched_seasons_average_change():
+    """On `data=elnino` the training split's seasonal profile, with each window's phase matched from its own changes,
+    forecasts the test tail as Holt-Winters with fixed seasonal indices does (`ets`: 0.381): the model with its
+    network silenced is that forecast (the NumPy reference), over a horizon too; the network reads the window
+    deseasonalised; the profile's layers are not trained; and a pure season at any level and phase is forecast
+    exactly."""
+    import keras
+
+    from data.baselines import exponential_smoothing
+    from data.sources import csv_series
+    from models.framing import profile_forecast, seasonal_profile
+
+    series = csv_series("data/series/elnino_monthly.csv", "sst", "month").astype(np.float64)
+    test = np.arange(len(series) - 146, len(series))
+    profile, spread = seasonal_profile(series[:586], 12)
+    frame = framing("profile", window_size=24, season_length=12, ar_skip=36, profile=profile, profile_std=spread, horizon=3)
+    assert frame.input_length == 36  # the skip's lags; no seasonal context blocks
+    model = _zero_head(BUILDERS["dnn"](framing=frame, **SMALL["dnn"]))
+    assert {w.path.split("/")[0] for w in model.non_trainable_weights} == {"phase_likelihood", "profile_path", "profile_offsets"}
+    windows = np.stack([series[t - 36 : t] for t in test]).astype(np.float32)
+    forecasts = model.predict_on_batch(windows)
+    np.testing.assert_allclose(forecasts, profile_forecast(windows, profile, spread, 3), atol=1e-3)
+    ets = exponential_smoothing(series, 586, 12)[test]
+    assert np.mean(np.abs(forecasts[:, 0] - series[test])) == pytest.approx(np.mean(np.abs(ets - series[test])), abs=2e-3)
+
+    season = 10 * np.sin(2 * np.pi * np.arange(48) / 12)
+    changes = tuple(10 * np.sin(2 * np.pi * j / 12) - 10 * np.sin(2 * np.pi * (j - 1) / 12) for j in range(12))
+    pure = framing("profile", window_size=24, season_length=12, profile=changes)
+    pure_model = _zero_head(BUILDERS["dnn"](framing=pure, **SMALL["dnn"]))
+    shifted = np.stack([season[s : s + 24] + level for s, level in ((0, 0.0), (5, 500.0), (17, -3.0))]).astype(np.float32)
+    expected = [season[s + 24] + level for s, level in ((0, 0.0), (5, 500.0), (17, -3.0))]
+    np.testing.assert_allclose(pure_model.predict_on_batch(shifted).ravel(), expected, atol=1e-3)
+    probe = keras.Model(pure_model.inputs, pure_model.get_layer("in_profile_units").output)
+    np.testing.assert_allclose(probe.predict_on_batch(shifted), 0.0, atol=1e-3)  # nothing left once deseasonalised
 
 
 @pytest.mark.parametrize("scaling", ["standard", "last_value", "window"])

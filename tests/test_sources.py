@@ -75,12 +75,15 @@ def test_shipped_real_series_plan_with_every_shipped_space(data, points, season,
         assert checked.series[0] == pytest.approx(first) and checked.series[-1] == pytest.approx(last)
         assert cfg.data.season_length == season and checked.layout.test_size == cfg.data.test_size
         assert set(candidates_of(checked.specs["seasons"])) == {0, 1, 2}
+        assert "profile" in candidates_of(checked.specs["scaling"])
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
-    # Their seasonal context stays (they have a season); only `seasonal` scaling is left out, since at horizon 1
-    # seasonal naive forecasts their past worse than naive does (`planning.fit_to_series`). (The defaults' other note:
-    # no backtest, as the ensemble averages every candidate.)
+    # Their seasonal context and `profile` scaling stay (they have a season, and its average change forecasts better
+    # than naive); only `seasonal` scaling is left out, since at horizon 1 seasonal naive forecasts their past worse
+    # than naive does (`planning.fit_to_series`). (The defaults' other note: no backtest, as the ensemble averages
+    # every candidate.)
     scaling = [note for note in notes if not note.startswith("note: no backtest")]
     assert len(scaling) == 6 and all(note.startswith("note: space.scaling: seasonal left out") for note in scaling)
+    assert not any("profile left out" in note for note in scaling)
 
 
 def candidates_of(spec):

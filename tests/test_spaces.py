@@ -100,7 +100,8 @@ def test_seasonal_scaling_and_the_ar_skip_follow_the_season():
     specs = specs_of(compose_config("+space=dnn"))
     assert "seasonal" in specs["scaling"]["values"] and specs["ar_skip"]["values"] == [0, 24]
     narrowed, note = fit_to_season(specs, 0)
-    assert narrowed["scaling"]["values"] == ["standard", "last_value", "window"] and "seasonal left out" in note
+    assert narrowed["scaling"]["values"] == ["standard", "last_value", "window"]
+    assert "space.scaling: seasonal, profile left out: data.season_length=0" in note
     kept, _ = fit_to_season(specs, 12)
     assert "seasonal" in kept["scaling"]["values"]
     pinned = specs_of(compose_config("+space=dnn", "space.scaling.value=seasonal"))
@@ -128,11 +129,14 @@ def test_seasonal_scaling_is_left_out_where_seasonal_naive_forecasts_the_past_wo
     note = capsys.readouterr().out
     assert "space.scaling: seasonal left out: before the test tail seasonal naive's MAE" in note
     assert "space.scaling.value=seasonal searches it anyway" in note
+    # `profile` too: 3.6 seasons of 365 noisy days give a profile that forecasts worse than naive
+    assert "space.scaling: profile left out: the season's average change" in note
+    assert "space.scaling.value=profile searches it anyway" in note
 
     monthly = write_series("course300", tmp_path)
     short = plan_config(*DATA, f"data.path={monthly}")
-    assert "seasonal" in short.specs["scaling"]["values"]
-    assert "seasonal left out" not in capsys.readouterr().out
+    assert {"seasonal", "profile"} <= set(short.specs["scaling"]["values"])
+    assert "left out" not in capsys.readouterr().out
 
     pinned = plan_config("space.scaling.value=seasonal")
     assert candidates(pinned.specs["scaling"]) == ["seasonal"]

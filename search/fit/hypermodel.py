@@ -13,7 +13,7 @@ from data.split import Layout, resolve_split_time
 from data.windows import window_view, windowed_dataset
 from models import BUILDER_ARGUMENTS, BUILDERS, compile_model
 from models.common import FORECAST_CHUNK
-from models.framing import Framing, input_length
+from models.framing import SEASONAL_SCALINGS, Framing, input_length, seasonal_profile
 from search.core import interrupts
 from search.plan.space import declare
 
@@ -86,9 +86,12 @@ class WindowedHyperModel(keras_tuner.HyperModel):
         """Scaling and seasonal context of a configuration, with statistics of `[:train_stop]` (default: its split)."""
         train = self.series[: self.split_time(values) if train_stop is None else train_stop].astype(np.float64)
         season = self.season_length
-        if values["scaling"] == "seasonal" and season <= 0:
-            raise ValueError("scaling=seasonal needs data.season_length > 0: set the data's season or drop it from space.scaling")
+        if values["scaling"] in SEASONAL_SCALINGS and season <= 0:
+            raise ValueError(
+                f"scaling={values['scaling']} needs data.season_length > 0: set the data's season or drop it from space.scaling"
+            )
         seasonal_changes = train[season:] - train[:-season] if 0 < season < len(train) - 1 else np.zeros(0)
+        profile, profile_std = seasonal_profile(train, season) if values["scaling"] == "profile" else ((), 1.0)
         return Framing(
             window_size=values["window_size"],
             scaling=values["scaling"],
@@ -101,6 +104,8 @@ class WindowedHyperModel(keras_tuner.HyperModel):
             horizon=self.layout.horizon,
             ar_skip=values["ar_skip"],
             season_std=(float(seasonal_changes.std()) or 1.0) if len(seasonal_changes) else 1.0,
+            profile=profile,
+            profile_std=profile_std,
         )
 
     def model_for(self, values: dict, train_stop: int | None = None, outputs: int | None = None):
