@@ -20,7 +20,7 @@ def framed_model(framing, body, name: str, sequence: bool):
     units into the forecast.
     """
     inputs, x, restore = framed_input(framing, sequence)
-    y = keras.layers.Dense(framing.horizon, name="forecast_scaled")(body(x))
+    y = keras.layers.Dense(framing.outputs, name="forecast_scaled")(body(x))
     return keras.Model(inputs, restore(y), name=name)
 
 

@@ -71,7 +71,8 @@ class Framing:
     `mean`, `std`, `step_std` (std of one-step changes), `season_std` (std of seasonal differences) and, for
     `profile` scaling, `profile` and `profile_std` (`seasonal_profile`) come from the training split only;
     `horizon` is how many values the model forecasts from each window (one output unit each); `ar_skip` the
-    lags of the linear skip (0: none).
+    lags of the linear skip (0: none); `output_blocks` how many forecasts of the horizon the model gives side by
+    side (a quantile head: one block per quantile, `outputs` units in all, each block restored like the first).
     """
 
     window_size: int
@@ -87,6 +88,12 @@ class Framing:
     season_std: float = 1.0
     profile: tuple[float, ...] = ()
     profile_std: float = 1.0
+    output_blocks: int = 1
+
+    @property
+    def outputs(self) -> int:
+        """Output units: one per horizon step in each block."""
+        return self.horizon * self.output_blocks
 
     @property
     def input_length(self) -> int:
@@ -214,7 +221,7 @@ def framed_input(framing: Framing, sequence: bool):
         return inputs, x, restore
 
     def restore_with_skip(y):
-        return restore(layers.Add(name="plus_ar_skip")([y, _skip(lags, framing.horizon)]))
+        return restore(layers.Add(name="plus_ar_skip")([y, _skip(lags, framing.outputs)]))
 
     return inputs, x, restore_with_skip
 
@@ -266,7 +273,7 @@ def _seasonal(inputs, differences, framing: Framing):
     if repeats > 1:
         last_season = layers.Concatenate(axis=1, name="last_season_repeated")([last_season] * repeats)
     aligned = layers.Cropping1D((0, repeats * season - horizon), name="season_ago_crop")(last_season)
-    season_ago = layers.Reshape((horizon,), name="season_ago")(aligned)
+    season_ago = _tiled(layers.Reshape((horizon,), name="season_ago")(aligned), framing.output_blocks, "season_ago")
 
     def restore(y):
         difference = layers.Rescaling(framing.season_std, name="seasonal_change")(y)
@@ -295,7 +302,7 @@ def _profiled(inputs, framing: Framing):
     changes = layers.Reshape((length - 1,), name="profile_changes")(layers.Subtract(name="profile_change")([current, previous]))
     phase = layers.Softmax(name="phase")(_fixed_dense(changes, matcher, bias, "phase_likelihood"))
     last = _last_value(inputs, length)
-    seasonal_path = _fixed_dense(phase, path, None, "profile_path")
+    seasonal_path = _tiled(_fixed_dense(phase, path, None, "profile_path"), framing.output_blocks, "profile_path")
     deseasonalised = layers.Subtract(name="minus_profile")(
         [layers.Subtract(name="minus_last_value")([inputs, last]), _fixed_dense(phase, offsets, None, "profile_offsets")]
     )
@@ -311,6 +318,13 @@ def _profiled(inputs, framing: Framing):
         return layers.Add(name="forecast")([change, seasonal_path, last])
 
     return x, restore, lags
+
+
+def _tiled(x, blocks: int, name: str):
+    """`x` (one value per horizon step) repeated for each output block, side by side."""
+    import keras
+
+    return x if blocks == 1 else keras.layers.Concatenate(name=f"{name}_per_block")([x] * blocks)
 
 
 def _fixed_dense(x, kernel, bias, name: str):
@@ -372,7 +386,7 @@ def _window_standardised(raw, width: int, framing: Framing, lags=None):
     skip = None
     if lags is not None:
         lag_units = layers.Rescaling(1.0 / std, name="ar_lags_in_train_std")(lags)
-        skip = _skip(layers.Subtract(name="ar_lags")([lag_units, mean]), framing.horizon)
+        skip = _skip(layers.Subtract(name="ar_lags")([lag_units, mean]), framing.outputs)
 
     def restore(y):
         scaled = layers.Multiply(name="times_window_std")([y, spread])

@@ -16,6 +16,7 @@ IN_ONE_PROCESS = [
     ("windowing", "ratio"),
     ("forecast", "ratio="),
     ("tracking_overhead", "ratio="),
+    ("profile_start", "| elnino (12) | 0.9904 | 0.3811 |"),
     ("profile_trials", "Model.fit"),
 ]
 
@@ -52,6 +53,7 @@ def test_bench_scripts_without_a_search_run_tiny():
         ("workers", "of workers=1"),
         ("first_epoch", "no_grappler"),
         ("default_command", "| defaults | 42 |"),
+        ("member_count", "pairwise correlation mean"),
     ],
 )
 def test_bench_script_runs_tiny(script, expect):

@@ -187,6 +187,22 @@ def test_profile_scaling_with_a_zero_network_is_naive_plus_the_matched_seasons_a
     np.testing.assert_allclose(probe.predict_on_batch(shifted), 0.0, atol=1e-3)  # nothing left once deseasonalised
 
 
+@pytest.mark.parametrize("scaling", ["last_value", "seasonal", "profile"])
+def test_each_block_of_a_quantile_head_starts_from_the_models_own_forecast(scaling):
+    """A quantile head (`output_blocks`: one forecast of the horizon per quantile, side by side) restores every block
+    as the plain model restores its one: silenced, each block is the naive / seasonal naive / profile forecast of
+    steps 1..h, not of steps h+1.. (a skip too: one unit per output)."""
+    import dataclasses
+
+    frame = framing(scaling, window_size=6, season_length=4, horizon=3, season_std=2.0, ar_skip=8)
+    single = _zero_head(BUILDERS["dnn"](framing=frame, **SMALL["dnn"]))
+    blocks = _zero_head(BUILDERS["dnn"](framing=dataclasses.replace(frame, output_blocks=2), **SMALL["dnn"]))
+    assert blocks.get_layer("ar_skip").units == 6
+    x = np.random.RandomState(3).normal(20, 5, size=(5, frame.input_length)).astype(np.float32)
+    one = single.predict_on_batch(x)
+    np.testing.assert_allclose(blocks.predict_on_batch(x), np.concatenate([one, one], axis=1), rtol=1e-5)
+
+
 @pytest.mark.parametrize("scaling", ["standard", "last_value", "window"])
 def test_the_ar_skip_is_linear_in_the_lags_and_reaches_past_the_window(scaling):
     """With the network silenced, a skip weighted on one lag alone forecasts that lag's value in every scaling: the

@@ -27,7 +27,7 @@ def fit_quantile_head(hypermodel, values: dict, epochs: int, levels, seed: int, 
     horizon = hypermodel.layout.horizon
     quantiles = interval_quantiles(sorted(float(v) for v in levels))  # the order quantile_bands reads
     train_stop = hypermodel.split_time(values) if train_stop is None else train_stop
-    model = hypermodel.model_for(values, train_stop, outputs=len(quantiles) * horizon)
+    model = hypermodel.model_for(values, train_stop, output_blocks=len(quantiles))
     model.compile(loss=Pinball(np.repeat(quantiles, horizon)), optimizer=model.optimizer)  # the trial's optimizer
     data = hypermodel.training_windows(values, train_stop=train_stop, seed=seed % 2**32, label_copies=len(quantiles))
     model.fit(data, epochs=epochs, verbose=0, shuffle=False, callbacks=[StopOnNaN()])

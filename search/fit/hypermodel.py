@@ -108,13 +108,11 @@ class WindowedHyperModel(keras_tuner.HyperModel):
             profile_std=profile_std,
         )
 
-    def model_for(self, values: dict, train_stop: int | None = None, outputs: int | None = None):
-        """The compiled model for one configuration (trial values, or the LR range test's reference); `outputs`
-        output units instead of one per horizon step (a quantile head: `search.choose.quantile_head`)."""
+    def model_for(self, values: dict, train_stop: int | None = None, output_blocks: int = 1):
+        """The compiled model for one configuration (trial values, or the LR range test's reference); `output_blocks`
+        forecasts of the horizon side by side, each restored like one (a quantile head: `search.choose.quantile_head`)."""
         architecture = {name: values[name] for name in BUILDER_ARGUMENTS[values["model"]] if name in values}
-        framing = self.framing(values, train_stop)
-        if outputs is not None:
-            framing = dataclasses.replace(framing, horizon=outputs)
+        framing = dataclasses.replace(self.framing(values, train_stop), output_blocks=output_blocks)
         model = BUILDERS[values["model"]](framing=framing, **architecture)
         return compile_model(model, values["loss"], values["optimizer"], values["learning_rate"], values["momentum"])
 
