@@ -53,7 +53,7 @@ def test_bench_scripts_without_a_search_run_tiny():
         ("workers", "of workers=1"),
         ("first_epoch", "no_grappler"),
         ("default_command", "| defaults | 42 |"),
-        ("member_count", "pairwise correlation mean"),
+        ("member_count", "members' spread"),
     ],
 )
 def test_bench_script_runs_tiny(script, expect):
