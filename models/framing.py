@@ -166,7 +166,8 @@ def framed_input(framing: Framing, sequence: bool):
     """`(inputs, x, restore)`: the raw-window `Input`, the scaled features, and `restore(y)` that
     turns the network's output `y` (one unit per horizon step) into the forecast in the series' units:
     every step is scaled back the same way (`last_value`: each step is a change from the window's last value;
-    `seasonal`: from the value one season before it), the `ar_skip` term added in the same units.
+    `seasonal`: from the value one season before it; `profile`: from the last value plus the matched profile's
+    path), the `ar_skip` term added in the same units.
 
     `x` has shape `(n,)`, or `(n, 1)` with `sequence=True` for recurrent and conv layers.
     """
