@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.reloaded import reload_search
 from bench.tiny import SMALL_DNN, TINY_SEASONAL, TINY_SPACE, search_env
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -60,34 +61,16 @@ def main() -> None:
 
     import keras
     import numpy as np
-    from hydra import compose, initialize_config_dir
 
     from data.windows import window_view
     from models import forecast
     from search.choose.selection import Fits, Refitter, best_candidates, fit_final
-    from search.config import register_configs
-    from search.fit.hypermodel import WindowedHyperModel
-    from search.plan.planning import Request, plan
-    from search.record.tracking import Tracker
-    from search.tune.tuner import make_tuner
-    from search.tune.tuning import prepare_backend
 
-    register_configs()
-    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parent.parent / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"+space={args.space}", *args.set])
-    checked = plan(Request.of(cfg))
-    prepare_backend(cfg.search.deterministic, cfg.seed)
-    series, layout = checked.series, checked.layout
-    hypermodel = WindowedHyperModel(
-        series, layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed, season_length=cfg.data.season_length
-    )
     workdir = Path(tempfile.mkdtemp(prefix="bench-members-"))
     run_dir = shutil.copytree(args.run_dir, workdir / "run")  # reloading a tuner may write to it: the copy, not the run
-    tracker = Tracker(f"sqlite:///{workdir / 'member_count.db'}", "member-count")
-    tracker.start_parent("member-count", {"mode": "bench"})
-    cfg.tracking.log_trial_models = cfg.tracking.log_trial_plots = False
-    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, checked.specs, run_dir, resume=True)
-    completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
+    search = reload_search(args.space, args.set, run_dir, workdir / "member_count.db", "member-count")
+    cfg, hypermodel, tracker, completed = search.cfg, search.hypermodel, search.tracker, search.completed
+    series, layout = search.checked.series, search.checked.layout
     candidates = best_candidates(completed, args.configurations)
     fits = Fits(Refitter(hypermodel, cfg.seed), tracker)
     offsets = [100 + index for index in range(args.seeds)]

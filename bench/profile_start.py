@@ -35,7 +35,7 @@ def load(name: str):
 
 def row(name: str) -> str:
     from data.baselines import ar_changes, exponential_smoothing
-    from models.framing import profile_forecast, seasonal_profile
+    from models.framing import profile_forecast, profile_path, seasonal_profile
 
     series, data = load(name)
     season, test_start = data.season_length, len(series) - data.test_size
@@ -49,7 +49,7 @@ def row(name: str) -> str:
         return np.stack([series[t - width : t] for t in test])
 
     matched = [f"{w}: {mae(profile_forecast(windows(w), profile, spread))}" for w in WINDOWS[name]]
-    known = series[test - 1] + np.asarray(profile)[test % season]
+    known = series[test - 1] + profile_path(profile, test, 1).ravel()
     smoothing = exponential_smoothing(series, test_start, season)
     autoregression = ar_changes(series, test_start, data.ar_lags) if data.ar_lags else None
     ets = mae(smoothing[test]) if smoothing is not None else "-"

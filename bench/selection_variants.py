@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.reloaded import reload_search
 from bench.tiny import TINY_SEASONAL, TINY_SPACE, search_env
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -59,33 +60,15 @@ def variants(
 ) -> list[dict]:
     import keras
     import numpy as np
-    from hydra import compose, initialize_config_dir
 
     from data.windows import window_view
     from models import forecast
     from search.choose.selection import Fits, Refitter, backtest, best_candidates, ensemble_members, fit_final, fold_blocks
-    from search.config import register_configs
-    from search.fit.hypermodel import WindowedHyperModel
-    from search.plan.planning import Request, plan
-    from search.record.tracking import Tracker
     from search.scoring.evaluation import baseline_table
-    from search.tune.tuner import make_tuner
-    from search.tune.tuning import prepare_backend
 
-    register_configs()
-    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parent.parent / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"+space={space}", f"data={data}", *overrides])
-    checked = plan(Request.of(cfg))
-    prepare_backend(cfg.search.deterministic, cfg.seed)
-    series, layout = checked.series, checked.layout
-    hypermodel = WindowedHyperModel(
-        series, layout, checked.specs, cfg.data.shuffle_buffer, cfg.tuner.patience, cfg.seed, season_length=cfg.data.season_length
-    )
-    tracker = Tracker(f"sqlite:///{workdir / 'variants.db'}", f"variants-{data}")
-    tracker.start_parent(f"variants-{data}", {"mode": "bench"})
-    cfg.tracking.log_trial_models = cfg.tracking.log_trial_plots = False
-    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, checked.specs, run_dir, resume=True)
-    completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
+    search = reload_search(space, [f"data={data}", *overrides], run_dir, workdir / "variants.db", f"variants-{data}")
+    cfg, hypermodel, tracker, tuner, completed = search.cfg, search.hypermodel, search.tracker, search.tuner, search.completed
+    series, layout = search.checked.series, search.checked.layout
     fits = Fits(Refitter(hypermodel, cfg.seed), tracker)
 
     def test_mae(model) -> float:

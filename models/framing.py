@@ -138,6 +138,16 @@ def profile_forecast(windows, profile, profile_std: float, horizon: int = 1):
     return windows[:, -1:] + weights @ path
 
 
+def profile_path(profile, phases, horizon: int):
+    """The profile's change from the last value to each step ahead, `sum profile[p .. p + k]` for step `k` (from 0),
+    for forecasts whose first step has phase `p` (index modulo the season): shape `(len(phases), horizon)`."""
+    import numpy as np
+
+    profile = np.asarray(profile, dtype=np.float64)
+    steps = np.asarray(phases)[:, None] + np.arange(horizon)[None, :]
+    return np.cumsum(profile[steps % len(profile)], axis=1)
+
+
 def _profile_matrices(profile, profile_std: float, length: int, horizon: int):
     """The fixed weights of `profile` scaling, for raw inputs of `length` points, `p` the phase of the first point
     forecast (index `t` modulo the season):
@@ -156,7 +166,7 @@ def _profile_matrices(profile, profile_std: float, length: int, horizon: int):
     expected = profile[(phases[None, :] - (length - 1) + np.arange(length - 1)[:, None]) % season]  # (length - 1, season)
     matcher = expected / variance
     bias = -0.5 * (expected**2).sum(axis=0) / variance
-    path = np.cumsum(profile[(phases[:, None] + np.arange(horizon)[None, :]) % season], axis=1)
+    path = profile_path(profile, phases, horizon)
     after = profile[(phases[:, None] - length + np.arange(length)[None, :]) % season]  # change into each input point
     offsets = -np.cumsum(after[:, ::-1], axis=1)[:, ::-1] + after  # minus the changes into the points after it
     return matcher, bias, path, offsets

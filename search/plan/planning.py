@@ -22,7 +22,7 @@ from data.baselines import naive, seasonal_naive, targets
 from data.errors import UserError, first_line
 from data.sources import load_series
 from data.split import Layout, plan_layout
-from models.framing import SEASONAL_SCALINGS, seasonal_profile
+from models.framing import SEASONAL_SCALINGS, profile_path, seasonal_profile
 from search.plan.cores import AUTO_MAX_WORKERS, available_cores, is_auto, resolve_workers, threads_per_worker
 from search.plan.lr_range import check_settings
 from search.plan.space import auto_learning_rate, candidates, fit_to_season, in_points, input_lengths, validate_space
@@ -244,9 +244,7 @@ def _profile_reason(history: np.ndarray, season_length: int, horizon: int) -> di
     origins = range(cut, len(history) - horizon + 1)
     if cut <= season_length + 1 or len(origins) < 1:
         return {"profile": f"the {len(history)} points before the test tail are too few to learn a season's profile"}
-    profile = np.asarray(seasonal_profile(history[:cut], season_length)[0])
-    steps = np.arange(horizon)
-    path = np.cumsum(profile[(np.asarray(origins)[:, None] + steps[None, :]) % season_length], axis=1)
+    path = profile_path(seasonal_profile(history[:cut], season_length)[0], np.asarray(origins), horizon)
     actual = targets(history, origins, horizon).reshape(len(origins), horizon)
     last = naive(history, origins, horizon).reshape(len(origins), -1)
     naive_mae = float(np.mean(np.abs(actual - last)))
