@@ -3,10 +3,10 @@
     python -m bench.profile_start                   # elnino, co2, synthetic
     python -m bench.profile_start --tiny            # CI: elnino only
 
-No training. The seasonal profile (`models.framing.seasonal_profile`) comes from every point before the test tail,
+No training. The seasonal profile (`models.profile.seasonal_profile`) comes from every point before the test tail,
 as the registered members are refit on them. Printed per series: naive; naive plus the profile with the phase
 known (the calendar); the same with the phase matched from each window's own changes, as the model does
-(`models.framing.profile_forecast`), for windows of several lengths; and the `ets` and `ar_changes` baselines
+(`models.profile.profile_forecast`), for windows of several lengths; and the `ets` and `ar_changes` baselines
 beside them (`data.baselines`, the data config's own settings).
 """
 
@@ -35,7 +35,7 @@ def load(name: str):
 
 def row(name: str) -> str:
     from data.baselines import ar_changes, exponential_smoothing
-    from models.framing import profile_forecast, profile_path, seasonal_profile
+    from models.profile import profile_forecast, profile_path, seasonal_profile
 
     series, data = load(name)
     season, test_start = data.season_length, len(series) - data.test_size

@@ -18,8 +18,9 @@ Three choices, hyperparameters of every space:
   profile, and each output is a change from the last value beyond the profile's path: a network that outputs
   zero forecasts the last value plus the season's average change, which is what Holt-Winters does with fixed
   seasonal indices (on `data=elnino` that start scores 0.381 on the test tail, as `ets` does). The phase
-  comes from the window itself, so the model still maps raw windows to forecasts; it reads no seasonal context
-  blocks either.
+  comes from the input itself, a whole season of changes at least (`PROFILE_MATCH_LIMIT`), so the model still
+  maps raw inputs to forecasts; it reads no seasonal context blocks either. Where the season is long and its
+  seasons few, the profile is smoothed, keeping its breaks (`models.profile`).
 - seasonal context: `seasons` past seasons (0, 1 or 2) of `2 * season_halfwidth + 1` values each,
   centred on `t - k * season_length`, appended before the recent `window_size` values, oldest first.
   The model's raw input then spans `input_length` points, however long the season.
@@ -47,6 +48,11 @@ WINDOW_EPSILON = 1e-4
 """Added to each window's variance (in units of the training std) so a flat window divides by no zero."""
 
 
+PROFILE_MATCH_LIMIT = 1001
+"""Most raw points `profile` scaling reads to match a window's phase: a whole season and one more, up to this (the
+matching weights grow with season x points read)."""
+
+
 def input_length(
     window_size: int,
     seasons: int = 0,
@@ -56,10 +62,13 @@ def input_length(
     ar_skip: int = 0,
 ) -> int:
     """Raw points before the forecast time that a model reads: the window (or the skip's lags, if longer), back to its
-    oldest seasonal value; under `seasonal` scaling one season more, to difference the oldest point read."""
+    oldest seasonal value; under `seasonal` scaling one season more, to difference the oldest point read; under
+    `profile` at least a whole season of changes, to match the window's phase (the network still sees the window)."""
     if scaling == "seasonal" and season_length > 0:
         return max(window_size, ar_skip) + season_length
-    if seasons <= 0 or scaling == "profile":
+    if scaling == "profile":
+        return max(window_size, ar_skip, min(season_length + 1, PROFILE_MATCH_LIMIT))
+    if seasons <= 0:
         return max(window_size, ar_skip)
     return max(window_size, seasons * season_length + season_halfwidth, ar_skip)
 
@@ -69,7 +78,7 @@ class Framing:
     """Everything besides the architecture that shapes a model's input and output.
 
     `mean`, `std`, `step_std` (std of one-step changes), `season_std` (std of seasonal differences) and, for
-    `profile` scaling, `profile` and `profile_std` (`seasonal_profile`) come from the training split only;
+    `profile` scaling, `profile` and `profile_std` (`models.profile.seasonal_profile`) come from the training split only;
     `horizon` is how many values the model forecasts from each window (one output unit each); `ar_skip` the
     lags of the linear skip (0: none); `output_blocks` how many forecasts of the horizon the model gives side by
     side (a quantile head: one block per quantile, `outputs` units in all, each block restored like the first).
@@ -108,68 +117,6 @@ class Framing:
             blocks.append((centre - self.season_halfwidth, centre + self.season_halfwidth + 1))
         blocks.append((length - self.window_size, length))
         return blocks
-
-
-def seasonal_profile(train, season_length: int) -> tuple[tuple[float, ...], float]:
-    """`(profile, profile_std)` of a training stretch: the mean one-step change into each phase `j` of the season
-    (the points at index `j` modulo `season_length`), and the std of the changes net of it. Needs at least one
-    change at every phase (`season_length + 1` points)."""
-    import numpy as np
-
-    values = np.asarray(train, dtype=np.float64)
-    changes = np.diff(values)
-    phases = np.arange(1, len(values)) % season_length
-    if season_length < 2 or len(changes) < season_length:
-        raise ValueError(f"a seasonal profile needs more than {season_length} points, got {len(values)}")
-    profile = np.array([changes[phases == j].mean() for j in range(season_length)])
-    return tuple(float(v) for v in profile), float((changes - profile[phases]).std()) or 1.0
-
-
-def profile_forecast(windows, profile, profile_std: float, horizon: int = 1):
-    """NumPy reference of what a `profile` model with a zero network forecasts from raw `windows` `(n, length)`:
-    the last value plus the expected profile path, the phase weighted by its likelihood. Shape `(n, horizon)`."""
-    import numpy as np
-
-    windows = np.asarray(windows, dtype=np.float64)
-    matcher, bias, path, _ = _profile_matrices(np.asarray(profile, dtype=np.float64), profile_std, windows.shape[1], horizon)
-    logits = np.diff(windows, axis=1) @ matcher + bias
-    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
-    weights /= weights.sum(axis=1, keepdims=True)
-    return windows[:, -1:] + weights @ path
-
-
-def profile_path(profile, phases, horizon: int):
-    """The profile's change from the last value to each step ahead, `sum profile[p .. p + k]` for step `k` (from 0),
-    for forecasts whose first step has phase `p` (index modulo the season): shape `(len(phases), horizon)`."""
-    import numpy as np
-
-    profile = np.asarray(profile, dtype=np.float64)
-    steps = np.asarray(phases)[:, None] + np.arange(horizon)[None, :]
-    return np.cumsum(profile[steps % len(profile)], axis=1)
-
-
-def _profile_matrices(profile, profile_std: float, length: int, horizon: int):
-    """The fixed weights of `profile` scaling, for raw inputs of `length` points, `p` the phase of the first point
-    forecast (index `t` modulo the season):
-
-    - `matcher` `(length - 1, season)` and `bias` `(season,)`: the log-likelihood of the window's changes under
-      each phase (Gaussian, std `profile_std`), up to a constant: change `i` is into point `t - length + 1 + i`;
-    - `path` `(season, horizon)`: the profile's change from the last value to step `k`, `sum profile[p .. p + k]`;
-    - `offsets` `(season, length)`: each input point's seasonal offset from the last value,
-      `-sum profile[phase of the points after it]`.
-    """
-    import numpy as np
-
-    season = len(profile)
-    phases = np.arange(season)
-    variance = profile_std**2
-    expected = profile[(phases[None, :] - (length - 1) + np.arange(length - 1)[:, None]) % season]  # (length - 1, season)
-    matcher = expected / variance
-    bias = -0.5 * (expected**2).sum(axis=0) / variance
-    path = profile_path(profile, phases, horizon)
-    after = profile[(phases[:, None] - length + np.arange(length)[None, :]) % season]  # change into each input point
-    offsets = -np.cumsum(after[:, ::-1], axis=1)[:, ::-1] + after  # minus the changes into the points after it
-    return matcher, bias, path, offsets
 
 
 def framed_input(framing: Framing, sequence: bool):
@@ -301,12 +248,14 @@ def _profiled(inputs, framing: Framing):
     import keras
     import numpy as np
 
+    from models.profile import profile_matrices
+
     layers = keras.layers
     length, horizon = framing.input_length, framing.horizon
     if len(framing.profile) != framing.season_length or framing.season_length < 2:
-        raise ValueError("scaling=profile needs the training split's seasonal profile (models.framing.seasonal_profile)")
+        raise ValueError("scaling=profile needs the training split's seasonal profile (models.profile.seasonal_profile)")
     profile = np.asarray(framing.profile, dtype=np.float64)
-    matcher, bias, path, offsets = _profile_matrices(profile, framing.profile_std, length, horizon)
+    matcher, bias, path, offsets = profile_matrices(profile, framing.profile_std, length, horizon)
     sequence = layers.Reshape((length, 1), name="profile_sequence")(inputs)
     current = layers.Cropping1D((1, 0), name="profile_current")(sequence)
     previous = layers.Cropping1D((0, 1), name="profile_previous")(sequence)

@@ -161,7 +161,7 @@ def test_profile_scaling_with_a_zero_network_is_naive_plus_the_matched_seasons_a
 
     from data.baselines import exponential_smoothing
     from data.sources import csv_series
-    from models.framing import profile_forecast, seasonal_profile
+    from models.profile import profile_forecast, seasonal_profile
 
     series = csv_series("data/series/elnino_monthly.csv", "sst", "month").astype(np.float64)
     test = np.arange(len(series) - 146, len(series))

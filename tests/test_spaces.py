@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import keras_tuner
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
@@ -117,7 +118,11 @@ def test_seasonal_scaling_and_the_ar_skip_follow_the_season():
 def test_seasonal_scaling_is_left_out_where_seasonal_naive_forecasts_the_past_worse_than_naive(tmp_path, capsys):
     """Planning drops `seasonal` from a scaling choice where the series says it cannot pay (the synthetic default:
     seasonal naive ~3x naive's error), keeps it on a sharply seasonal monthly series at horizon 24, and keeps it
-    when the user pinned it; a note names what was left out and how to search it anyway."""
+    when the user pinned it; a note names what was left out and how to search it anyway. `profile` is dropped
+    where the season's average change holds nothing (a random walk), kept on the synthetic default (its smoothed
+    profile forecasts better than naive)."""
+    import pandas as pd
+
     from bench.short_series import DATA, write_series
     from search.plan.planning import Request, plan
 
@@ -125,11 +130,17 @@ def test_seasonal_scaling_is_left_out_where_seasonal_naive_forecasts_the_past_wo
         return plan(Request.of(compose_config("+space=dnn", *overrides)))
 
     default = plan_config()
-    assert default.specs["scaling"]["values"] == ["standard", "last_value", "window"]
+    assert default.specs["scaling"]["values"] == ["standard", "last_value", "window", "profile"]
     note = capsys.readouterr().out
     assert "space.scaling: seasonal left out: before the test tail seasonal naive's MAE" in note
     assert "space.scaling.value=seasonal searches it anyway" in note
-    # `profile` too: 3.6 seasons of 365 noisy days give a profile that forecasts worse than naive
+    assert "profile left out" not in note
+
+    walk = tmp_path / "walk.csv"
+    pd.DataFrame({"value": np.random.default_rng(0).standard_normal(600).cumsum()}).to_csv(walk, index=False)  # no season in it
+    no_season = plan_config("data=csv", "data.column=value", "data.season_length=52", f"data.path={walk}")
+    assert "profile" not in no_season.specs["scaling"]["values"]
+    note = capsys.readouterr().out
     assert "space.scaling: profile left out: the season's average change" in note
     assert "space.scaling.value=profile searches it anyway" in note
 

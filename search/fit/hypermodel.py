@@ -13,7 +13,8 @@ from data.split import Layout, resolve_split_time
 from data.windows import window_view, windowed_dataset
 from models import BUILDER_ARGUMENTS, BUILDERS, compile_model
 from models.common import FORECAST_CHUNK
-from models.framing import SEASONAL_SCALINGS, Framing, input_length, seasonal_profile
+from models.framing import SEASONAL_SCALINGS, Framing, input_length
+from models.profile import seasonal_profile
 from search.core import interrupts
 from search.plan.space import declare
 

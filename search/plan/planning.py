@@ -22,7 +22,8 @@ from data.baselines import naive, seasonal_naive, targets
 from data.errors import UserError, first_line
 from data.sources import load_series
 from data.split import Layout, plan_layout
-from models.framing import SEASONAL_SCALINGS, profile_path, seasonal_profile
+from models.framing import SEASONAL_SCALINGS
+from models.profile import profile_path, seasonal_profile
 from search.plan.cores import AUTO_MAX_WORKERS, available_cores, is_auto, resolve_workers, threads_per_worker
 from search.plan.lr_range import check_settings
 from search.plan.space import auto_learning_rate, candidates, fit_to_season, in_points, input_lengths, validate_space
@@ -205,7 +206,7 @@ def fit_to_series(
     before the test tail worse than naive does (at `data.horizon`), that start is worse than `last_value`'s, each
     input is the difference of two noisy points a season apart, and each window needs a season more of history:
     on the synthetic default series (seasonal naive ~3x naive) the choice only spent trials. `profile` makes a
-    network that outputs 0 the last value plus the season's average change (`models.framing.seasonal_profile`):
+    network that outputs 0 the last value plus the season's average change (`models.profile.seasonal_profile`):
     it is left out where that forecast, the profile taken from the first 80 % of the points before the test tail,
     is no better than naive on the rest (the synthetic series: 3.6 seasons of 365 noisy days, each phase's average
     change is mostly noise). A pinned `space.scaling.value=...` is kept: the user asked for it.
