@@ -4,10 +4,13 @@
     python -m bench.profile_start --tiny            # CI: elnino only
 
 No training. The seasonal profile (`models.profile.seasonal_profile`) comes from every point before the test tail,
-as the registered members are refit on them. Printed per series: naive; naive plus the profile with the phase
-known (the calendar); the same with the phase matched from each window's own changes, as the model does
-(`models.profile.profile_forecast`), for windows of several lengths; and the `ets` and `ar_changes` baselines
-beside them (`data.baselines`, the data config's own settings).
+as the registered members are refit on them. Printed per series: the profile's smoothing half-width (phases;
+`models.profile.smoothing_halfwidth`); naive; naive plus the profile with the phase known (the calendar); the same
+with the phase matched from each window's own changes, as the model does (`models.profile.profile_forecast`), for
+windows of several lengths (a model reads a whole season at least); the mean of the last `data.ma_window`
+deseasonalised values plus the profile's path, the phase matched over a season (a moving average that follows the
+season: what the model's linear skip can learn); and the `ets` and `ar_changes` baselines beside them
+(`data.baselines`, the data config's own settings).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def load(name: str):
 
 def row(name: str) -> str:
     from data.baselines import ar_changes, exponential_smoothing
-    from models.profile import profile_forecast, profile_path, seasonal_profile
+    from models.profile import profile_forecast, profile_path, seasonal_profile, smoothing_halfwidth
 
     series, data = load(name)
     season, test_start = data.season_length, len(series) - data.test_size
@@ -50,19 +53,28 @@ def row(name: str) -> str:
 
     matched = [f"{w}: {mae(profile_forecast(windows(w), profile, spread))}" for w in WINDOWS[name]]
     known = series[test - 1] + profile_path(profile, test, 1).ravel()
+    over_a_season = windows(max(season + 1, data.ma_window))
+    averaged = mae(profile_forecast(over_a_season, profile, spread, level_width=data.ma_window))
     smoothing = exponential_smoothing(series, test_start, season)
     autoregression = ar_changes(series, test_start, data.ar_lags) if data.ar_lags else None
     ets = mae(smoothing[test]) if smoothing is not None else "-"
     ar = mae(autoregression[test]) if autoregression is not None else "-"
-    return f"| {name} ({season}) | {mae(series[test - 1])} | {mae(known)} | {' / '.join(matched)} | {ets} | {ar} |"
+    halfwidth = smoothing_halfwidth(series[:test_start], season)
+    return (
+        f"| {name} ({season}) | {halfwidth} | {mae(series[test - 1])} | {mae(known)} | {' / '.join(matched)} | {averaged} "
+        f"| {ets} | {ar} |"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="CI: elnino only")
     args = parser.parse_args()
-    print("| series (season) | naive | naive + profile, phase known | phase matched, window: MAE | ets | ar_changes |")
-    print("|---|---:|---:|---|---:|---:|")
+    print(
+        "| series (season) | smoothing | naive | naive + profile, phase known | phase matched, window: MAE "
+        "| deseasonalised moving average | ets | ar_changes |"
+    )
+    print("|---|---:|---:|---:|---|---:|---:|---:|")
     for name in ["elnino"] if args.tiny else ["elnino", "co2", "synthetic"]:
         print(row(name), flush=True)
 

@@ -71,15 +71,20 @@ def edge_preserving(level, halfwidth: int) -> np.ndarray:
     return np.where(before.var(axis=1) <= after.var(axis=1), before.mean(axis=1), after.mean(axis=1))
 
 
-def profile_forecast(windows, profile, profile_std: float, horizon: int = 1):
+def profile_forecast(windows, profile, profile_std: float, horizon: int = 1, level_width: int = 1):
     """NumPy reference of what a `profile` model with a zero network forecasts from raw `windows` `(n, length)`:
-    the last value plus the expected profile path, the phase weighted by its likelihood. Shape `(n, horizon)`."""
+    the last value plus the expected profile path, the phase weighted by its likelihood. Shape `(n, horizon)`.
+
+    `level_width > 1` starts from the mean of the last `level_width` deseasonalised values instead of the last value:
+    what the model's linear skip can learn on a noisy series (a moving average that follows the season)."""
     windows = np.asarray(windows, dtype=np.float64)
-    matcher, bias, path, _ = profile_matrices(np.asarray(profile, dtype=np.float64), profile_std, windows.shape[1], horizon)
+    profile = np.asarray(profile, dtype=np.float64)
+    matcher, bias, path, offsets = profile_matrices(profile, profile_std, windows.shape[1], horizon)
     logits = np.diff(windows, axis=1) @ matcher + bias
     weights = np.exp(logits - logits.max(axis=1, keepdims=True))
     weights /= weights.sum(axis=1, keepdims=True)
-    return windows[:, -1:] + weights @ path
+    level = (windows - (weights @ offsets))[:, -level_width:].mean(axis=1, keepdims=True)
+    return level + weights @ path
 
 
 def profile_path(profile, phases, horizon: int):

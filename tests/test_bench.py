@@ -16,7 +16,7 @@ IN_ONE_PROCESS = [
     ("windowing", "ratio"),
     ("forecast", "ratio="),
     ("tracking_overhead", "ratio="),
-    ("profile_start", "| elnino (12) | 0.9904 | 0.3811 |"),
+    ("profile_start", "| elnino (12) | 0 | 0.9904 | 0.3811 |"),
     ("profile_trials", "Model.fit"),
 ]
 
