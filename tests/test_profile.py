@@ -22,7 +22,7 @@ def test_edge_preserving_smoothing_keeps_a_step_that_a_moving_average_smears():
 
 
 def test_the_profile_is_smoothed_where_seasons_are_few_and_kept_where_they_are_many():
-    """Cross-validation across seasons picks no smoothing on 60 years of monthly El Nino and 44 of weekly CO2 (each
+    """Cross-validation across seasons picks no smoothing on 49 years of monthly El Nino and 31 of weekly CO2 (each
     phase's average is sharp), and a week or so on the synthetic series' 3.6 noisy seasons of 365 days, where the
     smoothed profile, its phase known, forecasts the test tail better than the raw one and than naive."""
     elnino = pd.read_csv("data/series/elnino_monthly.csv")["sst"].to_numpy()

@@ -208,8 +208,9 @@ def fit_to_series(
     on the synthetic default series (seasonal naive ~3x naive) the choice only spent trials. `profile` makes a
     network that outputs 0 the last value plus the season's average change (`models.profile.seasonal_profile`):
     it is left out where that forecast, the profile taken from the first 80 % of the points before the test tail,
-    is no better than naive on the rest (the synthetic series: 3.6 seasons of 365 noisy days, each phase's average
-    change is mostly noise). A pinned `space.scaling.value=...` is kept: the user asked for it.
+    is no better than naive on the rest (a random walk with a season claimed: each phase's average change is noise;
+    a long season's profile is smoothed first, `models.profile`, which is what keeps it on the synthetic series).
+    A pinned `space.scaling.value=...` is kept: the user asked for it.
     """
     scalings = candidates(specs["scaling"]) if "scaling" in specs else []
     history = np.asarray(series[: len(series) - test_size], dtype=np.float64)
