@@ -109,10 +109,11 @@ class Framing:
         return input_length(self.window_size, self.seasons, self.season_halfwidth, self.season_length, self.scaling, self.ar_skip)
 
     def slices(self) -> list[tuple[int, int]]:
-        """`(start, stop)` positions in the raw input of each block the network sees, oldest first."""
+        """`(start, stop)` positions in the raw input of each block the network sees, oldest first (scalings that read
+        raw values; `seasonal` and `profile` build their own inputs)."""
         length = self.input_length
         blocks = []
-        for k in range(0 if self.scaling == "profile" else self.seasons, 0, -1):
+        for k in range(self.seasons, 0, -1):
             centre = length - k * self.season_length
             blocks.append((centre - self.season_halfwidth, centre + self.season_halfwidth + 1))
         blocks.append((length - self.window_size, length))
