@@ -75,20 +75,17 @@ def exponential_smoothing(series: np.ndarray, fit_stop: int, season_length: int,
     season), as statsmodels' own `forecast` from there. Returns None without statsmodels, or when the
     series is too short to fit.
     """
-    try:
-        from statsmodels.tsa.holtwinters import ExponentialSmoothing
-    except ImportError:
+    fitted = fit_exponential_smoothing(series, fit_stop, season_length)
+    if fitted is None:
         return None
-    seasonal = season_length >= 2 and fit_stop >= 2 * season_length + 2
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    p, seasonal = fitted.params, fitted.model.seasonal is not None
     spec = dict(
         trend="add", damped_trend=True, seasonal="add" if seasonal else None, seasonal_periods=season_length if seasonal else None
     )
-    if fit_stop < 10:
-        return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter from the optimiser
-        fitted = ExponentialSmoothing(series[:fit_stop].astype(np.float64), initialization_method="estimated", **spec).fit()
-        p = fitted.params
         known = dict(initialization_method="known", initial_level=p["initial_level"], initial_trend=p["initial_trend"])
         if seasonal:
             known["initial_seasonal"] = p["initial_seasons"]
@@ -105,6 +102,25 @@ def exponential_smoothing(series: np.ndarray, fit_stop: int, season_length: int,
     if horizon > 1:  # NaN where an origin has no season behind it yet
         forecast = _smoothing_paths(rolled, p["damping_trend"], season_length if seasonal else 0, horizon)
     return forecast.astype(np.float32)
+
+
+def fit_exponential_smoothing(series: np.ndarray, fit_stop: int, season_length: int):
+    """Holt-Winters (damped additive trend; additive season when `series[:fit_stop]` holds two seasons and more) fitted
+    on `series[:fit_stop]` by statsmodels: its results (`.params`, `.model.seasonal`), or None without statsmodels or
+    with fewer than 10 points."""
+    try:
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+    except ImportError:
+        return None
+    if fit_stop < 10:
+        return None
+    seasonal = season_length >= 2 and fit_stop >= 2 * season_length + 2
+    spec = dict(
+        trend="add", damped_trend=True, seasonal="add" if seasonal else None, seasonal_periods=season_length if seasonal else None
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter from the optimiser
+        return ExponentialSmoothing(series[:fit_stop].astype(np.float64), initialization_method="estimated", **spec).fit()
 
 
 def _smoothing_paths(rolled, damping: float, season_length: int, horizon: int) -> np.ndarray:
@@ -132,23 +148,34 @@ def ar_changes(series: np.ndarray, fit_stop: int, lags: int, ridge: float = 1e-2
     NaN where a point has too little history; None when there are too few points to fit.
     """
     values = np.asarray(series, dtype=np.float64)
-    changes = np.diff(values)
-    targets = np.arange(lags + 1, fit_stop)
-    if lags < 1 or len(targets) < 2 * lags + 2:
+    weights = fit_ar_changes(values, fit_stop, lags, ridge)
+    if weights is None:
         return None
-    windows = np.lib.stride_tricks.sliding_window_view(changes, lags)  # windows[i] = changes[i : i + lags]
+    windows = np.lib.stride_tricks.sliding_window_view(np.diff(values), lags)  # windows[i] = changes[i : i + lags]
     design = np.hstack([np.ones((len(windows), 1)), windows])  # row i forecasts point i + lags + 1
-    x, y = design[targets - lags - 1], changes[targets - 1]
-    gram = x.T @ x
-    penalty = ridge * np.trace(gram) / len(gram) * np.eye(len(gram))
-    penalty[0, 0] = 0.0  # no shrinkage of the intercept
-    weights = np.linalg.solve(gram + penalty, x.T @ y)
     forecast = np.full(len(values), np.nan)
     points = np.arange(lags + 1, len(values))
     if horizon > 1:
         return _iterated(values, design[points - lags - 1, 1:], points, weights, horizon)
     forecast[points] = values[points - 1] + design[points - lags - 1] @ weights
     return forecast.astype(np.float32)
+
+
+def fit_ar_changes(series: np.ndarray, fit_stop: int, lags: int, ridge: float = 1e-2) -> np.ndarray | None:
+    """`ar_changes`' coefficients `[b, w_1 .. w_lags]` (oldest change first), fitted on the targets in
+    `[lags + 1, fit_stop)`; None when there are too few of them."""
+    values = np.asarray(series, dtype=np.float64)
+    targets = np.arange(lags + 1, fit_stop)
+    if lags < 1 or len(targets) < 2 * lags + 2:
+        return None
+    changes = np.diff(values)
+    windows = np.lib.stride_tricks.sliding_window_view(changes, lags)
+    design = np.hstack([np.ones((len(windows), 1)), windows])
+    x, y = design[targets - lags - 1], changes[targets - 1]
+    gram = x.T @ x
+    penalty = ridge * np.trace(gram) / len(gram) * np.eye(len(gram))
+    penalty[0, 0] = 0.0  # no shrinkage of the intercept
+    return np.linalg.solve(gram + penalty, x.T @ y)
 
 
 def _iterated(values: np.ndarray, recent: np.ndarray, points: np.ndarray, weights: np.ndarray, horizon: int) -> np.ndarray:

@@ -205,8 +205,10 @@ class SearchConfig:
     gpus: Optional[int] = None  # multirun: job k gets GPU k mod N; N = this, or null: every visible GPU (0: none)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
-    refit: bool = True  # retrain the winner on every point before the test tail before it is registered
-    ensemble: int = 5  # k > 1: the registered model averages k members (one Keras model); 1: the winner alone
+    blend: bool = True  # weigh networks and statistical forecasters on out-of-sample forecasts (false: refit + average)
+    blend_rounds: int = 25  # the blend's greedy selection rounds: weights are multiples of 1 / blend_rounds
+    refit: bool = True  # retrain on every point before the test tail (blend: a candidate, kept where it earns it)
+    ensemble: int = 5  # the networks offered: k configurations (blend: weighed; else k > 1 averages them); 1: the winner
     ensemble_of: EnsembleOf = EnsembleOf.configurations  # the k best of the backtest | seeds: k seeds of the winner
     ets_baseline: bool = True  # Holt-Winters exponential smoothing as a baseline (statsmodels)
     intervals: List[float] = field(default_factory=list)  # conformal interval levels, e.g. [0.8, 0.95] ([]: none)

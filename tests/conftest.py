@@ -26,9 +26,10 @@ TINY = [
     "tuner.max_epochs=2",
     "tuner.factor=2",
     "tuner.patience=0",
-    # The stages after the search (backtest, refit) have their own tests; elsewhere they would only add minutes.
+    # The stages after the search (backtest, refit, blend) have their own tests; elsewhere they would only add minutes.
     "search.select.top_k=1",
     "search.refit=false",
+    "search.blend=false",
     # One process (the default, auto, starts one per core): a test's search is repeatable, and tests run side by side.
     "search.workers=1",
 ]

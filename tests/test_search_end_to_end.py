@@ -1,6 +1,7 @@
 """A user's story: run a search from the command line, then open MLflow and find every trial."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -82,11 +83,7 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
         (c["trial_id"], str(fold)) for c in candidates for fold in range(2)
     )
     assert all(r.info.status == "FINISHED" and "fold_mae" in r.data.metrics for r in backtest)
-    ensemble = stage_runs(client, parent.info.run_id, "ensemble")
-    assert len(ensemble) == 2 and {r.data.params["train_stop"] for r in ensemble} == {"440"}  # every pre-test point
-    assert summary["ensemble_members"] == 2
-    best_two = sorted(candidates, key=lambda c: c["backtest_mae"])[:2]
-    assert {r.data.tags["source_trial_id"] for r in ensemble} == {c["trial_id"] for c in best_two}
+    _assert_blend(client, summary, candidates, result.stdout, parent_files)
 
     _, children = parent_and_children(client, parent.info.run_id)
     finished = [c for c in children if c.info.status == "FINISHED"]
@@ -125,9 +122,53 @@ def test_conv_lstm_search_logs_every_trial_and_registers_the_champion(tmp_path, 
     import mlflow.pyfunc
 
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", store)  # for this test only: a global set_registry_uri leaked into later tests
-    model = mlflow.pyfunc.load_model(f"models:/{summary['registered_model']}@champion")  # the 2-member ensemble
+    model = mlflow.pyfunc.load_model(f"models:/{summary['registered_model']}@champion")  # the blend
     forecast = np.asarray(model.predict(np.full((2, summary["input_length"]), 50.0, dtype=np.float32)))
     assert forecast.shape[0] == 2 and np.all(np.isfinite(forecast))
+    # The served blend forecasts from the window alone, statistical members included: its test MAE is the summary's.
+    from data.sources import synthetic_series
+    from data.windows import window_view
+
+    x, y = window_view(synthetic_series(length=500), summary["input_length"], 440, 500)
+    served = np.asarray(model.predict(np.ascontiguousarray(x, dtype=np.float32))).reshape(y.shape)
+    assert float(np.mean(np.abs(y - served))) == pytest.approx(summary["test_mae"], rel=1e-4)
+    path = mlflow.artifacts.download_artifacts(f"models:/{summary['registered_model']}@champion")
+    keras_file = next(Path(path).rglob("*.keras"))
+    import keras
+
+    reloaded = keras.saving.load_model(keras_file)  # safe_mode=True: no Lambda, only Keras' own layers
+    assert np.allclose(np.asarray(reloaded.predict_on_batch(x[:4])).reshape(-1), served[:4], rtol=1e-5)
+
+
+def _assert_blend(client, summary: dict, candidates: list[dict], stdout: str, parent_files: set) -> None:
+    """The blend: the 2 best configurations of the backtest, each as searched and refit one fold back (child runs
+    `stage=blend_candidate`), beside the statistical forecasters; its members and weights in summary.json, the closing
+    table and the parent run; the refit members retrained on every pre-test point (`stage=refit`)."""
+    parent = client.get_run(summary["mlflow_parent_run_id"])
+    best_two = sorted(candidates, key=lambda c: c["backtest_mae"])[:2]
+    offered = stage_runs(client, parent.info.run_id, "blend_candidate")
+    assert sorted((r.data.tags["source_trial_id"], r.data.tags["recipe"]) for r in offered) == sorted(
+        (c["trial_id"], recipe) for c in best_two for recipe in ("searched", "refit")
+    )
+    refit_stops = {r.data.params["train_stop"] for r in offered if r.data.tags["recipe"] == "refit"}
+    assert refit_stops == {"339"}  # one fold back: every point before the validation points
+    blend = summary["blend"]
+    names = {m["name"] for m in blend["members"]}
+    assert {"naive", "drift", "moving_average", "ets"} <= names and len(names) == len(blend["members"])
+    weights = summary["ensemble_weights"]
+    assert weights == {m["name"]: m["weight"] for m in blend["members"] if m["weight"] > 0}
+    assert sum(weights.values()) == pytest.approx(1.0) and blend["rounds"] >= 1
+    assert blend["val_mae_cross_fitted"] is not None and "blend.json" in parent_files
+    assert parent.data.metrics["blend_val_mae"] == pytest.approx(blend["val_mae"])
+    for name, weight in weights.items():
+        assert float(parent.data.params[f"ensemble_weight.{name.replace(' ', '_')}"]) == pytest.approx(weight)
+        assert any(line.split()[:1] == [f"{weight:.2f}"] and name in line for line in stdout.splitlines()), name
+    chosen = [m for m in blend["members"] if m["weight"] > 0]  # an average stands for its parts, each a network
+    held = {name for m in chosen for name in m.get("parts", [m["name"]]) if name.startswith("trial ")}
+    refits = stage_runs(client, parent.info.run_id, "refit")
+    assert sorted(r.data.tags["source_trial_id"] for r in refits) == sorted(n.split()[1] for n in held if "refit" in n)
+    assert all(r.data.params["train_stop"] == "440" for r in refits)  # every pre-test point
+    assert summary["ensemble_members"] == max(1, len(held))
 
 
 @pytest.mark.slow

@@ -75,7 +75,8 @@ def test_two_workers_log_every_trial_once_under_one_parent(tmp_path, store):
     run_dir = tmp_path / "run"
     # 35 trials (max_epochs 8): enough that w2, which starts its interpreter while the chief trains, gets some.
     # (One may diverge, SGD and MSE in this space: FAILED as in a one-process search, and logged once too.)
-    after = ["search.select.top_k=2", "search.select.folds=2", "search.ensemble=2", "search.select.backtest=always"]  # 6 fits
+    after = ["search.select.top_k=2", "search.select.folds=2", "search.ensemble=2", "search.select.backtest=always"]
+    after.append("search.blend=false")  # 6 fits: 4 folds, 2 members (the blend's fits share out the same way)
     result = run_cli([*WORKERS, "tuner.max_epochs=8", *after, f"hydra.run.dir={run_dir}"], store, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -113,8 +113,9 @@ def _champion_version(client, name: str) -> str | None:
         return None
 
 
-def version_description(data: str, trial_id: str, values: dict, val_mae: float, scores: Scores) -> str:
-    """What a registered version is, for the Model Registry page: model, data, hyperparameters, scores, best baseline."""
+def version_description(data: str, trial_id: str, values: dict, val_mae: float, scores: Scores, blend=None) -> str:
+    """What a registered version is, for the Model Registry page: model, data, hyperparameters, scores, best baseline,
+    and a blend's members with their weights (`search.choose.blend.Blend`, or None)."""
     hyperparameters = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items() if k != "model")
     lines = [
         f"{values.get('model', 'model')} on {data}, from trial {trial_id}: {hyperparameters}.",
@@ -129,6 +130,10 @@ def version_description(data: str, trial_id: str, values: dict, val_mae: float, 
         if skill is not None:
             lines[-1] += f", skill vs naive on test {skill:+.1%}"
     lines[-1] += "."
+    if blend is not None:
+        members = ", ".join(f"{name} {weight:.2f}" for name, weight in blend.weights().items())
+        honest = f", cross-fitted validation MAE {blend.val_mae_cross_fitted:.4g}" if blend.val_mae_cross_fitted else ""
+        lines.append(f"A weighted blend of {members}{honest} (the test MAE above is the blend's).")
     if scores.horizon > 1:
         lines.append(
             f"Forecasts {scores.horizon} steps ahead from each window (one output column per step); MAEs are over all steps."

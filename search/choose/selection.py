@@ -24,6 +24,7 @@ import numpy as np
 
 from data.windows import window_view
 from models import forecast as batched_forecast
+from models.ensemble import average_model
 from search.fit.hypermodel import StopOnNaN, WindowedHyperModel
 from search.plan.space import DEFAULTS
 from search.record.tracking import Tracker
@@ -92,12 +93,19 @@ class Refitter:
         x, y = window_view(self.hypermodel.series, model.input_shape[1], points.start, points.stop, horizon)
         return float(np.mean(np.abs(y - batched_forecast(model, x))))
 
+    def forecasts(self, model, points: range) -> np.ndarray:
+        """`(n, horizon)` forecasts from the origins whose labels (all `horizon` of them) lie in `points`."""
+        horizon = self.hypermodel.layout.horizon
+        x, _ = window_view(self.hypermodel.series, model.input_shape[1], points.start, points.stop, horizon)
+        return batched_forecast(model, x).reshape(len(x), horizon)
+
 
 @dataclass(frozen=True)
 class FitJob:
     """One fit after the search, as a child run `stage` (backtest, refit, ensemble) keyed `key`: `values` trained
     on `[:train_stop]` for `epochs`, seeded `seed + seed_offset`; a backtest fold is scored on `scored` (start,
-    stop), a final member's model is kept (`keep_model`). Plain data, so a fit process can be handed it."""
+    stop) or, with `forecasts`, forecasts from there; a final member's model is kept (`keep_model`). Plain data, so a
+    fit process can be handed it."""
 
     stage: str
     key: str
@@ -109,6 +117,7 @@ class FitJob:
     tags: dict
     scored: tuple[int, int] | None = None
     keep_model: bool = False
+    forecasts: bool = False
 
     @property
     def cost(self) -> int:
@@ -118,12 +127,14 @@ class FitJob:
 
 @dataclass
 class FitOutcome:
-    """What a fit gave: the fold's MAE (backtest), the model (final members), or why it failed (a NaN loss)."""
+    """What a fit gave: the fold's MAE (backtest), its forecasts on the scored points (`(n, horizon)` nested lists: a
+    blend's candidate), the model (final members), or why it failed (a NaN loss)."""
 
     key: str
     mae: float | None = None
     model: object = None
     error: str | None = None
+    forecasts: list | None = None
 
 
 class Fits:
@@ -139,13 +150,15 @@ class Fits:
         try:
             with self.tracker.stage_run(job.stage, job.key, job.params, job.tags) as run_id:
                 model = self.refitter.fit(job.values, job.epochs, train_stop=job.train_stop, seed_offset=job.seed_offset)
-                mae = None
-                if job.scored is not None:
+                mae, forecasts = None, None
+                if job.scored is not None and job.forecasts:
+                    forecasts = self.refitter.forecasts(model, range(*job.scored)).tolist()
+                elif job.scored is not None:
                     mae = self.refitter.mae(model, range(*job.scored))
                     self.tracker.log_metrics(run_id, {"fold_mae": mae})
         except keras_tuner.errors.FailedTrialError as err:  # its run is FAILED, with the reason
             return FitOutcome(job.key, error=str(err))
-        return FitOutcome(job.key, mae=mae, model=model if job.keep_model else None)
+        return FitOutcome(job.key, mae=mae, model=model if job.keep_model else None, forecasts=forecasts)
 
 
 FitRunner = Callable[[list[FitJob], Callable[[FitJob], FitOutcome]], list[FitOutcome]]
@@ -231,25 +244,3 @@ def fit_final(fits: Fits, members: list[tuple[Candidate, int]], train_stop: int,
 def member_count(model) -> int:
     """How many models the registered `model` averages: its `member_<i>` submodels (`average_model`), or 1."""
     return sum(1 for layer in model.layers if layer.name.startswith("member_")) or 1
-
-
-def average_model(members: list):
-    """One Keras model whose forecast is the mean of `members`' forecasts.
-
-    Its raw input is the longest member's; a member that reads fewer points gets the most recent ones
-    (a `Cropping1D`), so members of different window sizes and seasonal context share one input.
-    """
-    length = max(m.input_shape[1] for m in members)
-    inputs = keras.Input(shape=(length,), name="window")
-    sequence = keras.layers.Reshape((length, 1), name="window_sequence")(inputs)
-    outputs = []
-    for index, member in enumerate(members):
-        own = member.input_shape[1]
-        x = inputs
-        if own < length:
-            cropped = keras.layers.Cropping1D((length - own, 0), name=f"recent_{index}")(sequence)
-            x = keras.layers.Reshape((own,), name=f"recent_{index}_flat")(cropped)
-        outputs.append(keras.Model(member.input, member.output, name=f"member_{index}")(x))
-    model = keras.Model(inputs, keras.layers.Average(name="forecast_mean")(outputs), name="ensemble")
-    model.compile(loss="huber", metrics=["mae"])
-    return model

@@ -16,6 +16,7 @@ import numpy as np
 
 from data.windows import window_view
 from models import forecast as batched_forecast
+from search.choose.blend import Blend, BlendCandidates, choose_blend
 from search.choose.registry import register, version_description
 from search.choose.selection import (
     Candidate,
@@ -47,14 +48,25 @@ class Chosen:
     searched: object
     final: object
     seconds: dict
+    blend: Blend | None = None  # `search.blend`: the members, their weights and scores
 
 
 def choose_and_train(
-    tuner, hypermodel, layout, settings, seed: int, tracker: Tracker, completed, folds: int, run: FitRunner = one_after_another
+    tuner,
+    hypermodel,
+    layout,
+    settings,
+    seed: int,
+    tracker: Tracker,
+    completed,
+    folds: int,
+    run: FitRunner = one_after_another,
+    data=None,
 ) -> Chosen:
     """Backtest the best configurations (`settings` is the config's `search`: its `select`) over `folds` folds (0: no
-    backtest, the search's best is the winner), then refit / ensemble the winner (`refit`, `ensemble`, `ensemble_of`);
-    fits seeded from `seed`, run by `run` (one after another here, or shared with fit processes: `search.tune.fit_pool`)."""
+    backtest, the search's best is the winner), then blend (`search.blend`: `search.choose.blend`, with `data` the
+    config's `data`) or refit / ensemble the winner (`refit`, `ensemble`, `ensemble_of`); fits seeded from `seed`, run
+    by `run` (one after another here, or shared with fit processes: `search.tune.fit_pool`)."""
     candidates = best_candidates(completed, settings.select.top_k)
     fits = Fits(Refitter(hypermodel, seed), tracker)
     winner, seconds, clock = candidates[0], {}, time.monotonic()
@@ -66,6 +78,19 @@ def choose_and_train(
     final = searched
     ranked = sorted(candidates, key=lambda c: c.backtest_mae if c.backtest_mae is not None else c.search_val_mae)
     members = ensemble_members(winner, ranked, settings.ensemble, settings.ensemble_of)
+    if settings.blend:
+        clock = time.monotonic()
+
+        def load_searched(trial_id: str):
+            return tuner.load_model(tuner.oracle.get_trial(trial_id))
+
+        builder = BlendCandidates(hypermodel, data, fits, run, load_searched, ets=settings.ets_baseline)
+        print(f"blend: {len(members)} configurations one fold back, and the statistical forecasters", flush=True)
+        offered = builder.networks(members, settings.refit) + builder.statistical()
+        blend = choose_blend(offered, builder.actual(), settings.blend_rounds)
+        final = builder.registered(blend)
+        seconds["blend"] = round(time.monotonic() - clock, 1)
+        return Chosen(winner, candidates, searched, final, seconds, blend)
     if settings.refit or len(members) > 1:  # one member without a refit is the searched model itself
         train_stop = layout.test_start if settings.refit else hypermodel.split_time(winner.values)
         clock = time.monotonic()
@@ -94,7 +119,7 @@ def evaluate_winner(
     (`tracking.registered_model`; None: named after the data and space); `run` runs the fits after the search.
     """
     layout, series = checked.layout, checked.series
-    chosen = choose_and_train(tuner, hypermodel, layout, settings, seed, tracker, completed, checked.folds, run)
+    chosen = choose_and_train(tuner, hypermodel, layout, settings, seed, tracker, completed, checked.folds, run, data)
     winner = chosen.winner
     forecasts = Forecasts.of(chosen, series, layout)
     scores = _scores(forecasts, series, layout, data, settings.ets_baseline)
@@ -103,13 +128,17 @@ def evaluate_winner(
         scores.intervals, drawn = _intervals(settings, seed, forecasts, chosen, hypermodel, tracker)
     best_trial = min(completed, key=lambda t: t.score)
     _log_on_parent(tracker, winner, best_trial.score, scores)
+    if chosen.blend is not None:
+        _log_blend(tracker, chosen.blend)
     _log_figures(tracker, series, layout, forecasts, completed, scores, drawn)
     name = model_name or labels.registered_model(tracker.experiment_name)
     example = (forecasts.final_windows[:5], forecasts.final[:5])
-    description = version_description(data.name, winner.trial_id, winner.values, winner.search_val_mae, scores)
-    registration = register(
-        chosen.final, *example, tracker, name, winner.search_val_mae, _scored_on(series, layout), scores, description
-    )
+    description = version_description(data.name, winner.trial_id, winner.values, winner.search_val_mae, scores, chosen.blend)
+    registered_val_mae = winner.search_val_mae
+    if chosen.blend is not None:  # the registered model's own score: the blend's, cross-fitted where it can be
+        registered_val_mae = chosen.blend.val_mae_cross_fitted or chosen.blend.val_mae
+    scored_on = _scored_on(series, layout)
+    registration = register(chosen.final, *example, tracker, name, registered_val_mae, scored_on, scores, description)
     return Evaluation(
         best_trial_id=winner.trial_id,
         best_val_mae=winner.search_val_mae,
@@ -131,6 +160,8 @@ def evaluate_winner(
         input_length=int(chosen.final.input_shape[1]),
         registration=registration,
         stage_seconds=chosen.seconds,
+        blend=chosen.blend.as_dict() if chosen.blend is not None else None,
+        ensemble_weights=chosen.blend.weights() if chosen.blend is not None else None,
     )
 
 
@@ -149,6 +180,7 @@ class Forecasts:
     final_windows: np.ndarray  # the final model's inputs: an ensemble reads as many points as its longest member
     val_rows: slice
     test_rows: slice
+    val_blend: np.ndarray | None = None  # a blend's cross-fitted validation forecasts (weights not chosen on them)
 
     @classmethod
     def of(cls, chosen: Chosen, series: np.ndarray, layout) -> Forecasts:
@@ -159,10 +191,18 @@ class Forecasts:
         final = searched if chosen.final is chosen.searched else batched_forecast(chosen.final, x_final)
         val_rows = slice(0, len(layout.val_origins))
         test_rows = slice(layout.test_start - layout.score_start, len(actual))
-        return cls(actual, searched, final, x_final, val_rows, test_rows)
+        val_blend = None
+        if chosen.blend is not None and chosen.blend.cross_fitted_forecasts is not None:
+            val_blend = chosen.blend.cross_fitted_forecasts.reshape(actual[val_rows].shape).astype(np.float32)
+        return cls(actual, searched, final, x_final, val_rows, test_rows, val_blend)
 
     def refit(self) -> bool:
         return self.final is not self.searched
+
+    def calibration(self) -> np.ndarray:
+        """The validation forecasts conformal intervals are calibrated on: the blend's cross-fitted ones, else the
+        searched winner's."""
+        return self.val_blend if self.val_blend is not None else self.searched[self.val_rows]
 
     def shown(self) -> np.ndarray:
         """What the forecast plot draws: each split by the model it scores."""
@@ -197,7 +237,7 @@ def _intervals(settings, seed: int, forecasts: Forecasts, chosen: Chosen, hyperm
     """
     layout, levels, method = hypermodel.layout, sorted(float(v) for v in settings.intervals), str(settings.intervals_method)
     val, test, y = forecasts.val_rows, forecasts.test_rows, forecasts.actual
-    rows = {"val": (forecasts.searched[val],) * 2, "test": (forecasts.final[test],) * 2}
+    rows = {"val": (forecasts.calibration(),) * 2, "test": (forecasts.final[test],) * 2}
     bands = {split: {level: pair for level in levels} for split, pair in rows.items()}
     if method == "cqr":
         from search.choose.quantile_head import fit_quantile_head, quantile_bands
@@ -241,6 +281,17 @@ def _log_on_parent(tracker: Tracker, winner: Candidate, search_best_val_mae: flo
     tracker.set_tags(
         tracker.parent_id, {"best_trial_id": winner.trial_id, "verdict": scores.verdict, "mlflow.note.content": _note(scores)}
     )
+
+
+def _log_blend(tracker: Tracker, blend: Blend) -> None:
+    """The blend on the parent run: `blend.json` (every candidate, its weight and its own validation MAE), a param
+    `ensemble_weight.<member>` per member with a weight, metrics `blend_val_mae` and `blend_val_mae_cross_fitted`."""
+    tracker.log_json(tracker.parent_id, blend.as_dict(), "blend.json")
+    tracker.log_params(tracker.parent_id, {f"ensemble_weight.{name.replace(' ', '_')}": w for name, w in blend.weights().items()})
+    metrics = {"blend_val_mae": blend.val_mae}
+    if blend.val_mae_cross_fitted is not None:
+        metrics["blend_val_mae_cross_fitted"] = blend.val_mae_cross_fitted
+    tracker.log_metrics(tracker.parent_id, metrics)
 
 
 def _note(scores: Scores) -> str:

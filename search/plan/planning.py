@@ -147,7 +147,7 @@ def _check_budget(request: Request) -> None:
             raise UserError(f"tuner.{field}={getattr(tuner, field)} must be >= 1")
     if tuner.name == "hyperband" and tuner.factor < 2:
         raise UserError(f"tuner.factor={tuner.factor} must be >= 2")
-    for field, low in (("select.top_k", 1), ("select.folds", 1), ("ensemble", 1)):
+    for field, low in (("select.top_k", 1), ("select.folds", 1), ("ensemble", 1), ("blend_rounds", 1)):
         value = OmegaConf.select(request.search, field)
         if value < low:
             raise UserError(f"search.{field}={value} must be >= {low}")
@@ -265,15 +265,17 @@ def backtest_folds(search, layout: Layout) -> tuple[int, str | None]:
     """The backtest's fold count (0: no backtest), and a note when it was skipped or its folds lowered.
 
     `search.select.backtest=auto` skips it when its ranking cannot change the registered model: an ensemble of
-    configurations that averages every one of the `top_k` it would rank (each member is seeded the same
-    whatever its rank). It would only choose which searched model is shown as the winner beside the baselines.
+    configurations that averages (or, with `search.blend`, weighs) every one of the `top_k` it would rank (each
+    member is seeded the same whatever its rank). It would only choose which searched model is shown as the winner
+    beside the baselines.
     """
     select = search.select
     if select.top_k <= 1 or select.backtest == "never":
         return 0, None
     if select.backtest == "auto" and search.ensemble_of == "configurations" and search.ensemble >= select.top_k:
         return 0, (
-            f"no backtest: the registered model averages all {select.top_k} best configurations (search.ensemble="
+            f"no backtest: the registered model {'weighs' if search.blend else 'averages'} all {select.top_k} best "
+            f"configurations (search.ensemble="
             f"{search.ensemble} >= search.select.top_k={select.top_k}), so ranking them would change nothing; "
             "search.select.backtest=always scores them anyway"
         )

@@ -58,9 +58,11 @@ def closing_table(summary: dict) -> str:
             f"{_fmt(summary.get('best_val_mae'))}  (backtest winner, trial {summary['best_trial_id']}; "
             f"the search's lowest: {_fmt(summary.get('search_best_val_mae'))}, trial {summary['search_best_trial_id']})",
         )
-    rows.append(("test_mae", _fmt(summary.get("test_mae"))))
+    rows.append(("test_mae", _fmt(summary.get("test_mae")) + ("  (the registered blend)" if summary.get("blend") else "")))
     if summary.get("test_mae_without_refit") is not None:
-        rows.append(("  without refit", _fmt(summary["test_mae_without_refit"])))
+        label = "  searched best alone" if summary.get("blend") else "  without refit"
+        rows.append((label, _fmt(summary["test_mae_without_refit"])))
+    rows += _blend_rows(summary.get("blend"))
     skill, mase = summary.get("skill_vs_naive", {}), summary.get("mase", {})
     if skill:
         rows.append(("skill vs naive", f"val {_pct(skill.get('val'))}  test {_pct(skill.get('test'))}"))
@@ -101,6 +103,24 @@ def closing_table(summary: dict) -> str:
     if summary.get("ui_url"):
         rows.append(("  then open", summary["ui_url"]))
     return _aligned(rows)
+
+
+def _blend_rows(blend: dict | None) -> list[tuple[str, str]]:
+    """The blend's validation MAE (cross-fitted: weights chosen on the other half of the validation origins) and each
+    member with a weight: `  0.60  trial 0034 refit  val 4.33 (one fold back)`."""
+    if not blend:
+        return []
+    honest = blend.get("val_mae_cross_fitted")
+    head = (
+        f"val {_fmt(honest)} cross-fitted (weights chosen on the other half of the validation origins); "
+        if honest is not None
+        else "val (too few origins to cross-fit); "
+    )
+    rows = [("blend", head + f"{_fmt(blend['val_mae'])} with the weights chosen on all of them")]
+    for member in blend["members"]:
+        if member["weight"] > 0:
+            rows.append((f"  {member['weight']:.2f}", f"{member['name']}  val {_fmt(member['val_mae'])} ({member['scored']})"))
+    return rows
 
 
 PER_STEP_ROWS = ("winner", "naive", "seasonal_naive")

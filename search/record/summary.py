@@ -44,6 +44,8 @@ class Evaluation:
     input_length: int
     registration: Registration
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    blend: dict[str, Any] | None = None  # `search.blend`: members, weights, validation MAEs (search.choose.blend)
+    ensemble_weights: dict[str, float] | None = None  # the blend's members with a weight, by name
 
     def as_dict(self) -> dict[str, Any]:
         head = {
@@ -62,6 +64,9 @@ class Evaluation:
             "epochs": self.epochs,
             "input_length": self.input_length,
         }
+        if self.blend is not None:
+            tail["blend"] = self.blend
+            tail["ensemble_weights"] = self.ensemble_weights
         return {**head, **self.scores.as_dict(), **tail, **asdict(self.registration)}
 
 

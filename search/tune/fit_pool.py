@@ -80,7 +80,9 @@ class FitProcess:
         except (BrokenPipeError, OSError) as err:
             raise FitProcessDied(str(err)) from None
         answer = json.loads(self._answer().removeprefix(RESULT))
-        return FitOutcome(job.key, mae=answer["mae"], model=answer["model_path"], error=answer["error"])
+        return FitOutcome(
+            job.key, mae=answer["mae"], model=answer["model_path"], error=answer["error"], forecasts=answer.get("forecasts")
+        )
 
     def stop(self, interrupted: bool = False) -> None:
         """End the process: at once (SIGTERM: its run KILLED) if interrupted, else once it has no job (its stdin closed)."""

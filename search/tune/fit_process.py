@@ -33,7 +33,8 @@ def _serve(cfg, run_dir: Path, labels, parent_id: str) -> int:
             path = run_dir / "fits" / f"{job.key}.keras"
             outcome.model.save(path)
         tracker.drain()
-        print(RESULT + json.dumps({"mae": outcome.mae, "error": outcome.error, "model_path": path and str(path)}), flush=True)
+        answer = {"mae": outcome.mae, "error": outcome.error, "model_path": path and str(path), "forecasts": outcome.forecasts}
+        print(RESULT + json.dumps(answer), flush=True)
     return 0
 
 

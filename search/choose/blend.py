@@ -1,0 +1,331 @@
+"""The registered forecaster as a weighted blend, every part of it earning its place out of sample (`search.blend`).
+
+Candidates, each with forecasts from the validation origins that its training did not see:
+- each of the best configurations **as searched** (trained up to its split time, for the epochs its trial found
+  best), run one fold back: trained on the points up to `validation_points` before its split time, so it
+  forecasts the validation points across the same gap the searched model forecasts the test tail;
+- the same configuration **refit** (`search.refit`), one fold back: trained on every point before the validation
+  points, as the refit is trained on every point before the test tail;
+- the **statistical forecasters** of the closing table (naive, seasonal naive, moving average, drift,
+  `ar_changes`, Holt-Winters), fitted on the points before the validation points and computed from the window
+  alone (`data.linear_forecasts`), as the served model computes them.
+
+Greedy forward selection with replacement (Caruana et al. 2004) on those forecasts picks non-negative weights
+summing to 1 that minimise the validation MAE: whether to refit, how many networks and which classical forecasters
+are decided by the same out-of-sample evidence, and a blend of one member is allowed (the best single forecaster).
+The blend's own validation score is cross-fitted (weights chosen on one half of the validation origins, scored on
+the other, and the other way round), since the weights were chosen on those points. The registered model is the
+blend with each member retrained as its recipe says (a refit on every point before the test tail; the searched
+model as the search trained it; the statistical ones fitted on every point before the test tail).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from data.linear_forecasts import LinearForecaster, statistical_forecasters
+from data.windows import window_view
+from models import forecast as batched_forecast
+from models.ensemble import weighted_model
+from search.choose.selection import Candidate, FitJob, FitRunner, Fits
+
+MIN_TRAINING_WINDOWS = 30
+"""A configuration run one fold back needs at least this many training windows, else its searched form is scored
+by the search's own validation forecasts (chosen on them: noted in the summary)."""
+
+
+@dataclass
+class Member:
+    """One candidate of the blend: a network (`searched` or `refit`) or a statistical forecaster, with its forecasts
+    from the validation origins (`(n, horizon)`) and their MAE; `weight` once the blend is chosen."""
+
+    name: str
+    kind: str  # searched | refit | statistical | average (of `parts`, with equal weights)
+    val_forecasts: np.ndarray
+    val_mae: float
+    candidate: Candidate | None = None
+    seed_offset: int = 0
+    linear: LinearForecaster | None = None
+    scored: str = "one fold back"  # or "in the search" (a searched model too short to run one fold back)
+    weight: float = 0.0
+    parts: list[Member] = field(default_factory=list)  # an average's members
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "trial_id": self.candidate.trial_id if self.candidate else None,
+            "weight": self.weight,
+            "val_mae": self.val_mae,
+            "scored": self.scored,
+            **({"parts": [part.name for part in self.parts]} if self.parts else {}),
+        }
+
+
+def greedy_weights(forecasts: np.ndarray, actual: np.ndarray, rounds: int) -> np.ndarray:
+    """Caruana's forward selection with replacement: `rounds` times, add the member (a row of `forecasts`,
+    `(k, n, ...)`) whose addition gives the lowest MAE of the running mean; weights are the counts / `rounds`.
+    Ties go to the earlier member."""
+    counts, total = np.zeros(len(forecasts)), np.zeros_like(actual, dtype=np.float64)
+    axes = tuple(range(1, forecasts.ndim))
+    for step in range(1, rounds + 1):
+        errors = np.mean(np.abs(actual - (total + forecasts) / step), axis=axes)
+        best = int(np.argmin(errors))
+        counts[best] += 1
+        total += forecasts[best]
+    return counts / rounds
+
+
+def cross_fitted(forecasts: np.ndarray, actual: np.ndarray, rounds: int) -> np.ndarray | None:
+    """The blend's forecasts on each half of the origins with the weights chosen on the other half (None with
+    fewer than 4 origins): a score of the blend recipe on points its weights did not see."""
+    n = len(actual)
+    if n < 4:
+        return None
+    halves = (slice(0, n // 2), slice(n // 2, n))
+    out = np.empty_like(actual, dtype=np.float64)
+    for chosen_on, scored_on in (halves, halves[::-1]):
+        weights = greedy_weights(forecasts[:, chosen_on], actual[chosen_on], rounds)
+        out[scored_on] = np.tensordot(weights, forecasts[:, scored_on], axes=1)
+    return out
+
+
+@dataclass
+class Blend:
+    """The chosen blend: its members (weights set, zero for those left out), its validation MAE with the chosen
+    weights (in-sample for them) and cross-fitted (`None` with too few origins), and those forecasts."""
+
+    members: list[Member]
+    val_mae: float
+    val_mae_cross_fitted: float | None
+    cross_fitted_forecasts: np.ndarray | None
+    rounds: int
+
+    @property
+    def chosen(self) -> list[Member]:
+        return [m for m in self.members if m.weight > 0]
+
+    def as_dict(self) -> dict:
+        return {
+            "members": [m.as_dict() for m in sorted(self.members, key=lambda m: (-m.weight, m.val_mae))],
+            "val_mae": self.val_mae,
+            "val_mae_cross_fitted": self.val_mae_cross_fitted,
+            "rounds": self.rounds,
+            "method": "greedy forward selection with replacement (Caruana) on out-of-sample validation forecasts, "
+            "its rounds chosen by val_mae_cross_fitted: weights chosen on one half of the validation origins, scored on "
+            "the other",
+        }
+
+    def weights(self) -> dict[str, float]:
+        """`ensemble_weights` in summary.json: every member with a weight, by name."""
+        return {m.name: m.weight for m in sorted(self.chosen, key=lambda m: -m.weight)}
+
+
+ROUNDS_TRIED = (1, 2, 3, 5, 10, 25, 50)
+"""Selection rounds the blend tries (up to `search.blend_rounds`): one round is the best single member; more rounds
+spread the weight over more members, which fits the validation origins closer and may carry less to new ones."""
+
+
+def choose_blend(members: list[Member], actual: np.ndarray, max_rounds: int) -> Blend:
+    """Weights for `members` from their validation forecasts (`actual`: what they forecast).
+
+    How many rounds (how finely weights split, so how many members) is chosen by the cross-fitted MAE among
+    `ROUNDS_TRIED` up to `max_rounds` (the fewest on a tie): with few validation origins a blend of many members
+    fits their noise, and the best single member is kept instead. The weights are then chosen on every origin.
+    """
+    stacked = np.stack([np.asarray(m.val_forecasts, dtype=np.float64).reshape(actual.shape) for m in members])
+    tried = sorted({r for r in ROUNDS_TRIED if r <= max_rounds} | {max_rounds})
+    rounds, honest, honest_mae = tried[-1], None, None
+    for candidate in tried:
+        out = cross_fitted(stacked, actual, candidate)
+        if out is None:
+            break  # too few origins to cross-fit: the most rounds allowed
+        mae = float(np.mean(np.abs(actual - out)))
+        if honest_mae is None or mae < honest_mae - 1e-12:
+            rounds, honest, honest_mae = candidate, out, mae
+    weights = greedy_weights(stacked, actual, rounds)
+    for member, weight in zip(members, weights, strict=True):
+        member.weight = float(weight)
+    blended = np.tensordot(weights, stacked, axes=1)
+    return Blend(members, float(np.mean(np.abs(actual - blended))), honest_mae, honest, rounds)
+
+
+def averages(networks: list[Member], actual: np.ndarray) -> list[Member]:
+    """The equal-weight average of the refit networks, and of the searched ones (where there are two or more): the
+    ensemble that `search.blend=false` registers, offered as one candidate, kept where its forecasts earn it."""
+    found = []
+    for kind, label in (("refit", "refits"), ("searched", "searched models")):
+        parts = [m for m in networks if m.kind == kind]
+        if len(parts) > 1:
+            forecasts = np.mean([m.val_forecasts for m in parts], axis=0)
+            mae = float(np.mean(np.abs(actual - forecasts)))
+            scored = "one fold back" if all(m.scored == "one fold back" for m in parts) else "in the search"
+            found.append(Member(f"average of {len(parts)} {label}", "average", forecasts, mae, scored=scored, parts=parts))
+    return found
+
+
+def atoms(chosen: list[Member]) -> list[Member]:
+    """The chosen members with every average split into its parts (each `weight / parts`), weights of the same
+    member added: what the registered model holds."""
+    weights: dict[str, float] = {}
+    by_name: dict[str, Member] = {}
+    for member in chosen:
+        for part, weight in [(p, member.weight / len(member.parts)) for p in member.parts] or [(member, member.weight)]:
+            weights[part.name] = weights.get(part.name, 0.0) + weight
+            by_name[part.name] = part
+    return [dataclasses.replace(by_name[name], weight=weight) for name, weight in weights.items()]
+
+
+class BlendCandidates:
+    """Builds the candidates' out-of-sample forecasts on the validation origins, and the registered blend.
+
+    `hypermodel` holds the series and layout; `data` the config's `data` (season, baselines' settings); `fits` and
+    `run` train the networks (child runs `stage=blend_candidate` one fold back, `stage=refit` for the registered
+    members); `load_searched(trial_id)` gives a trial's model as the search trained it.
+    """
+
+    def __init__(self, hypermodel, data, fits: Fits, run: FitRunner, load_searched, ets: bool = True):
+        self.hypermodel, self.data, self.fits, self.run = hypermodel, data, fits, run
+        self.load_searched, self.ets = load_searched, ets
+        self.layout, self.series = hypermodel.layout, hypermodel.series
+
+    def _val_forecasts(self, model) -> np.ndarray:
+        layout = self.layout
+        x, _ = window_view(self.series, model.input_shape[1], layout.score_start, layout.test_start, layout.horizon)
+        return batched_forecast(model, x).reshape(len(x), layout.horizon)
+
+    def actual(self) -> np.ndarray:
+        layout = self.layout
+        _, y = window_view(self.series, 1, layout.score_start, layout.test_start, layout.horizon)
+        return np.asarray(y, dtype=np.float64).reshape(-1, layout.horizon)
+
+    def _one_fold_back(self, candidate: Candidate) -> int | None:
+        """Where the searched recipe's training stops one fold back, or None where too few windows are left."""
+        gap = self.layout.test_start - self.layout.score_start
+        stop = self.hypermodel.split_time(candidate.values) - gap
+        values = {**candidate.values}
+        needed = self.hypermodel.input_length(values) + self.layout.horizon + MIN_TRAINING_WINDOWS
+        if values.get("scaling") == "profile":  # the season's profile needs a change at every phase
+            needed = max(needed, self.hypermodel.season_length + 2)
+        return stop if stop >= needed else None
+
+    def networks(self, pool: list[tuple[Candidate, int]], refit: bool) -> list[Member]:
+        """Each configuration of `pool` (`(candidate, seed offset)`) as searched and, with `refit`, refit, both one fold
+        back; a fit that diverges is left out (its run FAILED)."""
+        jobs, plans, searched_seen = [], [], set()
+        for candidate, offset in pool:
+            recipes = []
+            if candidate.trial_id not in searched_seen:  # seeds of one configuration: its searched model is one
+                searched_seen.add(candidate.trial_id)
+                recipes.append(("searched", self._one_fold_back(candidate)))
+            if refit:
+                recipes.append(("refit", self.layout.score_start))
+            for recipe, stop in recipes:
+                plans.append((candidate, offset, recipe, stop))
+                if stop is None:
+                    continue
+                jobs.append(
+                    FitJob(
+                        stage="blend_candidate",
+                        key=f"{candidate.trial_id}-{recipe}-m{offset}",
+                        values=candidate.values,
+                        epochs=candidate.epochs,
+                        train_stop=stop,
+                        seed_offset=offset,
+                        params={**candidate.values, "recipe": recipe, "train_stop": stop, "epochs": candidate.epochs},
+                        tags={"source_trial_id": candidate.trial_id, "recipe": recipe},
+                        scored=(self.layout.score_start, self.layout.test_start),
+                        forecasts=True,
+                    )
+                )
+        outcomes = iter(self.run(jobs, self.fits.one))
+        members, actual = [], self.actual()
+        for candidate, offset, recipe, stop in plans:
+            if stop is None:
+                forecasts, scored = self._val_forecasts(self.load_searched(candidate.trial_id)), "in the search"
+            else:
+                outcome = next(outcomes)
+                if outcome.error:
+                    print(f"warning: trial {candidate.trial_id} {recipe} left out of the blend: {outcome.error}", flush=True)
+                    continue
+                forecasts, scored = np.asarray(outcome.forecasts, dtype=np.float64), "one fold back"
+            name = f"trial {candidate.trial_id}" + (" refit" if recipe == "refit" else "")
+            if sum(1 for c, _ in pool if c.trial_id == candidate.trial_id) > 1 and recipe == "refit":
+                name += f" seed {offset}"
+            mae = float(np.mean(np.abs(actual - forecasts)))
+            members.append(Member(name, recipe, forecasts, mae, candidate, offset, scored=scored))
+        return members + averages(members, actual)
+
+    def _statistical(self, fit_stop: int) -> list[LinearForecaster]:
+        data = self.data
+        return statistical_forecasters(
+            self.series,
+            fit_stop,
+            self.layout.score_start,  # every validation origin has this much history: the same windows at test
+            self.layout.horizon,
+            data.season_length,
+            data.ma_window,
+            data.ar_lags,
+            with_ets=self.ets,
+        )
+
+    def statistical(self) -> list[Member]:
+        """The classical forecasters fitted on the points before the validation points, on the validation origins."""
+        layout, actual, members = self.layout, self.actual(), []
+        for forecaster in self._statistical(layout.score_start):
+            x, _ = window_view(self.series, forecaster.length, layout.score_start, layout.test_start, layout.horizon)
+            forecasts = forecaster.forecast(x)
+            if np.all(np.isfinite(forecasts)):
+                mae = float(np.mean(np.abs(actual - forecasts)))
+                members.append(Member(forecaster.name, "statistical", forecasts, mae, linear=forecaster))
+        return members
+
+    def registered(self, blend: Blend):
+        """The blend as one Keras model: refit members retrained on every point before the test tail (child runs
+        `stage=refit`; one that diverges is replaced by its searched model), searched ones as the search trained
+        them, the statistical ones refitted on the same points; an average's weight shared by its parts."""
+        layout, networks, chosen = self.layout, [], atoms(blend.chosen)
+        refits = [m for m in chosen if m.kind == "refit"]
+        jobs = [
+            FitJob(
+                stage="refit",
+                key=f"{m.candidate.trial_id}-blend-m{m.seed_offset}",
+                values=m.candidate.values,
+                epochs=m.candidate.epochs,
+                train_stop=layout.test_start,
+                seed_offset=m.seed_offset,
+                params={**m.candidate.values, "train_stop": layout.test_start, "epochs": m.candidate.epochs, "weight": m.weight},
+                tags={"source_trial_id": m.candidate.trial_id},
+                keep_model=True,
+            )
+            for m in refits
+        ]
+        refit_models = dict(zip((m.name for m in refits), self.run(jobs, self.fits.one), strict=True))
+        for member in chosen:
+            if member.kind == "statistical":
+                continue
+            outcome = refit_models.get(member.name)
+            if outcome is not None and not outcome.error:
+                networks.append((outcome.model, member.weight))
+                continue
+            if outcome is not None:
+                print(f"warning: refit of {member.name} diverged: its searched model takes its weight", flush=True)
+            networks.append((self.load_searched(member.candidate.trial_id), member.weight))
+        statistical = [m for m in chosen if m.kind == "statistical"]
+        kernel = bias = None
+        if statistical:
+            refitted = {f.name: f for f in self._statistical(layout.test_start)}
+            length = max(m.linear.length for m in statistical)
+            kernel, bias = np.zeros((length, layout.horizon)), np.zeros(layout.horizon)
+            for member in statistical:
+                forecaster = refitted.get(member.name)
+                if forecaster is None or forecaster.length != member.linear.length:
+                    forecaster = member.linear  # not refittable on the longer history: as fitted one fold back
+                padded_kernel, member_bias = forecaster.padded(length)
+                kernel += member.weight * padded_kernel
+                bias += member.weight * member_bias
+        models = [model for model, _ in networks]
+        return weighted_model(models, [weight for _, weight in networks], kernel, bias, layout.horizon)

@@ -1,0 +1,99 @@
+"""The blend's parts: the statistical forecasters as linear maps of a window, the greedy weights, the Keras model."""
+
+import numpy as np
+import pytest
+
+from data import baselines, linear_forecasts
+from data.sources import synthetic_series
+from data.windows import window_view
+from search.choose.blend import Member, choose_blend, cross_fitted, greedy_weights
+
+
+def _seasonal(length: int = 700, season: int = 12, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    return (50 + 0.05 * t + 5 * np.sin(2 * np.pi * t / season) + rng.normal(0, 0.5, length)).astype(np.float32)
+
+
+@pytest.mark.parametrize("horizon", [1, 6])
+def test_the_linear_forecasters_are_the_closing_tables_baselines_from_the_window_alone(horizon):
+    """naive, seasonal naive, the moving average and `ar_changes` as `window @ kernel + bias` forecast exactly what
+    the baselines forecast from the whole series, on every origin."""
+    series, fit_stop, origins = _seasonal(), 400, range(400, 700 - horizon + 1)
+    found = {f.name: f for f in linear_forecasts.statistical_forecasters(series, fit_stop, 400, horizon, 12, 6, 5)}
+    assert {"naive", "seasonal_naive", "moving_average", "ar_changes", "ets", "drift"} <= set(found)
+    expected = baselines.baseline_forecasts(
+        series, origins, 12, 6, autoregression=baselines.ar_changes(series, fit_stop, 5, horizon=horizon), horizon=horizon
+    )
+    for name in ("naive", "seasonal_naive", "moving_average", "ar_changes"):
+        x, _ = window_view(series, found[name].length, origins.start, 700, horizon)
+        np.testing.assert_allclose(found[name].forecast(x).reshape(expected[name].shape), expected[name], rtol=1e-5, atol=1e-4)
+
+
+def test_windowed_holt_winters_is_affine_in_its_window_and_close_to_statsmodels():
+    """The kernel found from the unit windows reproduces the recursion on any window (so the map is exact), and on a
+    clean seasonal series its forecasts are as good as statsmodels' Holt-Winters run over the whole history."""
+    series, horizon = _seasonal(), 3
+    forecaster = linear_forecasts.ets(series, 400, 12, horizon, available=400)
+    assert forecaster is not None and forecaster.length % 12 == 0
+    fitted = baselines.fit_exponential_smoothing(series, 400, 12).params
+    recursion = linear_forecasts.holt_winters(
+        fitted["smoothing_level"],
+        fitted["smoothing_trend"],
+        fitted["smoothing_seasonal"],
+        fitted["damping_trend"],
+        12,
+        forecaster.length,
+        horizon,
+    )
+    windows = np.random.default_rng(1).normal(50, 10, (5, forecaster.length))
+    np.testing.assert_allclose(forecaster.forecast(windows), recursion.forecast(windows), rtol=1e-9)
+    x, y = window_view(series, forecaster.length, 400, 700, horizon)
+    ours = np.mean(np.abs(y - forecaster.forecast(x)))
+    theirs = np.mean(np.abs(y - baselines.exponential_smoothing(series, 400, 12, horizon)[400 : 700 - horizon + 1]))
+    assert ours < 1.1 * theirs
+
+
+def test_greedy_weights_pick_the_better_member_and_split_opposite_biases():
+    actual = np.zeros((200, 1))
+    rng = np.random.default_rng(0)
+    good, bad = rng.normal(0, 1, (200, 1)), rng.normal(0, 5, (200, 1))
+    assert greedy_weights(np.stack([bad, good]), actual, 10).tolist() == [0.0, 1.0]
+    high, low = actual + 1.0, actual - 1.0  # each misses by 1, their mean by 0
+    weights = greedy_weights(np.stack([high, low]), actual, 10)
+    assert weights.sum() == pytest.approx(1.0) and weights.tolist() == [0.5, 0.5]
+
+
+def test_the_blend_keeps_one_member_where_the_validation_origins_cannot_tell_more():
+    """Members whose errors are the same noise: weights fitted on one half do not carry to the other, so the
+    cross-fitted choice of rounds keeps the fewest (one member), and the blend's score is the cross-fitted one."""
+    rng = np.random.default_rng(3)
+    actual = rng.normal(0, 1, (40, 1))
+    members = [Member(f"m{i}", "statistical", actual + rng.normal(0, 1, (40, 1)), 1.0) for i in range(6)]
+    blend = choose_blend(members, actual, 25)
+    honest = cross_fitted(np.stack([m.val_forecasts for m in members]), actual, blend.rounds)
+    assert blend.val_mae_cross_fitted == pytest.approx(float(np.mean(np.abs(actual - honest))))
+    assert sum(m.weight for m in members) == pytest.approx(1.0)
+    two_sided = [Member("high", "statistical", actual + 1.0, 1.0), Member("low", "statistical", actual - 1.0, 1.0)]
+    assert choose_blend(two_sided, actual, 25).weights() == {"high": 0.5, "low": 0.5}  # here a blend earns its place
+
+
+def test_the_weighted_model_is_one_keras_model_that_reloads_in_safe_mode(tmp_path):
+    """Networks scaled by their weights plus the statistical kernel, in one model of Keras' own layers."""
+    import keras
+
+    window = keras.Input((8,))
+    network = keras.Model(window, keras.layers.Dense(1)(window))
+    network.set_weights([np.full((8, 1), 0.1, dtype=np.float32), np.ones(1, dtype=np.float32)])
+    from models.ensemble import weighted_model
+
+    kernel, bias = np.zeros((20, 1)), np.array([2.0])
+    kernel[-1, 0] = 1.0  # naive: the last value, plus 2
+    model = weighted_model([network], [0.25], 0.75 * kernel, 0.75 * bias, horizon=1)
+    series = synthetic_series(length=100)
+    x, _ = window_view(series, 20, 20, 100)
+    expected = 0.25 * (x[:, -8:].sum(axis=1) * 0.1 + 1.0) + 0.75 * (x[:, -1] + 2.0)
+    path = tmp_path / "blend.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)  # safe_mode=True
+    np.testing.assert_allclose(reloaded.predict_on_batch(np.asarray(x, dtype=np.float32)).ravel(), expected, rtol=1e-5)
