@@ -97,3 +97,17 @@ def test_the_weighted_model_is_one_keras_model_that_reloads_in_safe_mode(tmp_pat
     model.save(path)
     reloaded = keras.saving.load_model(path)  # safe_mode=True
     np.testing.assert_allclose(reloaded.predict_on_batch(np.asarray(x, dtype=np.float32)).ravel(), expected, rtol=1e-5)
+
+
+def test_the_average_of_the_networks_is_one_candidate_and_registers_as_its_parts():
+    """The equal-weight average (what `search.blend=false` registers) is offered whole; chosen, its weight is shared
+    by its parts, added to what a part holds on its own."""
+    from search.choose.blend import atoms, averages
+
+    actual = np.zeros((10, 1))
+    refits = [Member(f"trial {i} refit", "refit", actual + sign, 1.0) for i, sign in ((1, 1.0), (2, -1.0))]
+    (average,) = averages([*refits, Member("trial 3", "searched", actual + 2.0, 2.0)], actual)
+    assert average.name == "average of 2 refits" and average.val_mae == 0.0 and average.parts == refits
+    average.weight, refits[0].weight = 0.6, 0.4
+    held = {m.name: m.weight for m in atoms([average, refits[0]])}
+    assert held == pytest.approx({"trial 1 refit": 0.7, "trial 2 refit": 0.3})

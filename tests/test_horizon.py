@@ -231,6 +231,14 @@ def test_a_horizon_search_scores_logs_and_registers_h_columns(horizon_search):
     assert list(outputs[0]["tensor-spec"]["shape"]) == [-1, 3]
     windows = window_view(np.arange(200, dtype=np.float32), summary["input_length"], 150, 160)[0]
     assert np.asarray(model.predict(np.ascontiguousarray(windows))).shape == (len(windows), 3)
+    # The registered blend (its classical members one fixed linear map per step ahead) scores, served from windows
+    # alone, the test MAE of the summary; its intervals are calibrated on its cross-fitted validation forecasts.
+    assert summary["ensemble_weights"] and summary["blend"]["val_mae_cross_fitted"] is not None
+    from data.sources import synthetic_series
+
+    x, y = window_view(synthetic_series(length=600), summary["input_length"], 540, 600, 3)
+    served = np.asarray(model.predict(np.ascontiguousarray(x, dtype=np.float32)))
+    assert float(np.mean(np.abs(y - served))) == pytest.approx(summary["test_mae"], rel=1e-4)
 
 
 @pytest.mark.slow
