@@ -46,6 +46,7 @@ CASES = [
     ("ar_skip past split_time", ["space.ar_skip.values=[0,1200]"], "space.ar_skip: a trial's input reaches 1200 points"),
     ("season halfwidth too wide", ["data.season_length=5", "space.season_halfwidth.values=[5]"], "space.season_halfwidth=5"),
     ("zero backtest candidates", ["search.select.top_k=0"], "search.select.top_k=0 must be >= 1"),
+    ("zero blend rounds", ["search.blend_rounds=0"], "search.blend_rounds=0 must be >= 1"),
     ("negative seed", ["seed=-1"], "seed=-1 must be in [0, 2**32)"),
     ("zero horizon", ["data.horizon=0"], "data.horizon=0 must be an integer >= 1"),
     ("horizon past the test tail", ["data.test_size=5", "data.horizon=7"], "data.test_size=5 is shorter than data.horizon=7"),

@@ -287,7 +287,11 @@ def _log_blend(tracker: Tracker, blend: Blend) -> None:
     """The blend on the parent run: `blend.json` (every candidate, its weight and its own validation MAE), a param
     `ensemble_weight.<member>` per member with a weight, metrics `blend_val_mae` and `blend_val_mae_cross_fitted`."""
     tracker.log_json(tracker.parent_id, blend.as_dict(), "blend.json")
-    tracker.log_params(tracker.parent_id, {f"ensemble_weight.{name.replace(' ', '_')}": w for name, w in blend.weights().items()})
+    weights = {f"ensemble_weight.{name.replace(' ', '_')}": str(w) for name, w in blend.weights().items()}
+    logged = tracker.params(tracker.parent_id)  # a resumed search's earlier attempt may have logged some (immutable)
+    tracker.log_params(tracker.parent_id, {k: v for k, v in weights.items() if k not in logged})
+    if any(logged.get(k, v) != v for k, v in weights.items()):
+        print("note: the parent run keeps an earlier attempt's ensemble_weight params; blend.json holds this one's", flush=True)
     metrics = {"blend_val_mae": blend.val_mae}
     if blend.val_mae_cross_fitted is not None:
         metrics["blend_val_mae_cross_fitted"] = blend.val_mae_cross_fitted

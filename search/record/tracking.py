@@ -408,6 +408,10 @@ class Tracker:
 
         self._client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
 
+    def params(self, run_id: str) -> dict[str, str]:
+        """The params `run_id` holds (MLflow's params are immutable: a resumed run must not log one anew)."""
+        return dict(self._client.get_run(run_id).data.params)
+
     def log_text(self, run_id: str, text: str, name: str) -> None:
         self._client.log_text(run_id, text, name)
 
