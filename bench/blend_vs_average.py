@@ -8,9 +8,10 @@
 Each run is the default command (`python -m search +space=conv_lstm data=<data> seed=<seed>`, any `--set`
 overrides after it) in a fresh process, which registers the blend; then, in this process, its tuner project is
 reloaded and the registered model of `search.blend=false` is fitted from the same trials (the `search.ensemble` best
-configurations, each refit on every point before the test tail, averaged: `search.choose.selection.fit_final`, as
-that mode does), and both are scored on the test tail beside the searched best alone and the best baseline. The
-pairs share the search, so their difference is the stages' alone.
+configurations, each refit on every point before the test tail, averaged, as that mode does), and both are scored
+on the test tail beside the searched best alone and the best baseline. The pairs share the search, so their
+difference is the stages' alone. With every candidate's test forecasts at hand, other selection rules are scored
+too, their weights chosen on the validation forecasts the search logged (`blend_forecasts.json`): `rules`.
 """
 
 from __future__ import annotations
@@ -60,22 +61,88 @@ def data_overrides(name: str, workdir: Path) -> list[str]:
     return ["data=csv", f"data.path={Path(path).resolve()}", f"data.column={column}", f"data.season_length={season}"]
 
 
-def average_test_mae(space: str, overrides: list[str], run_dir: Path, workdir: Path, label: str) -> float:
-    """The test MAE of `search.blend=false`'s registered model, fitted from the finished search of `run_dir`."""
+def test_forecasts(space: str, overrides: list[str], run_dir: Path, workdir: Path, label: str) -> tuple:
+    """Every blend candidate's forecasts on the test tail, by name, and the test targets, from the finished search of
+    `run_dir`: each configuration refit on every point before the test tail (seed offset 100, as the product's
+    final members and `search.blend=false`'s average), as the search trained it, the classical forecasters
+    refitted there, and the averages of the networks."""
     import numpy as np
 
+    from data.linear_forecasts import statistical_forecasters
     from data.windows import window_view
     from models import forecast
-    from search.choose.selection import Fits, Refitter, best_candidates, ensemble_members, fit_final
+    from search.choose.selection import Fits, Refitter, best_candidates, fit_final
 
     search = reload_search(space, overrides, run_dir, workdir / "average.db", f"average-{label}")
-    cfg, layout, tuner = search.cfg, search.checked.layout, search.tuner
-    candidates = best_candidates(search.completed, cfg.search.select.top_k)
-    members = ensemble_members(candidates[0], candidates, cfg.search.ensemble, str(cfg.search.ensemble_of))
+    cfg, layout, tuner, series = search.cfg, search.checked.layout, search.tuner, search.checked.series
+    h = layout.horizon
+    _, actual = window_view(series, 1, layout.test_start, layout.length, h)
+    actual = np.asarray(actual, dtype=np.float64).reshape(-1, h)
+
+    def on_test(model) -> np.ndarray:
+        x, _ = window_view(series, model.input_shape[1], layout.test_start, layout.length, h)
+        return forecast(model, x).reshape(-1, h).astype(np.float64)
+
     fits = Fits(Refitter(search.hypermodel, cfg.seed), search.tracker)
-    model = fit_final(fits, members, layout.test_start) or tuner.load_model(tuner.oracle.get_trial(candidates[0].trial_id))
-    x, y = window_view(search.checked.series, model.input_shape[1], layout.test_start, layout.length, layout.horizon)
-    return float(np.mean(np.abs(y - forecast(model, x).reshape(y.shape))))
+    found = {}
+    for candidate in best_candidates(search.completed, cfg.search.select.top_k)[: cfg.search.ensemble]:
+        searched = tuner.load_model(tuner.oracle.get_trial(candidate.trial_id))
+        found[f"trial {candidate.trial_id}"] = on_test(searched)
+        found[f"trial {candidate.trial_id} refit"] = on_test(fit_final(fits, [(candidate, 100)], layout.test_start) or searched)
+    refits = [v for k, v in found.items() if k.endswith(" refit")]
+    searched_models = [v for k, v in found.items() if not k.endswith(" refit")]
+    found[f"average of {len(refits)} refits"] = np.mean(refits, axis=0)
+    found[f"average of {len(searched_models)} searched models"] = np.mean(searched_models, axis=0)
+    data, ets = cfg.data, cfg.search.ets_baseline
+    for f in statistical_forecasters(
+        series, layout.test_start, layout.score_start, h, data.season_length, data.ma_window, data.ar_lags, ets
+    ):
+        x, _ = window_view(series, f.length, layout.test_start, layout.length, h)
+        found[f.name] = f.forecast(x)
+    return found, actual
+
+
+def parent_artifact(workdir: Path, run_id: str, name: str) -> dict:
+    """A JSON artifact of the search's parent run, from the bench's own tracking store."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    return json.loads(Path(client.download_artifacts(run_id, name, str(workdir))).read_text())
+
+
+def rules(val: dict, test: dict, test_actual) -> dict[str, float]:
+    """The test MAE of each selection rule, its weights chosen on the validation forecasts `val` (blend_forecasts.json)
+    and applied to the same members' test forecasts `test`."""
+    import numpy as np
+
+    from search.choose.blend import Member, choose_blend, greedy_weights
+
+    actual = np.asarray(val["actual"], dtype=np.float64)
+    names = [n for n in val["members"] if n in test]
+    stacked = np.stack([np.asarray(val["members"][n], dtype=np.float64).reshape(actual.shape) for n in names])
+    on_test = np.stack([np.asarray(test[n]).reshape(test_actual.shape) for n in names])
+
+    def mae(weights) -> float:
+        return float(np.mean(np.abs(test_actual - np.tensordot(weights, on_test, axes=1))))
+
+    members = [Member(n, "x", stacked[i], float(np.mean(np.abs(actual - stacked[i])))) for i, n in enumerate(names)]
+    chosen = choose_blend(members, actual, 25)
+    out = {
+        "cross-fitted rounds": mae(np.array([m.weight for m in members])),
+        "caruana 25": mae(greedy_weights(stacked, actual, 25)),
+        "best on validation": mae(greedy_weights(stacked, actual, 1)),
+    }
+    average = next((i for i, n in enumerate(names) if n.startswith("average of") and n.endswith("refits")), None)
+    if average is not None:
+        fixed = np.zeros(len(names))
+        fixed[average] = 1.0
+        out["average of refits"] = mae(fixed)
+        if chosen.cross_fitted_forecasts is not None:  # the blend only where it beats the average by one standard error
+            diff = np.abs(actual - chosen.cross_fitted_forecasts).mean(axis=1) - np.abs(actual - stacked[average]).mean(axis=1)
+            means = np.array([block.mean() for block in np.array_split(diff, 10) if len(block)])
+            clear = means.mean() + means.std(ddof=1) / np.sqrt(len(means)) < 0
+            out["1-SE vs average"] = out["cross-fitted rounds"] if clear else out["average of refits"]
+    return out
 
 
 def run(name: str, seed: int, space: str, extra: list[str], workdir: Path) -> dict:
@@ -84,18 +151,23 @@ def run(name: str, seed: int, space: str, extra: list[str], workdir: Path) -> di
     run_dir = workdir / label
     command = [f"+space={space}", *overrides, f"hydra.run.dir={run_dir}"]
     summary, wall, _ = timed_search(command, run_dir, search_env(f"sqlite:///{workdir / 'mlflow.db'}"), workdir)
+    test, actual = test_forecasts(space, overrides, run_dir, workdir, label)
+    evidence = parent_artifact(workdir, summary["mlflow_parent_run_id"], "blend_forecasts.json")
     best = summary["best_baseline"]["test"]
+    average = next(v for k, v in test.items() if k.endswith(" refits"))
     return {
         "data": Path(name.split(":")[0]).stem,
         "seed": seed,
         "blend_test_mae": summary["test_mae"],
-        "average_test_mae": average_test_mae(space, overrides, run_dir, workdir, label),
+        "average_test_mae": float(abs(actual - average).mean()),
         "searched_test_mae": summary["test_mae_without_refit"],
         "best_baseline": best["name"],
         "best_baseline_test_mae": best["mae"],
         "blend_val_mae_cross_fitted": summary["blend"]["val_mae_cross_fitted"],
         "ensemble_weights": summary["ensemble_weights"],
+        "rules": rules(evidence, test, actual),
         "wall_s": round(wall, 1),
+        "search_s": summary["stage_seconds"].get("search"),
         "blend_s": summary["stage_seconds"].get("blend"),
     }
 
@@ -124,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"{row['wall_s']:.0f}  {weights}",
                     flush=True,
                 )
+                print("    rules: " + "  ".join(f"{k} {v:.4f}" for k, v in row["rules"].items()), flush=True)
                 if args.out:
                     with args.out.open("a") as out:
                         out.write(json.dumps(row) + "\n")

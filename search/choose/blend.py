@@ -103,6 +103,7 @@ class Blend:
     val_mae_cross_fitted: float | None
     cross_fitted_forecasts: np.ndarray | None
     rounds: int
+    actual: np.ndarray  # what the members forecast on the validation origins, `(n, horizon)`
 
     @property
     def chosen(self) -> list[Member]:
@@ -118,6 +119,11 @@ class Blend:
             "its rounds chosen by val_mae_cross_fitted: weights chosen on one half of the validation origins, scored on "
             "the other",
         }
+
+    def forecasts(self) -> dict:
+        """Every candidate's validation forecasts (`(n, horizon)` lists, by name) and what they forecast: the evidence
+        the weights were chosen on, to check or to try another rule on (`bench.blend_vs_average`)."""
+        return {"actual": self.actual.tolist(), "members": {m.name: np.asarray(m.val_forecasts).tolist() for m in self.members}}
 
     def weights(self) -> dict[str, float]:
         """`ensemble_weights` in summary.json: every member with a weight, by name."""
@@ -150,7 +156,7 @@ def choose_blend(members: list[Member], actual: np.ndarray, max_rounds: int) -> 
     for member, weight in zip(members, weights, strict=True):
         member.weight = float(weight)
     blended = np.tensordot(weights, stacked, axes=1)
-    return Blend(members, float(np.mean(np.abs(actual - blended))), honest_mae, honest, rounds)
+    return Blend(members, float(np.mean(np.abs(actual - blended))), honest_mae, honest, rounds, actual)
 
 
 def averages(networks: list[Member], actual: np.ndarray) -> list[Member]:

@@ -284,9 +284,11 @@ def _log_on_parent(tracker: Tracker, winner: Candidate, search_best_val_mae: flo
 
 
 def _log_blend(tracker: Tracker, blend: Blend) -> None:
-    """The blend on the parent run: `blend.json` (every candidate, its weight and its own validation MAE), a param
+    """The blend on the parent run: `blend.json` (every candidate, its weight and its own validation MAE),
+    `blend_forecasts.json` (every candidate's validation forecasts, from which its weight was chosen), a param
     `ensemble_weight.<member>` per member with a weight, metrics `blend_val_mae` and `blend_val_mae_cross_fitted`."""
     tracker.log_json(tracker.parent_id, blend.as_dict(), "blend.json")
+    tracker.log_json(tracker.parent_id, blend.forecasts(), "blend_forecasts.json")
     weights = {f"ensemble_weight.{name.replace(' ', '_')}": str(w) for name, w in blend.weights().items()}
     logged = tracker.params(tracker.parent_id)  # a resumed search's earlier attempt may have logged some (immutable)
     tracker.log_params(tracker.parent_id, {k: v for k, v in weights.items() if k not in logged})
