@@ -145,7 +145,7 @@ def rules(val: dict, test: dict, test_actual) -> dict[str, float]:
     return out
 
 
-def run(name: str, seed: int, space: str, extra: list[str], workdir: Path) -> dict:
+def run(name: str, seed: int, space: str, extra: list[str], workdir: Path, dump: Path | None = None) -> dict:
     overrides = [*data_overrides(name, workdir), f"seed={seed}", *extra]
     label = f"{Path(name.split(':')[0]).stem}-{seed}"
     run_dir = workdir / label
@@ -153,6 +153,10 @@ def run(name: str, seed: int, space: str, extra: list[str], workdir: Path) -> di
     summary, wall, _ = timed_search(command, run_dir, search_env(f"sqlite:///{workdir / 'mlflow.db'}"), workdir)
     test, actual = test_forecasts(space, overrides, run_dir, workdir, label)
     evidence = parent_artifact(workdir, summary["mlflow_parent_run_id"], "blend_forecasts.json")
+    if dump is not None:  # the evidence and every candidate's test forecasts, to score other rules offline (`rules`)
+        dump.mkdir(parents=True, exist_ok=True)
+        tested = {"actual": actual.tolist(), "members": {k: v.tolist() for k, v in test.items()}}
+        (dump / f"{label}.json").write_text(json.dumps({"val": evidence, "test": tested, "summary": summary}))
     best = summary["best_baseline"]["test"]
     average = next(v for k, v in test.items() if k.endswith(" refits"))
     return {
@@ -180,6 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", nargs="*", default=[], help="overrides added to every command")
     parser.add_argument("--out", type=Path, help="append the rows to this JSON-lines file")
     parser.add_argument("--tiny", action="store_true", help="a tiny dense search (CI: every code path)")
+    parser.add_argument("--dump", type=Path, help="write each run's validation and test forecasts here (JSON)")
     args = parser.parse_args(argv)
     space = TINY_SPACE if args.tiny else "conv_lstm"
     extra = [*TINY, *args.set] if args.tiny else list(args.set)
@@ -188,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-blend-") as tmp:
         for name in names:
             for seed in args.seeds:
-                row = run(name, seed, space, extra, Path(tmp))
+                row = run(name, seed, space, extra, Path(tmp), args.dump)
                 weights = " ".join(f"{k}={v:.2f}" for k, v in row["ensemble_weights"].items())
                 print(
                     f"{row['data']}  {seed}  {row['blend_test_mae']:.4f}  {row['average_test_mae']:.4f}  "
