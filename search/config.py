@@ -206,7 +206,7 @@ class SearchConfig:
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
     blend: bool = True  # weigh networks and statistical forecasters on out-of-sample forecasts (false: refit + average)
-    blend_rounds: int = 25  # the blend's greedy selection rounds: weights are multiples of 1 / blend_rounds
+    blend_rounds: int = 25  # the blend's greedy selection rounds on each resample of the validation origins
     refit: bool = True  # retrain on every point before the test tail (blend: a candidate, kept where it earns it)
     ensemble: int = 5  # the networks offered: k configurations (blend: weighed; else k > 1 averages them); 1: the winner
     ensemble_of: EnsembleOf = EnsembleOf.configurations  # the k best of the backtest | seeds: k seeds of the winner

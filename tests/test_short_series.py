@@ -29,7 +29,7 @@ def test_folds_are_lowered_to_the_blocks_of_horizon_the_validation_holds():
 @pytest.mark.parametrize(
     ("overrides", "folds", "skipped"),
     [
-        ([], 0, True),  # the defaults: 5 members average the 5 best configurations, whatever their ranking
+        ([], 0, True),  # the defaults: the blend weighs the 5 best configurations, whatever their ranking
         (["search.ensemble=3"], 3, False),  # 3 of 5: the ranking picks them
         (["search.ensemble_of=seeds"], 3, False),  # seeds of the winner: the ranking picks it
         (["search.select.backtest=always"], 3, False),
@@ -43,7 +43,7 @@ def test_the_backtest_runs_only_where_its_ranking_can_change_the_registered_mode
     assert found == folds
     assert (note is not None) == skipped
     if skipped:
-        assert note.startswith("no backtest: the registered model averages all 5 best configurations")
+        assert note.startswith("no backtest: the registered model weighs all 5 best configurations")
         assert "search.select.backtest=always" in note  # how to get it anyway
 
 

@@ -1,20 +1,21 @@
 """The registered forecaster as a weighted blend, every part of it earning its place out of sample (`search.blend`).
 
 Candidates, each with forecasts from the validation origins that its training did not see:
-- each of the best configurations **as searched** (trained up to its split time, for the epochs its trial found
-  best), run one fold back: trained on the points up to `validation_points` before its split time, so it
-  forecasts the validation points across the same gap the searched model forecasts the test tail;
-- the same configuration **refit** (`search.refit`), one fold back: trained on every point before the validation
-  points, as the refit is trained on every point before the test tail;
+- each of the best configurations **refit** (`search.refit`), one fold back: trained on every point before the
+  validation points, as the refit is trained on every point before the test tail; and their equal-weight average;
+- the winner **as searched** (trained up to its split time, for the epochs its trial found best), run one fold
+  back: trained on the points up to `validation_points` before its split time, so it forecasts the validation
+  points across the same gap the searched model forecasts the test tail (every configuration so without refit);
 - the **statistical forecasters** of the closing table (naive, seasonal naive, moving average, drift,
   `ar_changes`, Holt-Winters), fitted on the points before the validation points and computed from the window
   alone (`data.linear_forecasts`), as the served model computes them.
 
 Greedy forward selection with replacement (Caruana et al. 2004) on those forecasts picks non-negative weights
-summing to 1 that minimise the validation MAE: whether to refit, how many networks and which classical forecasters
-are decided by the same out-of-sample evidence, and a blend of one member is allowed (the best single forecaster).
-The blend's own validation score is cross-fitted (weights chosen on one half of the validation origins, scored on
-the other, and the other way round), since the weights were chosen on those points. The registered model is the
+summing to 1 that minimise the validation MAE, bagged over block-bootstrap resamples of the validation origins so
+that no member takes the whole weight for being luckiest on them: whether to refit, how many networks and which
+classical forecasters are decided by the same out-of-sample evidence. The blend's own validation score is
+cross-fitted (weights chosen on one half of the validation origins, scored on the other, and the other way round),
+since the weights were chosen on those points. The registered model is the
 blend with each member retrained as its recipe says (a refit on every point before the test tail; the searched
 model as the search trained it; the statistical ones fitted on every point before the test tail).
 """
@@ -79,16 +80,39 @@ def greedy_weights(forecasts: np.ndarray, actual: np.ndarray, rounds: int) -> np
     return counts / rounds
 
 
+BAGS = 30
+"""Resamples of the validation origins the selection runs on; their weights are averaged (bagged ensemble selection)."""
+
+BLOCKS = 10
+"""Contiguous blocks of validation origins a resample draws from, with replacement (errors are autocorrelated)."""
+
+
+def bagged_weights(forecasts: np.ndarray, actual: np.ndarray, rounds: int, seed: int = 0) -> np.ndarray:
+    """`greedy_weights` on `BAGS` block-bootstrap resamples of the origins, averaged (Caruana et al. 2004, bagged
+    ensemble selection). One greedy run on all origins hands the whole weight to whichever member was luckiest on
+    them where members are close; a member that wins only some resamples keeps only a share. With fewer origins
+    than `BLOCKS`, one greedy run on all of them."""
+    n = len(actual)
+    if n < BLOCKS:
+        return greedy_weights(forecasts, actual, rounds)
+    blocks = np.array_split(np.arange(n), BLOCKS)
+    rng, total = np.random.default_rng(seed), np.zeros(len(forecasts))
+    for _ in range(BAGS):
+        drawn = np.concatenate([blocks[j] for j in rng.integers(0, BLOCKS, BLOCKS)])
+        total += greedy_weights(forecasts[:, drawn], actual[drawn], rounds)
+    return total / BAGS
+
+
 def cross_fitted(forecasts: np.ndarray, actual: np.ndarray, rounds: int) -> np.ndarray | None:
-    """The blend's forecasts on each half of the origins with the weights chosen on the other half (None with
-    fewer than 4 origins): a score of the blend recipe on points its weights did not see."""
+    """The blend's forecasts on each half of the origins with the weights chosen (`bagged_weights`) on the other
+    half (None with fewer than 4 origins): a score of the blend recipe on points its weights did not see."""
     n = len(actual)
     if n < 4:
         return None
     halves = (slice(0, n // 2), slice(n // 2, n))
     out = np.empty_like(actual, dtype=np.float64)
     for chosen_on, scored_on in (halves, halves[::-1]):
-        weights = greedy_weights(forecasts[:, chosen_on], actual[chosen_on], rounds)
+        weights = bagged_weights(forecasts[:, chosen_on], actual[chosen_on], rounds)
         out[scored_on] = np.tensordot(weights, forecasts[:, scored_on], axes=1)
     return out
 
@@ -115,9 +139,9 @@ class Blend:
             "val_mae": self.val_mae,
             "val_mae_cross_fitted": self.val_mae_cross_fitted,
             "rounds": self.rounds,
-            "method": "greedy forward selection with replacement (Caruana) on out-of-sample validation forecasts, "
-            "its rounds chosen by val_mae_cross_fitted: weights chosen on one half of the validation origins, scored on "
-            "the other",
+            "method": "greedy forward selection with replacement (Caruana), bagged over block-bootstrap resamples of "
+            "the out-of-sample validation forecasts; val_mae_cross_fitted: weights chosen on one half of the validation "
+            "origins, scored on the other",
         }
 
     def forecasts(self) -> dict:
@@ -130,32 +154,16 @@ class Blend:
         return {m.name: m.weight for m in sorted(self.chosen, key=lambda m: -m.weight)}
 
 
-ROUNDS_TRIED = (1, 2, 3, 5, 10, 25, 50)
-"""Selection rounds the blend tries (up to `search.blend_rounds`): one round is the best single member; more rounds
-spread the weight over more members, which fits the validation origins closer and may carry less to new ones."""
-
-
-def choose_blend(members: list[Member], actual: np.ndarray, max_rounds: int) -> Blend:
-    """Weights for `members` from their validation forecasts (`actual`: what they forecast).
-
-    How many rounds (how finely weights split, so how many members) is chosen by the cross-fitted MAE among
-    `ROUNDS_TRIED` up to `max_rounds` (the fewest on a tie): with few validation origins a blend of many members
-    fits their noise, and the best single member is kept instead. The weights are then chosen on every origin.
-    """
+def choose_blend(members: list[Member], actual: np.ndarray, rounds: int) -> Blend:
+    """Weights for `members` from their validation forecasts (`actual`: what they forecast): `bagged_weights` with
+    `rounds` greedy rounds a resample, and the blend's cross-fitted validation MAE."""
     stacked = np.stack([np.asarray(m.val_forecasts, dtype=np.float64).reshape(actual.shape) for m in members])
-    tried = sorted({r for r in ROUNDS_TRIED if r <= max_rounds} | {max_rounds})
-    rounds, honest, honest_mae = tried[-1], None, None
-    for candidate in tried:
-        out = cross_fitted(stacked, actual, candidate)
-        if out is None:
-            break  # too few origins to cross-fit: the most rounds allowed
-        mae = float(np.mean(np.abs(actual - out)))
-        if honest_mae is None or mae < honest_mae - 1e-12:
-            rounds, honest, honest_mae = candidate, out, mae
-    weights = greedy_weights(stacked, actual, rounds)
+    weights = bagged_weights(stacked, actual, rounds)
     for member, weight in zip(members, weights, strict=True):
         member.weight = float(weight)
     blended = np.tensordot(weights, stacked, axes=1)
+    honest = cross_fitted(stacked, actual, rounds)
+    honest_mae = float(np.mean(np.abs(actual - honest))) if honest is not None else None
     return Blend(members, float(np.mean(np.abs(actual - blended))), honest_mae, honest, rounds, actual)
 
 
@@ -219,12 +227,17 @@ class BlendCandidates:
         return stop if stop >= needed else None
 
     def networks(self, pool: list[tuple[Candidate, int]], refit: bool) -> list[Member]:
-        """Each configuration of `pool` (`(candidate, seed offset)`) as searched and, with `refit`, refit, both one fold
-        back; a fit that diverges is left out (its run FAILED)."""
+        """Each configuration of `pool` (`(candidate, seed offset)`, the winner first) refit one fold back, with `refit`;
+        as searched, one fold back, the winner (every configuration without `refit`). A fit that diverges is left out
+        (its run FAILED).
+
+        The searched form of the others is not offered: one fold back it trains on the fewest points of all, its
+        forecasts are the weakest of the candidates on the series measured (`bench.blend_vs_average`), and its five
+        fits would cost as much as the refits."""
         jobs, plans, searched_seen = [], [], set()
         for candidate, offset in pool:
             recipes = []
-            if candidate.trial_id not in searched_seen:  # seeds of one configuration: its searched model is one
+            if candidate.trial_id not in searched_seen and (not refit or not searched_seen):
                 searched_seen.add(candidate.trial_id)
                 recipes.append(("searched", self._one_fold_back(candidate)))
             if refit:
