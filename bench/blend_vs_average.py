@@ -3,6 +3,8 @@
     python -m bench.blend_vs_average --data synthetic co2 --seeds 42 1 2 3 4
     python -m bench.blend_vs_average --data walk elnino300 co2m300 course300    # a random walk, short monthly series
     python -m bench.blend_vs_average --csv sales.csv:units:7 --seeds 42 1     # a CSV series: path:column:season
+    python -m bench.blend_vs_average --data co2 --seeds 42 1 --dump /tmp/dumps     # keep each run's forecasts
+    python -m bench.blend_vs_average --rescore /tmp/dumps                       # score them with today's selection
     python -m bench.blend_vs_average --tiny                                  # CI: seconds
 
 Each run is the default command (`python -m search +space=conv_lstm data=<data> seed=<seed>`, any `--set`
@@ -176,6 +178,58 @@ def run(name: str, seed: int, space: str, extra: list[str], workdir: Path, dump:
     }
 
 
+def offered(names: list[str], winner: str) -> list[str]:
+    """The candidates today's product offers among a dump's (which may hold every configuration as searched): the
+    refits, their average, the winner as searched, the classical forecasters."""
+    searched_others = [n for n in names if n.startswith("trial ") and not n.endswith(" refit") and n != f"trial {winner}"]
+    return [n for n in names if n not in searched_others and not n.endswith(" searched models")]
+
+
+def rescore(dump_dir: Path) -> None:
+    """Each dump of `--dump` scored with today's selection (`search.choose.blend.choose_blend` on the candidates it
+    offers): the blend's test MAE beside the equal-weight average of refits, the searched best alone and the best
+    baseline, per run and per series (means, paired differences, how often at or below the best baseline)."""
+    import numpy as np
+
+    from search.choose.blend import Member, choose_blend
+
+    by_series: dict[str, list[dict]] = {}
+    for path in sorted(dump_dir.glob("*.json")):
+        dump = json.loads(path.read_text())
+        summary, val, test = dump["summary"], dump["val"], dump["test"]
+        actual, test_actual = np.asarray(val["actual"]), np.asarray(test["actual"])
+        names = [n for n in offered(list(val["members"]), summary["best_trial_id"]) if n in test["members"]]
+        members = [Member(n, "x", np.asarray(val["members"][n]).reshape(actual.shape), 0.0) for n in names]
+        choose_blend(members, actual, 25)
+        blend = sum(m.weight * np.asarray(test["members"][m.name]).reshape(test_actual.shape) for m in members)
+        average = next(n for n in test["members"] if n.startswith("average of") and n.endswith("refits"))
+        row = {
+            "run": path.stem,
+            "blend": float(np.mean(np.abs(test_actual - blend))),
+            "average": float(np.mean(np.abs(test_actual - np.asarray(test["members"][average]).reshape(test_actual.shape)))),
+            "searched": summary["test_mae_without_refit"],
+            "best_baseline": summary["best_baseline"]["test"]["mae"],
+            "baseline": summary["best_baseline"]["test"]["name"],
+            "weights": {m.name: round(m.weight, 2) for m in members if m.weight >= 0.005},
+        }
+        by_series.setdefault(path.stem.rsplit("-", 1)[0], []).append(row)
+        print(
+            f"{row['run']}  blend {row['blend']:.4f}  average {row['average']:.4f}  searched {row['searched']:.4f}  "
+            f"{row['baseline']} {row['best_baseline']:.4f}  {row['weights']}"
+        )
+    print("series  runs  blend mean  average mean  paired blend-average (se)  searched mean  best baseline  blend <= it")
+    for series, rows in by_series.items():
+        blend, average = np.array([r["blend"] for r in rows]), np.array([r["average"] for r in rows])
+        diff = blend - average
+        se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+        wins = sum(r["blend"] <= r["best_baseline"] for r in rows)
+        print(
+            f"{series}  {len(rows)}  {blend.mean():.4f}  {average.mean():.4f}  {diff.mean():+.4f} ({se:.4f})  "
+            f"{np.mean([r['searched'] for r in rows]):.4f}  {rows[0]['baseline']} {rows[0]['best_baseline']:.4f}  "
+            f"{wins} of {len(rows)}"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", nargs="*", default=["synthetic", "co2"])
@@ -185,7 +239,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="append the rows to this JSON-lines file")
     parser.add_argument("--tiny", action="store_true", help="a tiny dense search (CI: every code path)")
     parser.add_argument("--dump", type=Path, help="write each run's validation and test forecasts here (JSON)")
+    parser.add_argument("--rescore", type=Path, help="score the dumps in this folder with today's selection; no search")
     args = parser.parse_args(argv)
+    if args.rescore:
+        rescore(args.rescore)
+        return
     space = TINY_SPACE if args.tiny else "conv_lstm"
     extra = [*TINY, *args.set] if args.tiny else list(args.set)
     names = (["synthetic"] if args.tiny else args.data) + args.csv
