@@ -162,7 +162,7 @@ def _assert_blend(client, summary: dict, candidates: list[dict], stdout: str, pa
     assert parent.data.metrics["blend_val_mae"] == pytest.approx(blend["val_mae"])
     for name, weight in weights.items():
         assert float(parent.data.params[f"ensemble_weight.{name.replace(' ', '_')}"]) == pytest.approx(weight)
-        assert any(line.split()[:1] == [f"{weight:.2f}"] and name in line for line in stdout.splitlines()), name
+        assert any(line.split()[:1] == [f"{weight:.3f}"] and name in line for line in stdout.splitlines()), name
     chosen = [m for m in blend["members"] if m["weight"] > 0]  # an average stands for its parts, each a network
     held = {name for m in chosen for name in m.get("parts", [m["name"]]) if name.startswith("trial ")}
     refits = stage_runs(client, parent.info.run_id, "refit")

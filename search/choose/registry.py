@@ -131,7 +131,7 @@ def version_description(data: str, trial_id: str, values: dict, val_mae: float, 
             lines[-1] += f", skill vs naive on test {skill:+.1%}"
     lines[-1] += "."
     if blend is not None:
-        members = ", ".join(f"{name} {weight:.2f}" for name, weight in blend.weights().items())
+        members = ", ".join(f"{name} {weight:.3f}" for name, weight in blend.weights().items())
         honest = f", cross-fitted validation MAE {blend.val_mae_cross_fitted:.4g}" if blend.val_mae_cross_fitted else ""
         lines.append(f"A weighted blend of {members}{honest} (the test MAE above is the blend's).")
     if scores.horizon > 1:

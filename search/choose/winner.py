@@ -82,7 +82,7 @@ def choose_and_train(
         clock = time.monotonic()
 
         def load_searched(trial_id: str):
-            return tuner.load_model(tuner.oracle.get_trial(trial_id))
+            return searched if trial_id == winner.trial_id else tuner.load_model(tuner.oracle.get_trial(trial_id))
 
         builder = BlendCandidates(hypermodel, data, fits, run, load_searched, ets=settings.ets_baseline)
         print(f"blend: {len(members)} configurations one fold back, and the statistical forecasters", flush=True)

@@ -107,7 +107,7 @@ def closing_table(summary: dict) -> str:
 
 def _blend_rows(blend: dict | None) -> list[tuple[str, str]]:
     """The blend's validation MAE (cross-fitted: weights chosen on the other half of the validation origins) and each
-    member with a weight: `  0.60  trial 0034 refit  val 4.33 (one fold back)`."""
+    member with a weight: `  0.600  trial 0034 refit  val 4.33 (one fold back)`."""
     if not blend:
         return []
     honest = blend.get("val_mae_cross_fitted")
@@ -119,7 +119,7 @@ def _blend_rows(blend: dict | None) -> list[tuple[str, str]]:
     rows = [("blend", head + f"{_fmt(blend['val_mae'])} with the weights chosen on all of them")]
     for member in blend["members"]:
         if member["weight"] > 0:
-            rows.append((f"  {member['weight']:.2f}", f"{member['name']}  val {_fmt(member['val_mae'])} ({member['scored']})"))
+            rows.append((f"  {member['weight']:.3f}", f"{member['name']}  val {_fmt(member['val_mae'])} ({member['scored']})"))
     return rows
 
 
