@@ -229,7 +229,7 @@ def test_a_horizon_search_scores_logs_and_registers_h_columns(horizon_search):
     model = mlflow.pyfunc.load_model(summary["model_uri"])
     outputs = model.metadata.signature.outputs.to_dict()
     assert list(outputs[0]["tensor-spec"]["shape"]) == [-1, 3]
-    windows = window_view(np.arange(200, dtype=np.float32), summary["input_length"], 150, 160)[0]
+    windows = window_view(np.arange(1000, dtype=np.float32), summary["input_length"], 950, 960)[0]
     assert np.asarray(model.predict(np.ascontiguousarray(windows))).shape == (len(windows), 3)
     # The registered blend (its classical members one fixed linear map per step ahead) scores, served from windows
     # alone, the test MAE of the summary; its intervals are calibrated on its cross-fitted validation forecasts.
