@@ -29,7 +29,6 @@ import numpy as np
 
 from data.linear_forecasts import LinearForecaster, statistical_forecasters
 from data.windows import window_view
-from models import forecast as batched_forecast
 from models.ensemble import weighted_model
 from search.choose.selection import Candidate, FitJob, FitRunner, Fits
 
@@ -205,16 +204,9 @@ class BlendCandidates:
         self.hypermodel, self.data, self.fits, self.run = hypermodel, data, fits, run
         self.load_searched, self.ets = load_searched, ets
         self.layout, self.series = hypermodel.layout, hypermodel.series
-
-    def _val_forecasts(self, model) -> np.ndarray:
-        layout = self.layout
-        x, _ = window_view(self.series, model.input_shape[1], layout.score_start, layout.test_start, layout.horizon)
-        return batched_forecast(model, x).reshape(len(x), layout.horizon)
-
-    def actual(self) -> np.ndarray:
-        layout = self.layout
-        _, y = window_view(self.series, 1, layout.score_start, layout.test_start, layout.horizon)
-        return np.asarray(y, dtype=np.float64).reshape(-1, layout.horizon)
+        self.validation = range(self.layout.score_start, self.layout.test_start)
+        _, y = window_view(self.series, 1, self.validation.start, self.validation.stop, self.layout.horizon)
+        self.actual = np.asarray(y, dtype=np.float64).reshape(-1, self.layout.horizon)  # what every candidate forecasts
 
     def _one_fold_back(self, candidate: Candidate) -> int | None:
         """Where the searched recipe's training stops one fold back, or None where too few windows are left."""
@@ -256,15 +248,16 @@ class BlendCandidates:
                         seed_offset=offset,
                         params={**candidate.values, "recipe": recipe, "train_stop": stop, "epochs": candidate.epochs},
                         tags={"source_trial_id": candidate.trial_id, "recipe": recipe},
-                        scored=(self.layout.score_start, self.layout.test_start),
+                        scored=(self.validation.start, self.validation.stop),
                         forecasts=True,
                     )
                 )
         outcomes = iter(self.run(jobs, self.fits.one))
-        members, actual = [], self.actual()
+        members, actual = [], self.actual
         for candidate, offset, recipe, stop in plans:
             if stop is None:
-                forecasts, scored = self._val_forecasts(self.load_searched(candidate.trial_id)), "in the search"
+                model = self.load_searched(candidate.trial_id)
+                forecasts, scored = self.fits.refitter.forecasts(model, self.validation), "in the search"
             else:
                 outcome = next(outcomes)
                 if outcome.error:
@@ -293,7 +286,7 @@ class BlendCandidates:
 
     def statistical(self) -> list[Member]:
         """The classical forecasters fitted on the points before the validation points, on the validation origins."""
-        layout, actual, members = self.layout, self.actual(), []
+        layout, actual, members = self.layout, self.actual, []
         for forecaster in self._statistical(layout.score_start):
             x, _ = window_view(self.series, forecaster.length, layout.score_start, layout.test_start, layout.horizon)
             forecasts = forecaster.forecast(x)

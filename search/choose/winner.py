@@ -87,7 +87,7 @@ def choose_and_train(
         builder = BlendCandidates(hypermodel, data, fits, run, load_searched, ets=settings.ets_baseline)
         print(f"blend: {len(members)} configurations one fold back, and the statistical forecasters", flush=True)
         offered = builder.networks(members, settings.refit) + builder.statistical()
-        blend = choose_blend(offered, builder.actual(), settings.blend_rounds)
+        blend = choose_blend(offered, builder.actual, settings.blend_rounds)
         final = builder.registered(blend)
         seconds["blend"] = round(time.monotonic() - clock, 1)
         return Chosen(winner, candidates, searched, final, seconds, blend)
