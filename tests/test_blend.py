@@ -80,6 +80,19 @@ def test_bagged_selection_shares_the_weight_among_members_the_validation_cannot_
     assert choose_blend(two_sided, actual, 25).weights() == pytest.approx({"high": 0.5, "low": 0.5}, abs=0.03)
 
 
+def test_a_member_far_behind_the_best_takes_no_weight_even_where_it_cancels_a_bias():
+    """A level forecaster far off (10x the best member's error) whose bias happens to offset the best member's on the
+    validation origins: plain greedy selection gives it weight, the blend does not (and it leaves the others alone)."""
+    rng = np.random.default_rng(5)
+    actual = rng.normal(0, 1, (120, 1))
+    biased = actual + 0.5 + rng.normal(0, 0.2, (120, 1))  # the best member, always 0.5 too high
+    far = actual - 6.0  # ten times its error, on the other side
+    stacked = np.stack([biased, far])
+    assert greedy_weights(stacked, actual, 25)[1] > 0
+    members = [Member("biased", "refit", biased, 0.5), Member("far", "statistical", far, 6.0)]
+    assert choose_blend(members, actual, 25).weights() == {"biased": 1.0}
+
+
 def test_the_weighted_model_is_one_keras_model_that_reloads_in_safe_mode(tmp_path):
     """Networks scaled by their weights plus the statistical kernel, in one model of Keras' own layers."""
     import keras

@@ -86,20 +86,37 @@ BLOCKS = 10
 """Contiguous blocks of validation origins a resample draws from, with replacement (errors are autocorrelated)."""
 
 
+MAX_ERROR_RATIO = 2.0
+"""A member whose validation MAE is above this multiple of the best member's takes no part in the selection."""
+
+
+def eligible(forecasts: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """Which members (rows of `forecasts`) may take weight: those within `MAX_ERROR_RATIO` of the best member's MAE on
+    these origins. A member that far behind can only lower the blend's error by cancelling another's bias, and on a
+    short validation window that cancellation is luck: on a 300-point monthly series (bench §14) a moving average with
+    5x the best member's error took a tenth of the weight and cost the blend 0.44 of test MAE (4.54 against 4.10)."""
+    errors = np.mean(np.abs(actual - forecasts), axis=tuple(range(1, forecasts.ndim)))
+    return errors <= MAX_ERROR_RATIO * errors.min()
+
+
 def bagged_weights(forecasts: np.ndarray, actual: np.ndarray, rounds: int, seed: int = 0) -> np.ndarray:
-    """`greedy_weights` on `BAGS` block-bootstrap resamples of the origins, averaged (Caruana et al. 2004, bagged
-    ensemble selection). One greedy run on all origins hands the whole weight to whichever member was luckiest on
-    them where members are close; a member that wins only some resamples keeps only a share. With fewer origins
-    than `BLOCKS`, one greedy run on all of them."""
-    n = len(actual)
+    """`greedy_weights` over the `eligible` members on `BAGS` block-bootstrap resamples of the origins, averaged
+    (Caruana et al. 2004, bagged ensemble selection). One greedy run on all origins hands the whole weight to
+    whichever member was luckiest on them where members are close; a member that wins only some resamples keeps only
+    a share. With fewer origins than `BLOCKS`, one greedy run on all of them."""
+    n, weights = len(actual), np.zeros(len(forecasts))
+    kept = eligible(forecasts, actual)
+    forecasts = forecasts[kept]
     if n < BLOCKS:
-        return greedy_weights(forecasts, actual, rounds)
+        weights[kept] = greedy_weights(forecasts, actual, rounds)
+        return weights
     blocks = np.array_split(np.arange(n), BLOCKS)
     rng, total = np.random.default_rng(seed), np.zeros(len(forecasts))
     for _ in range(BAGS):
         drawn = np.concatenate([blocks[j] for j in rng.integers(0, BLOCKS, BLOCKS)])
         total += greedy_weights(forecasts[:, drawn], actual[drawn], rounds)
-    return total / BAGS
+    weights[kept] = total / BAGS
+    return weights
 
 
 def cross_fitted(forecasts: np.ndarray, actual: np.ndarray, rounds: int) -> np.ndarray | None:
