@@ -25,12 +25,12 @@ import tempfile
 from pathlib import Path
 
 from bench.reloaded import reload_search
-from bench.tiny import TINY_SEASONAL, TINY_SPACE, search_env, timed_search
+from bench.tiny import TINY_SPACE, WITH_BLEND, search_env, timed_search
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-TINY = [*TINY_SEASONAL, "search.select.top_k=2", "search.ensemble=2"]
+TINY = [*WITH_BLEND, "search.select.top_k=2", "search.ensemble=2"]
 
 
 WALK_POINTS = 1500

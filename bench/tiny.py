@@ -19,6 +19,10 @@ SMALL_DNN = [
 TINY_SEASONAL = ["data.length=600", "data.test_size=60", "data.season_length=50", "tuner.max_epochs=2", "tuner.factor=2"]
 TINY_SEASONAL += ["search.workers=1"]  # one process: tests run side by side
 TINY_SEASONAL += SMALL_DNN
+TINY_SEASONAL += ["search.blend=false"]  # the blend has its own tiny runs (WITH_BLEND); elsewhere it only adds seconds
+
+WITH_BLEND = [a for a in TINY_SEASONAL if a != "search.blend=false"]
+"""`TINY_SEASONAL` with the stages' default, the blend."""
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from bench.tiny import SMALL_DNN, TINY_SEASONAL
+from bench.tiny import SMALL_DNN, TINY_SEASONAL, WITH_BLEND
 from data.baselines import ar_changes, drift, exponential_smoothing, moving_average, naive, seasonal_naive, targets
 from data.split import plan_layout
 from data.windows import window_view, windowed_dataset
@@ -179,7 +179,7 @@ def horizon_search(tmp_path_factory, _empty_store):
     shared by the tests that read it: the `horizon_search` group runs them on one xdist worker."""
     directory = tmp_path_factory.mktemp("horizon")
     store, run_dir = store_in(directory, _empty_store), directory / "run"
-    args = ["+space=dnn", *TINY_SEASONAL, "data.horizon=3", "search.intervals=[0.8,0.95]", "search.select.top_k=2"]
+    args = ["+space=dnn", *WITH_BLEND, "data.horizon=3", "search.intervals=[0.8,0.95]", "search.select.top_k=2"]
     args += ["search.select.folds=2", "search.ensemble=1", "space.window_size.per=horizon", "space.window_size.min=2"]
     args += ["space.window_size.max=4", "space.window_size.step=2", f"hydra.run.dir={run_dir}"]
     result = run_cli(args, store, directory)

@@ -459,3 +459,59 @@ def test_a_search_killed_between_creating_its_run_and_recording_it_leaves_nothin
     runs = client.search_runs([orphans[0].info.experiment_id], max_results=1000)
     assert not [r for r in runs if r.info.status == "RUNNING"]
     assert client.get_run(json.loads((run_dir / "summary.json").read_text())["mlflow_parent_run_id"]).info.status == "FINISHED"
+
+
+KILLED_AT = """
+import importlib, os, signal, sys
+
+target = {target!r}
+module_name, _, attribute = target.rpartition(".")
+try:
+    owner = importlib.import_module(module_name)
+except ModuleNotFoundError:  # a method: module.Class.method
+    module_name, _, class_name = module_name.rpartition(".")
+    owner = getattr(importlib.import_module(module_name), class_name)
+setattr(owner, attribute, lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL))
+from search.__main__ import cli
+sys.argv = ["search", *sys.argv[1:]]
+cli()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "kill_at",
+    [
+        None,  # a run dir no search has used: a scheduler's first attempt already says resume
+        "search.command.runner.connect",  # the run dir locked, nothing else saved (the store not yet opened)
+        "search.record.tracking.Tracker.start_parent",  # the parent run being created (marked pending in the run dir)
+        "search.tune.tuning.search_and_evaluate",  # the parent recorded, no trial yet
+        "keras.Model.fit",  # the first trial training: its child run open, the oracle's trial running
+    ],
+    ids=["new", "locked", "creating-parent", "recorded", "first-trial"],
+)
+def test_a_requeued_command_with_resume_always_finishes_one_search(tmp_path, store, kill_at):
+    """A job scheduler requeues the same command line, `search.resume=true` included, after a `kill -9` at any instant
+    of the start-up: it ends with one finished search, every trial once, nothing RUNNING."""
+    run_dir = tmp_path / "run"
+    args = ["+space=linear", *TINY, "tuner.max_epochs=1", f"hydra.run.dir={run_dir}", "search.resume=true"]
+    if kill_at:
+        killed = run_code(KILLED_AT.format(target=kill_at), args, store, tmp_path)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    if kill_at == "keras.Model.fit":  # killed mid-trial: its child run left RUNNING
+        left = MlflowClient(store).search_runs([e.experiment_id for e in MlflowClient(store).search_experiments()])
+        assert [r.data.tags.get("trial_id") for r in left if r.info.status == "RUNNING" and "trial_id" in r.data.tags]
+    result = run_cli(args, store, tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    if kill_at in (None, "search.command.runner.connect"):
+        assert "holds no search to resume: it starts now" in result.stdout
+    client = MlflowClient(store)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    runs = client.search_runs([summary["mlflow_experiment_id"]], max_results=1000)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    parents = [r for r in runs if r.data.tags.get("mode") == "search" and "mlflow.parentRunId" not in r.data.tags]
+    assert [r.info.status for r in parents if r.info.status == "FINISHED"] == ["FINISHED"]
+    parent, children = runs_of(store, summary["mlflow_parent_run_id"])
+    assert parent.info.status == "FINISHED"
+    finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED" and "trial_id" in c.data.tags]
+    assert len(finished) == len(set(finished)) == summary["trials"]["completed"] > 0

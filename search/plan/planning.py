@@ -27,7 +27,7 @@ from models.profile import profile_path, seasonal_profile
 from search.plan.cores import AUTO_MAX_WORKERS, available_cores, is_auto, resolve_workers, threads_per_worker
 from search.plan.lr_range import check_settings
 from search.plan.space import auto_learning_rate, candidates, fit_to_season, in_points, input_lengths, validate_space
-from search.record.tracking import PENDING_FILE, load_parent_record
+from search.record.tracking import PARENT_FILE, PENDING_FILE, load_parent_record
 from search.scoring.intervals import calibration_limit
 
 
@@ -342,8 +342,14 @@ def prepare_run_dir(run_dir: Path, resume: bool, identity: dict[str, str] | None
             flush=True,
         )
         return
-    if record is None:
-        raise UserError(f"search.resume=true but hydra.run.dir={str(run_dir)!r} holds no search to resume; drop search.resume")
+    if record is None and (run_dir / "tuner").exists():
+        raise UserError(
+            f"search.resume=true but hydra.run.dir={str(run_dir)!r} holds trials without the record of their MLflow run "
+            f"({PARENT_FILE} is missing): choose another hydra.run.dir to start over"
+        )
+    if record is None:  # new, or stopped before it saved anything: a requeued command line starts the search
+        print(f"note: hydra.run.dir={str(run_dir)!r} holds no search to resume: it starts now", flush=True)
+        return
     for key, value in (identity or {}).items():
         if key in record and record[key] != value:
             raise UserError(
