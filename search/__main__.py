@@ -15,6 +15,10 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # search.workers: gRPC's notic
 # and the closing table says where the runs are.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
+from search.core.quiet import quiet_tensorflow_import  # noqa: E402
+
+quiet_tensorflow_import()  # before anything below imports TensorFlow
+
 import dataclasses  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -24,13 +28,13 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 
-from search.command import hydra_errors
+from search.command import hydra_errors  # noqa: E402
 from search.command.jobs import leave_after_full_disk, run_job, run_multirun_job  # noqa: E402
 from search.config import register_configs  # noqa: E402
 from search.core import interrupts  # noqa: E402
-from search.core.exits import EXIT_INTERRUPTED, EXIT_USAGE
+from search.core.exits import EXIT_INTERRUPTED, EXIT_USAGE  # noqa: E402
 from search.core.files import write_atomic  # noqa: E402
-from search.core.secrets import redact
+from search.core.secrets import redact  # noqa: E402
 from search.plan.planning import RunLabels  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"

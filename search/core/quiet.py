@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import importlib.util
+import io
 import logging
+import os
 import sys
+import tempfile
 import warnings
+
+TENSORFLOW_START_UP = (
+    "All log messages before absl::InitializeLog() is called are written to STDERR",
+    "oneDNN custom operations are on",
+    "Could not find cuda drivers on your machine",
+    "Unable to register cuDNN factory",
+    "Unable to register cuFFT factory",
+    "Unable to register cuBLAS factory",
+    "computation placer already registered",
+    "This TensorFlow binary is optimized to use available CPU instructions",
+    "To enable the following instructions",
+    "TF-TRT Warning: Could not find TensorRT",
+)
+"""What TensorFlow's C++ libraries write to stderr as they load, before any of its log settings apply
+(`TF_CPP_MIN_LOG_LEVEL` does not reach absl's pre-initialisation lines): facts about the build and the machine,
+nothing a user can act on. On a GPU machine TensorFlow's device lines come later and are kept."""
+
+MLFLOW_REGISTRATION = ("Successfully registered model '", "Created version '", "already exists. Creating a new version")
+"""MLflow's own lines as a model version is registered: the closing table names the registered model and version."""
 
 
 class _DropMessages(logging.Filter):
@@ -38,7 +63,8 @@ def quiet_known_noise() -> None:
 
 def _without_full_disk_cleanup(previous, error_of):
     """A `sys.unraisablehook` / `sys.excepthook` that drops h5py's complaints, while freeing a half-written
-    checkpoint, that the disk is full; anything else goes to `previous`.
+    checkpoint, that the disk is full, and a Ctrl-C that landed in a finaliser (a `WeakKeyDictionary` callback, say);
+    anything else goes to `previous`.
 
     On a full disk h5py cannot raise from a checkpoint object's finaliser, so Cython prints the error through both
     hooks; the search already says the disk is full in one line (and how to resume), and these would bury it.
@@ -53,7 +79,98 @@ def _without_full_disk_cleanup(previous, error_of):
             traceback = traceback.tb_next
         if any("h5py" in frame for frame in frames) and ("errno = 28" in text or "No space left on device" in text):
             return
+        if isinstance(error, KeyboardInterrupt):  # raised inside a finaliser ("Exception ignored in ..."): the
+            return  # interrupt itself is handled, and reported in one line, by the command
         previous(*args)
 
     hook.drops_full_disk_cleanup = True
     return hook
+
+
+@contextlib.contextmanager
+def filtered_fd2(fragments: tuple[str, ...]):
+    """Everything written to file descriptor 2 (C and C++ libraries, and Python's `sys.stderr`) inside the block, kept
+    aside and written back to stderr afterwards without the lines holding one of `fragments`. An error a library
+    reports while loading still reaches the user, after the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+            kept = [line for line in lines if not _any_in(line, fragments)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
+class _LinesWithout(io.TextIOBase):
+    """A text stream passing whole lines on to `target`, except those holding one of `fragments`."""
+
+    def __init__(self, target, fragments: tuple[str, ...]):
+        self.target, self.fragments, self.pending = target, fragments, ""
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            if not _any_in(line, self.fragments):
+                self.target.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def finish(self) -> None:
+        if self.pending and not _any_in(self.pending, self.fragments):
+            self.target.write(self.pending)
+        self.pending = ""
+        self.target.flush()
+
+
+@contextlib.contextmanager
+def stderr_without(fragments: tuple[str, ...]):
+    """Python's `sys.stderr` inside the block without the lines holding one of `fragments` (e.g. MLflow's registration
+    lines, which it prints rather than logs); every other line passes."""
+    stream = _LinesWithout(sys.stderr, fragments)
+    try:
+        with contextlib.redirect_stderr(stream):
+            yield
+    finally:
+        stream.finish()
+
+
+def _any_in(line: str, fragments: tuple[str, ...]) -> bool:
+    return any(fragment in line for fragment in fragments)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Loads `tensorflow`, the first time anything imports it, inside `filtered_fd2(TENSORFLOW_START_UP)`."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def quiet_exec_module(module) -> None:
+            with filtered_fd2(TENSORFLOW_START_UP):
+                exec_module(module)
+
+        spec.loader.exec_module = quiet_exec_module
+        return spec
+
+
+def quiet_tensorflow_import() -> None:
+    """Drop TensorFlow's start-up lines (`TENSORFLOW_START_UP`) wherever this process first imports it; call before
+    that import (the command does, first thing). A no-op once TensorFlow is loaded."""
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())

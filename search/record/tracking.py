@@ -25,6 +25,7 @@ from data.errors import UserError, first_line
 from data.sources import series_source
 from search.core import interrupts
 from search.core.files import disk_full, write_json
+from search.core.quiet import MLFLOW_REGISTRATION, stderr_without
 from search.core.secrets import redact
 
 PARENT_FILE = "mlflow_run.json"
@@ -294,7 +295,7 @@ class Tracker:
         returns the version. The parent stays RUNNING (MLflow's fluent run would end it)."""
         import mlflow
 
-        with interrupts.critical(), mlflow.start_run(run_id=self.parent_id, nested=True):
+        with interrupts.critical(), mlflow.start_run(run_id=self.parent_id, nested=True), stderr_without(MLFLOW_REGISTRATION):
             info = mlflow.keras.log_model(
                 model, name="model", signature=signature, pip_requirements=requirements, registered_model_name=registered_name
             )
