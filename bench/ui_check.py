@@ -91,6 +91,30 @@ def start_ui(summary: dict, port: int, workdir: Path) -> subprocess.Popen:
     raise SystemExit("mlflow ui did not start")
 
 
+def searched_columns(summary: dict) -> list[str]:
+    """The hyperparameters whose values differ among the search's trial runs: what the runs table must show as
+    columns. A hyperparameter the space fixes takes one value and has no column."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(summary["ui_command"].split("--backend-store-uri ")[1].split()[0])
+    parent = summary["mlflow_parent_run_id"]
+    runs = client.search_runs([summary["mlflow_experiment_id"]], f"tags.mlflow.parentRunId = '{parent}'", max_results=500)
+    trials = [run for run in runs if "trial_id" in run.data.tags]
+    names = list(summary["best_hyperparameters"])
+    return [name for name in names if len({run.data.params.get(name) for run in trials}) > 1]
+
+
+def view_order(summary: dict) -> list[str]:
+    """The column order of the runs-table view the search stored on its experiment (`Tracker.share_view`)."""
+    from mlflow.tracking import MlflowClient
+
+    from search.record.tracking import VIEW_KEY
+
+    client = MlflowClient(summary["ui_command"].split("--backend-store-uri ")[1].split()[0])
+    view = json.loads(client.get_experiment(summary["mlflow_experiment_id"]).tags[f"mlflow.sharedViewState.{VIEW_KEY}"])
+    return [column.split("`")[1] for column in view["columnOrder"]]
+
+
 def check_pages(summary: dict, port: int, out: Path) -> list[str]:
     """Open the printed URL and the parent's artifacts; returns what was seen (one line each)."""
     from playwright.sync_api import sync_playwright
@@ -101,7 +125,9 @@ def check_pages(summary: dict, port: int, out: Path) -> list[str]:
     seen = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 2200, "height": 1000})  # wide enough for every column
+        page = browser.new_page(
+            viewport={"width": 3200, "height": 1000}
+        )  # wide enough for every column (the grid draws only those in view)
         page.goto(url)
         page.get_by_text("trial-0000").first.wait_for(timeout=60000)
         close_assistant = page.get_by_role("button", name="Close")  # MLflow 3's assistant panel, open at first
@@ -114,11 +140,15 @@ def check_pages(summary: dict, port: int, out: Path) -> list[str]:
             if text and box and text not in left:
                 left[text] = box["x"]
         header = sorted(left, key=left.get)
-        for column in ("best_val_mae", "test_mae", "window_size", "learning_rate"):
+        searched = searched_columns(summary)  # the hyperparameters the trials differ in, in the space's order
+        for column in ("best_val_mae", "test_mae", *searched):
             assert column in header, f"no {column} column in {header}"
-        assert left["best_val_mae"] < left["window_size"] < left["learning_rate"], header  # the space's order
+        in_view = [column for column in header if column in ("best_val_mae", *searched)]
+        asked = [c for c in view_order(summary) if c in ("best_val_mae", *searched)]
+        assert in_view == asked and asked[0] == "best_val_mae", (in_view, asked)  # the view the search set: the space's order
         trials = page.get_by_text("trial-0").count()
-        assert trials == summary["trials"]["completed"], (trials, summary["trials"])
+        shown = summary["trials"]["completed"] + summary["trials"]["failed"]  # a failed trial keeps its (FAILED) run
+        assert trials == shown, (trials, summary["trials"])
         page.screenshot(path=str(out / "runs_table.png"))
         seen.append(f"runs table: {trials} trial rows and the parent, columns {', '.join(header)}")
         page.goto(f"{base}/#/experiments/{experiment}/runs/{parent}/artifacts/vs_baselines.png?workflowType=machine_learning")
