@@ -132,19 +132,23 @@ def cli_env(tracking_uri: str | None) -> dict:
     return env
 
 
-def run_cli(args: list[str], tracking_uri: str | None, cwd: Path, timeout: int = 600):
-    """Run `python -m search ...` as a user would; returns the CompletedProcess.
+ORACLE_TOKEN = {"SEARCH_ORACLE_TOKEN": "a-token-the-tests-chiefs-and-workers-share"}
+"""What a distributed chief and its workers must share (`search.tune.oracle_guard`)."""
+
+
+def run_cli(args: list[str], tracking_uri: str | None, cwd: Path, timeout: int = 600, extra_env: dict | None = None):
+    """Run `python -m search ...` as a user would (`extra_env` added to its environment); returns the CompletedProcess.
 
     The command runs in a session of its own: on a timeout its whole process group is killed (its workers, a
     multirun's jobs), not the command alone, so nothing it started trains on beside the next tests.
     """
-    return _completed(start_cli(args, tracking_uri, cwd), timeout)
+    return _completed(start_cli(args, tracking_uri, cwd, extra_env), timeout)
 
 
-def run_code(code: str, args: list[str], tracking_uri: str | None, cwd: Path, timeout: int = 300):
+def run_code(code: str, args: list[str], tracking_uri: str | None, cwd: Path, timeout: int = 300, extra_env: dict | None = None):
     """`python -c code args` with the CLI's environment: a command-line run with a fault injected by `code` (e.g. a
     `kill -9` at one chosen instant) before it calls `search.__main__.cli`. Forked (`tests.forked_cli`)."""
-    process = ForkedCommand("code", [code, *args], cli_env(tracking_uri), cwd)
+    process = ForkedCommand("code", [code, *args], {**cli_env(tracking_uri), **(extra_env or {})}, cwd)
     _STARTED.append(process)
     return _completed(process, timeout)
 

@@ -15,6 +15,7 @@ from bench.tiny import SMALL_DNN
 from search.core.devices import gpu_for_job, visible_gpus
 from search.tune.distributed import role_of
 from tests.conftest import (
+    ORACLE_TOKEN,
     ROOT,
     TINY,
     cli_env,
@@ -163,11 +164,11 @@ def test_a_chief_and_two_workers_log_every_trial_once_under_one_parent(tmp_path)
     oracle = [f"search.distributed.oracle_port={free_port()}", "search.distributed.attach_timeout_s=60"]
     processes = []
     try:
-        chief = start_cli([*args, *oracle, "search.distributed.role=chief"], uri, tmp_path)
+        chief = start_cli([*args, *oracle, "search.distributed.role=chief"], uri, tmp_path, ORACLE_TOKEN)
         processes.append(chief)
         for index in range(2):
             worker_args = [*args, *oracle, "search.distributed.role=worker", f"search.distributed.worker_id=worker{index}"]
-            processes.append(start_cli(worker_args, uri, tmp_path))
+            processes.append(start_cli(worker_args, uri, tmp_path, ORACLE_TOKEN))
         outputs = [process.communicate(timeout=600) for process in processes]
         for process, (_, stderr) in zip(processes, outputs, strict=True):
             assert process.returncode == 0, stderr[-3000:]
@@ -212,15 +213,15 @@ def test_a_chief_closes_the_run_a_killed_worker_left_running(tmp_path, store):
     args = ["+space=dnn", *TINY, "space.window_size.max=20", "tuner.max_epochs=4", f"hydra.run.dir={run_dir}"]
     oracle = [f"search.distributed.oracle_port={free_port()}", "search.distributed.attach_timeout_s=60"]
     worker_args = [*args, *oracle, "search.distributed.role=worker", "search.distributed.worker_id=worker0"]
-    chief = start_cli([*args, *oracle, "search.distributed.role=chief"], store, tmp_path)
-    killed = run_code(KILLED_WHILE_CLOSING_ITS_RUN, worker_args, store, tmp_path)
+    chief = start_cli([*args, *oracle, "search.distributed.role=chief"], store, tmp_path, ORACLE_TOKEN)
+    killed = run_code(KILLED_WHILE_CLOSING_ITS_RUN, worker_args, store, tmp_path, extra_env=ORACLE_TOKEN)
     assert killed.returncode == -9, killed.stderr[-3000:]
     client = MlflowClient(store)
     parent_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
     _, children = parent_and_children(client, parent_id)
     left_running = [c.info.run_id for c in children if c.info.status == "RUNNING"]
     assert left_running  # (the worker trained on while its logging thread waited to close the first one)
-    again = start_cli(worker_args, store, tmp_path)
+    again = start_cli(worker_args, store, tmp_path, ORACLE_TOKEN)
     _, stderr = chief.communicate(timeout=600)
     assert chief.returncode == 0, stderr[-3000:]
     again.communicate(timeout=120)
@@ -234,9 +235,18 @@ def test_a_chief_closes_the_run_a_killed_worker_left_running(tmp_path, store):
     assert len(finished) == len(set(finished)) == summary["trials"]["completed"]
 
 
+@pytest.mark.parametrize("role", ["chief", "worker"])
+def test_a_distributed_process_without_the_oracle_token_refuses_to_start(tmp_path, store, role):
+    args = [*LINEAR, f"search.distributed.role={role}", f"hydra.run.dir={tmp_path / 'run'}"]
+    result = run_cli(args, store, tmp_path, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: search.distributed.role={role}: set SEARCH_ORACLE_TOKEN")
+    assert not MlflowClient(store).search_runs([e.experiment_id for e in MlflowClient(store).search_experiments()])
+
+
 def test_a_worker_without_a_chief_gives_up_with_one_line(tmp_path, store):
     args = [*LINEAR, "search.distributed.role=worker", "search.distributed.attach_timeout_s=1"]
-    result = run_cli([*args, f"hydra.run.dir={tmp_path / 'run'}"], store, tmp_path, timeout=120)
+    result = run_cli([*args, f"hydra.run.dir={tmp_path / 'run'}"], store, tmp_path, timeout=120, extra_env=ORACLE_TOKEN)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: no running chief for oracle 127.0.0.1:8000")
     assert os.path.isdir(tmp_path / "run")
@@ -248,7 +258,7 @@ def test_a_worker_stops_waiting_as_soon_as_its_chief_run_ends(tmp_path, store):
     old_chief = {"oracle": "127.0.0.1:8000", "distributed": "chief"}
     experiment = client.create_experiment("synthetic-linear", artifact_location=str(tmp_path / "artifacts"))
     client.set_terminated(client.create_run(experiment, tags=old_chief).info.run_id, "FINISHED")  # an earlier search
-    worker = start_cli([*args, f"hydra.run.dir={tmp_path / 'run'}"], store, tmp_path)
+    worker = start_cli([*args, f"hydra.run.dir={tmp_path / 'run'}"], store, tmp_path, ORACLE_TOKEN)
     try:
         for line in worker.stdout:  # the worker ignores the earlier search's chief and waits
             if line.startswith("waiting up to 300 s for the chief"):

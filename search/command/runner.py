@@ -119,6 +119,9 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels, parallel
     role = distributed.role_of(cfg.search.distributed)
     checked = plan(Request.of(cfg), parallel_jobs)
     if role:
+        from search.tune.oracle_guard import required_token
+
+        required_token(role.kind)  # before anything starts: the oracle refuses calls without it
         if auto_learning_rate(checked.specs):
             raise UserError(
                 "space.learning_rate.range=auto is not supported with search.distributed: run mode=lr_find once and set "

@@ -11,6 +11,7 @@ import collections
 import functools
 import json
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -27,6 +28,7 @@ from search.plan.space import tunable_names
 from search.record.plots import forecast_figure, paths_figure, spread_origins
 from search.record.report import progress_line, say
 from search.record.tracking import Tracker
+from search.tune.oracle_guard import guard_client, required_token, serve_until_done
 
 TUNER_TAGS = {"tuner/bracket": "bracket", "tuner/round": "round", "tuner/trial_id": "continues"}
 METRIC_NAMES = {"loss": "train_loss", "mae": "train_mae"}
@@ -122,6 +124,17 @@ class TrackingMixin:
         """This process's id among several workers (`search.workers`, a distributed worker); None in a one-process
         search (Keras Tuner's id `tuner0`)."""
         return None if self.tuner_id == "tuner0" else self.tuner_id
+
+    def search(self, *args, **kwargs):
+        """Keras Tuner's search, except on a distributed chief: there the oracle is served behind the search's token
+        (`search.tune.oracle_guard`) until every trial has ended, as Keras Tuner's own (unguarded) server would."""
+        address = _chief_oracle_address()
+        if address is None:
+            return super().search(*args, **kwargs)
+        self.oracle.verbose = kwargs.get("verbose", self.oracle.verbose)
+        self.save()
+        serve_until_done(self.oracle, address, required_token("chief"))
+        return None
 
     def run_trial(self, trial, *args, **kwargs):
         values = trial.hyperparameters.values
@@ -344,8 +357,20 @@ def make_tuner(tuner_cfg, tracking_cfg, seed: int, hypermodel, tracker: Tracker,
     tuner.log_trial_models, tuner.log_trial_plots = tracking_cfg.log_trial_models, tracking_cfg.log_trial_plots
     if tuner_cfg.name == "hyperband" and tuner_cfg.reuse_models:
         tuner.trained_models = TrainedModels(tracker, tuner_cfg.max_epochs, tuner_cfg.factor)
+    if tuner._is_worker():  # its oracle is a client of the chief's: every call carries the search's token
+        guard_client(tuner.oracle, _oracle_address(), required_token("worker"))
     _guard_create_trial(tuner.oracle, idle_wait_s=0.2 if tuner._is_worker() else 0.0)
     return tuner
+
+
+def _oracle_address() -> str:
+    return f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+
+
+def _chief_oracle_address() -> str | None:
+    """The address a distributed chief serves its oracle on (Keras Tuner's variables), or None in any other process."""
+    has_oracle = "KERASTUNER_ORACLE_IP" in os.environ and "KERASTUNER_ORACLE_PORT" in os.environ
+    return _oracle_address() if has_oracle and os.environ.get("KERASTUNER_TUNER_ID") == "chief" else None
 
 
 def _pin_seed(oracle, seed: int) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from data.errors import UserError
 from search.plan.cores import Assignment
 from search.record.report import say
+from search.tune.oracle_guard import TLS_CA_ENV, TOKEN_ENV, new_token, serve_oracle
 
 POLL_S = 0.2  # how often the chief looks at its workers and the oracle
 CHIEF_IDLE_WAIT_S = 0.05  # how long the chief waits to ask its own oracle again while Hyperband waits for a round
@@ -87,16 +88,18 @@ class WorkerPool:
         self.log_dir = run_dir / "workers"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.port: int | None = None
+        self.token = ""
         ids = enumerate(assignment.worker_ids)
         self.workers = [Worker(k, wid, self.log_dir / f"{wid}.log") for k, wid in ids if k > 0]
 
-    def start(self, port: int) -> None:
-        self.port = port
+    def start(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
         for worker in self.workers:
             self._spawn(worker)
 
     def _spawn(self, worker: Worker) -> None:
         env = {**os.environ, **self.env, **worker_environment(self.assignment, worker.index, self.port)}
+        env.update({TOKEN_ENV: self.token, TLS_CA_ENV: ""})  # the local oracle: this search's token, no TLS
         log = worker.log_path.open("a")
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} worker {worker.worker_id} started\n")
         log.flush()
@@ -183,19 +186,10 @@ def serve(oracle, pool: WorkerPool, stopped_by_failures, train: Callable[[thread
     every 0.2 s and knows its workers. An interrupt stops the workers (their trials' runs KILLED) and is raised
     again once they have ended.
     """
-    from concurrent import futures
+    from keras_tuner.src.distribute.oracle_chief import exit_chief
 
-    import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
-
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    if not port:
-        raise RuntimeError("the oracle could not listen on a port of 127.0.0.1")
-    server.start()
+    token = new_token()  # this search's: other users of the machine can reach 127.0.0.1 too
+    server, servicer, port = serve_oracle(oracle, "127.0.0.1:0", token, tls=False)
     stop = threading.Event()
     outcome: dict = {}
 
@@ -209,7 +203,7 @@ def serve(oracle, pool: WorkerPool, stopped_by_failures, train: Callable[[thread
 
     watcher = threading.Thread(target=watch, name="worker-watch", daemon=True)
     try:
-        pool.start(port)
+        pool.start(port, token)
         watcher.start()
         train(stop)
         watcher.join()  # the other workers finish their last trials

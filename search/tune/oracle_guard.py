@@ -1,0 +1,177 @@
+"""The chief's oracle behind a shared token, and behind TLS where the user gives a certificate.
+
+Keras Tuner serves its oracle over plain gRPC: whoever reaches the port can read the search space, take trials,
+report made-up scores (which pick the winner) or end trials. Every call to our chief's oracle (the local workers'
+server of `search.workers`, the distributed chief's) must carry the search's token in its metadata; a call without
+it, or with another, is refused (`UNAUTHENTICATED`) before the oracle sees it, and its caller is reported once per
+address on stderr (the address and the method, never a token).
+
+- `SEARCH_ORACLE_TOKEN`: the token. The local workers get one generated per search, through their environment. A
+  distributed chief and its workers must be given the same one (the command refuses to start without it).
+- `SEARCH_ORACLE_TLS_CERT` / `SEARCH_ORACLE_TLS_KEY` (the chief): PEM files of its certificate chain and key; the
+  oracle then listens with TLS only. `SEARCH_ORACLE_TLS_CA` (the workers): the PEM file of the certificate (or its
+  CA) to trust; without it a worker's channel is plain. The token alone guards the calls; TLS keeps it, and the
+  trials, from being read on the wire.
+"""
+
+from __future__ import annotations
+
+import collections
+import hmac
+import os
+import secrets
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+
+from data.errors import UserError
+
+TOKEN_ENV = "SEARCH_ORACLE_TOKEN"
+TLS_CERT_ENV = "SEARCH_ORACLE_TLS_CERT"
+TLS_KEY_ENV = "SEARCH_ORACLE_TLS_KEY"
+TLS_CA_ENV = "SEARCH_ORACLE_TLS_CA"
+METADATA_KEY = "x-search-oracle-token"
+
+
+def new_token() -> str:
+    """A fresh token for one search's local workers."""
+    return secrets.token_urlsafe(32)
+
+
+def required_token(role: str) -> str:
+    """The token a distributed `role` (chief or worker) runs with, from `SEARCH_ORACLE_TOKEN`; a `UserError` without."""
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token:
+        raise UserError(
+            f"search.distributed.role={role}: set {TOKEN_ENV} to one secret shared by the chief and every worker (e.g. "
+            f"export {TOKEN_ENV}=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')): the oracle refuses "
+            "calls without it"
+        )
+    return token
+
+
+class TokenCheck(grpc.ServerInterceptor):
+    """Passes a call on to the oracle only if its metadata holds the token; refuses it otherwise, reporting each
+    refused address once."""
+
+    def __init__(self, token: str):
+        self._token = token.encode()
+        self._reported: set[str] = set()
+        self._lock = threading.Lock()
+        self.refused = 0
+
+    def intercept_service(self, continuation, handler_call_details):
+        given = dict(handler_call_details.invocation_metadata or ()).get(METADATA_KEY, "")
+        if hmac.compare_digest(str(given).encode(), self._token):
+            return continuation(handler_call_details)
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+
+        def refuse(request, context):
+            self._report(context.peer(), method)
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "this oracle needs its search's token")
+
+        return grpc.unary_unary_rpc_method_handler(refuse)  # every oracle method is unary
+
+    def _report(self, peer: str, method: str) -> None:
+        address = peer.rsplit(":", 1)[0]  # "ipv4:10.0.0.7:51234": the port changes with each connection
+        with self._lock:
+            self.refused += 1
+            if address in self._reported:
+                return
+            self._reported.add(address)
+        warning = f"warning: the oracle refused a call without the search's token from {address} ({method})"
+        print(warning, file=sys.stderr, flush=True)
+
+
+def serve_oracle(oracle, address: str, token: str, tls: bool = True) -> tuple[grpc.Server, object, int]:
+    """Keras Tuner's oracle service for `oracle` on `address` ("ip:port"; port 0 picks one), behind `TokenCheck` and,
+    with `tls` and `SEARCH_ORACLE_TLS_CERT` and `..._KEY` set, TLS. Returns the started server, its servicer and the
+    port."""
+    from concurrent import futures
+
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), interceptors=[TokenCheck(token)])
+    servicer = OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    credentials = _server_credentials() if tls else None
+    port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    if not port:
+        raise UserError(f"the oracle could not listen on {address}: is the port in use? choose another oracle_port")
+    server.start()
+    return server, servicer, port
+
+
+def serve_until_done(oracle, address: str, token: str, poll_s: float = 1.0) -> None:
+    """A distributed chief's oracle loop (Keras Tuner's `oracle_chief.start_server`, guarded): serve until the oracle
+    has no trial left to hand out and every worker has said goodbye."""
+    from keras_tuner.src.distribute.oracle_chief import exit_chief
+
+    server, servicer, _ = serve_oracle(oracle, address, token)
+    try:
+        while not (servicer.stop_triggered and exit_chief(oracle)):
+            time.sleep(poll_s)
+    finally:
+        server.stop(grace=5).wait()
+
+
+class _CallDetails(
+    collections.namedtuple("_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")),
+    grpc.ClientCallDetails,
+):
+    pass
+
+
+class _WithToken(grpc.UnaryUnaryClientInterceptor):
+    def __init__(self, token: str):
+        self._token = token
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        details = client_call_details
+        metadata = [*(details.metadata or ()), (METADATA_KEY, self._token)]
+        with_token = _CallDetails(
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
+        )
+        return continuation(with_token, request)
+
+
+def oracle_channel(address: str, token: str) -> grpc.Channel:
+    """A channel to the oracle on `address` whose every call carries `token`; TLS with `SEARCH_ORACLE_TLS_CA` set."""
+    ca = os.environ.get(TLS_CA_ENV)
+    if ca:
+        channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=_read(TLS_CA_ENV, ca)))
+    else:
+        channel = grpc.insecure_channel(address)
+    return grpc.intercept_channel(channel, _WithToken(token))
+
+
+def guard_client(oracle_client, address: str, token: str) -> None:
+    """Point Keras Tuner's `OracleClient` (a worker's oracle) at `oracle_channel`: its calls then carry the token."""
+    from keras_tuner.src import protos
+
+    oracle_client.stub = protos.get_service_grpc().OracleStub(oracle_channel(address, token))
+
+
+def _server_credentials():
+    cert, key = os.environ.get(TLS_CERT_ENV), os.environ.get(TLS_KEY_ENV)
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise UserError(f"set both {TLS_CERT_ENV} and {TLS_KEY_ENV} (PEM files) for the oracle's TLS, or neither")
+    return grpc.ssl_server_credentials([(_read(TLS_KEY_ENV, key), _read(TLS_CERT_ENV, cert))])
+
+
+def _read(variable: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise UserError(f"{variable}={path}: cannot be read ({err.strerror})") from None
