@@ -178,6 +178,7 @@ class DistributedConfig:
     oracle_port: int = 8000
     worker_id: Optional[str] = None  # a worker's tuner id; null: worker-<host>-<pid>
     attach_timeout_s: int = 300  # how long a worker waits for the chief's MLflow parent run
+    worker_timeout_s: float = 120.0  # a worker silent this long (heartbeat: every fifth of it) loses its trial to another
 
 
 @dataclass

@@ -3,6 +3,7 @@ Tuner's chief/worker mode logging through a real `mlflow server`."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -233,6 +234,62 @@ def test_a_chief_closes_the_run_a_killed_worker_left_running(tmp_path, store):
     assert {client.get_run(run_id).info.status for run_id in left_running} <= {"FINISHED", "KILLED"}
     finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
     assert len(finished) == len(set(finished)) == summary["trials"]["completed"]
+
+
+KILLED_IN_ITS_SECOND_TRIAL = """
+import os, signal, sys
+import keras
+fit = keras.Model.fit
+calls = []
+def fit_then_die(self, *args, **kwargs):  # the second trial's training starts: its run is open, the oracle's trial taken
+    calls.append(1)
+    if len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return fit(self, *args, **kwargs)
+keras.Model.fit = fit_then_die
+from search.__main__ import cli
+sys.argv = ["search", *sys.argv[1:]]
+cli()
+"""
+
+
+@pytest.mark.slow
+def test_a_dead_workers_trial_goes_to_a_worker_started_after_it(tmp_path, store):
+    """A worker is `kill -9`ed mid-trial; another, with a new id (as a restarted worker has), starts after it. The
+    chief hears nothing from the dead one for `worker_timeout_s`, gives its trial to the new one and closes the dead
+    one's run KILLED, saying why: the search finishes, every trial FINISHED once, nothing RUNNING."""
+    run_dir = tmp_path / "shared-run"
+    args = ["+space=dnn", *TINY, *SMALL_DNN, "space.optimizer.values=[adam]", "tuner.max_epochs=4", f"hydra.run.dir={run_dir}"]
+    oracle = [f"search.distributed.oracle_port={free_port()}", "search.distributed.attach_timeout_s=60"]
+    oracle.append("search.distributed.worker_timeout_s=5")
+    chief = start_cli([*args, *oracle, "search.distributed.role=chief"], store, tmp_path, ORACLE_TOKEN)
+    try:
+        dead = [*args, *oracle, "search.distributed.role=worker", "search.distributed.worker_id=worker0"]
+        killed = run_code(KILLED_IN_ITS_SECOND_TRIAL, dead, store, tmp_path, extra_env=ORACLE_TOKEN)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+        parent_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
+        client = MlflowClient(store)
+        running = [c for c in parent_and_children(client, parent_id)[1] if c.info.status == "RUNNING"]
+        left = sorted(running, key=lambda c: c.info.start_time)[-1:]  # the trial it died in (the first one's run may
+        assert left  # still wait for its logging thread: closed at the end as `recovered`)
+        fresh = [*args, *oracle, "search.distributed.role=worker", "search.distributed.worker_id=worker1"]
+        again = run_cli(fresh, store, tmp_path, timeout=300, extra_env=ORACLE_TOKEN)
+        assert again.returncode == 0, again.stderr[-3000:]
+        stdout, stderr = chief.communicate(timeout=300)
+    finally:
+        if chief.poll() is None:
+            chief.kill()
+    assert chief.returncode == 0, stderr[-3000:]
+    dead_trial = left[0].data.tags["trial_id"]
+    assert f"worker worker0: sent nothing for 5 s (search.distributed.worker_timeout_s); trial {dead_trial}" in stdout
+    summary = json.loads((run_dir / "summary.json").read_text())
+    parent, children = parent_and_children(client, parent_id)
+    assert parent.info.status == "FINISHED" and "RUNNING" not in {c.info.status for c in children}
+    dead_run = client.get_run(left[0].info.run_id)
+    assert dead_run.info.status == "KILLED" and "its worker worker0 sent nothing" in dead_run.data.tags["killed_reason"]
+    finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
+    assert len(finished) == len(set(finished)) == summary["trials"]["completed"]
+    assert dead_trial in finished  # trained again, by the new worker
 
 
 @pytest.mark.parametrize("role", ["chief", "worker"])

@@ -23,6 +23,7 @@ import secrets
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -34,6 +35,7 @@ TLS_CERT_ENV = "SEARCH_ORACLE_TLS_CERT"
 TLS_KEY_ENV = "SEARCH_ORACLE_TLS_KEY"
 TLS_CA_ENV = "SEARCH_ORACLE_TLS_CA"
 METADATA_KEY = "x-search-oracle-token"
+WORKER_KEY = "x-search-worker-id"  # who calls: every call is a sign of life (`serve_until_done`)
 
 
 def new_token() -> str:
@@ -62,10 +64,17 @@ class TokenCheck(grpc.ServerInterceptor):
         self._reported: set[str] = set()
         self._lock = threading.Lock()
         self.refused = 0
+        self.last_seen: dict[str, float] = {}  # worker id -> monotonic time of its last call
+        self.evicted: set[str] = set()  # workers presumed dead: their trials went to others
 
     def intercept_service(self, continuation, handler_call_details):
-        given = dict(handler_call_details.invocation_metadata or ()).get(METADATA_KEY, "")
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        given, worker = metadata.get(METADATA_KEY, ""), str(metadata.get(WORKER_KEY, ""))
         if hmac.compare_digest(str(given).encode(), self._token):
+            if worker in self.evicted:
+                return grpc.unary_unary_rpc_method_handler(_evicted)
+            if worker:
+                self.last_seen[worker] = time.monotonic()
             return continuation(handler_call_details)
         method = handler_call_details.method.rsplit("/", 1)[-1]
 
@@ -86,6 +95,14 @@ class TokenCheck(grpc.ServerInterceptor):
         print(warning, file=sys.stderr, flush=True)
 
 
+def _evicted(request, context):
+    context.abort(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "the chief gave this worker's trial to another after it sent nothing for search.distributed.worker_timeout_s: "
+        "start it again (a new worker id)",
+    )
+
+
 def serve_oracle(oracle, address: str, token: str, tls: bool = True) -> tuple[grpc.Server, object, int]:
     """Keras Tuner's oracle service for `oracle` on `address` ("ip:port"; port 0 picks one), behind `TokenCheck` and,
     with `tls` and `SEARCH_ORACLE_TLS_CERT` and `..._KEY` set, TLS. Returns the started server, its servicer and the
@@ -95,8 +112,10 @@ def serve_oracle(oracle, address: str, token: str, tls: bool = True) -> tuple[gr
     from keras_tuner.src import protos
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), interceptors=[TokenCheck(token)])
+    check = TokenCheck(token)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), interceptors=[check])
     servicer = OracleServicer(oracle)
+    servicer.token_check = check
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     credentials = _server_credentials() if tls else None
     port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
@@ -106,17 +125,46 @@ def serve_oracle(oracle, address: str, token: str, tls: bool = True) -> tuple[gr
     return server, servicer, port
 
 
-def serve_until_done(oracle, address: str, token: str, poll_s: float = 1.0) -> None:
+def serve_until_done(
+    oracle, address: str, token: str, worker_timeout_s: float, on_reclaimed: Callable[[str, object], None], poll_s: float = 1.0
+) -> None:
     """A distributed chief's oracle loop (Keras Tuner's `oracle_chief.start_server`, guarded): serve until the oracle
-    has no trial left to hand out and every worker has said goodbye."""
+    has no trial left to hand out and every worker has said goodbye.
+
+    A worker that sends nothing (its heartbeat included: `guard_client`) for `worker_timeout_s` is presumed dead: its
+    trial goes back to the oracle for the next worker that asks (`reclaim`), `on_reclaimed(worker_id, trial)` is
+    called, and its later calls are refused. Keras Tuner would wait for it for ever: a worker restarted after a crash
+    has a new id (host and pid) and is never handed the trial the dead one held."""
     from keras_tuner.src.distribute.oracle_chief import exit_chief
 
     server, servicer, _ = serve_oracle(oracle, address, token)
+    check, started = servicer.token_check, time.monotonic()
     try:
         while not (servicer.stop_triggered and exit_chief(oracle)):
             time.sleep(poll_s)
+            now = time.monotonic()
+            for worker in [w for w in list(oracle.tuner_ids) if now - check.last_seen.get(w, started) > worker_timeout_s]:
+                check.evicted.add(worker)
+                on_reclaimed(worker, reclaim(oracle, worker))
     finally:
         server.stop(grace=5).wait()
+
+
+def reclaim(oracle, worker_id: str):
+    """Take `worker_id` off the oracle's workers and put the trial it held (returned; None if none) at the head of
+    the oracle's retry queue, which Keras Tuner serves before drawing new trials. Under the oracle's lock."""
+    from keras_tuner.src.engine.oracle import synchronized
+
+    @synchronized
+    def take_back(oracle):
+        oracle.tuner_ids.discard(worker_id)
+        trial = oracle.ongoing_trials.pop(worker_id, None)
+        if trial is not None:
+            oracle._retry_queue.append(trial.trial_id)
+            oracle.save()
+        return trial
+
+    return take_back(oracle)
 
 
 class _CallDetails(
@@ -127,12 +175,14 @@ class _CallDetails(
 
 
 class _WithToken(grpc.UnaryUnaryClientInterceptor):
-    def __init__(self, token: str):
-        self._token = token
+    def __init__(self, token: str, worker_id: str | None):
+        self._token, self._worker_id = token, worker_id
 
     def intercept_unary_unary(self, continuation, client_call_details, request):
         details = client_call_details
         metadata = [*(details.metadata or ()), (METADATA_KEY, self._token)]
+        if self._worker_id:
+            metadata.append((WORKER_KEY, self._worker_id))
         with_token = _CallDetails(
             details.method,
             details.timeout,
@@ -144,21 +194,37 @@ class _WithToken(grpc.UnaryUnaryClientInterceptor):
         return continuation(with_token, request)
 
 
-def oracle_channel(address: str, token: str) -> grpc.Channel:
-    """A channel to the oracle on `address` whose every call carries `token`; TLS with `SEARCH_ORACLE_TLS_CA` set."""
+def oracle_channel(address: str, token: str, worker_id: str | None = None) -> grpc.Channel:
+    """A channel to the oracle on `address` whose every call carries `token` (and `worker_id`); TLS with
+    `SEARCH_ORACLE_TLS_CA` set."""
     ca = os.environ.get(TLS_CA_ENV)
     if ca:
         channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=_read(TLS_CA_ENV, ca)))
     else:
         channel = grpc.insecure_channel(address)
-    return grpc.intercept_channel(channel, _WithToken(token))
+    return grpc.intercept_channel(channel, _WithToken(token, worker_id))
 
 
-def guard_client(oracle_client, address: str, token: str) -> None:
-    """Point Keras Tuner's `OracleClient` (a worker's oracle) at `oracle_channel`: its calls then carry the token."""
+def guard_client(oracle_client, address: str, token: str, worker_id: str, heartbeat_s: float | None = None) -> None:
+    """Point Keras Tuner's `OracleClient` (a worker's oracle) at `oracle_channel`: its calls then carry the token and
+    the worker's id. With `heartbeat_s`, a daemon thread also asks for the space every `heartbeat_s` seconds, so the
+    chief hears from a worker deep in a long epoch; when the process dies, it stops."""
     from keras_tuner.src import protos
 
-    oracle_client.stub = protos.get_service_grpc().OracleStub(oracle_channel(address, token))
+    stub = protos.get_service_grpc().OracleStub(oracle_channel(address, token, worker_id))
+    oracle_client.stub = stub
+    if heartbeat_s:
+        request = protos.get_service().GetSpaceRequest()
+
+        def beat() -> None:
+            while True:
+                time.sleep(heartbeat_s)
+                try:
+                    stub.GetSpace(request, timeout=heartbeat_s)
+                except grpc.RpcError:
+                    pass  # the chief is gone or busy: the worker's own calls say so
+
+        threading.Thread(target=beat, name="oracle-heartbeat", daemon=True).start()
 
 
 def _server_credentials():

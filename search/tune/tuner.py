@@ -118,6 +118,7 @@ class TrackingMixin:
     log_trial_models: bool = True
     log_trial_plots: bool = True
     trials_run: int = 0  # trained to the end by this process (a distributed worker reports it)
+    worker_timeout_s: float = 120.0  # a distributed chief: silence after which a worker is presumed dead
 
     @property
     def worker_id(self) -> str | None:
@@ -133,8 +134,20 @@ class TrackingMixin:
             return super().search(*args, **kwargs)
         self.oracle.verbose = kwargs.get("verbose", self.oracle.verbose)
         self.save()
-        serve_until_done(self.oracle, address, required_token("chief"))
+        serve_until_done(self.oracle, address, required_token("chief"), self.worker_timeout_s, self._worker_presumed_dead)
         return None
+
+    def _worker_presumed_dead(self, worker_id: str, trial) -> None:
+        """A worker sent nothing for `worker_timeout_s`: its trial went back to the oracle; close the run it left."""
+        why = f"its worker {worker_id} sent nothing for {self.worker_timeout_s:g} s (search.distributed.worker_timeout_s)"
+        if trial is None:
+            say(f"worker {worker_id}: {why.removeprefix(f'its worker {worker_id} ')}; it held no trial")
+            return
+        say(f"worker {worker_id}: {why.removeprefix(f'its worker {worker_id} ')}; trial {trial.trial_id} goes to another")
+        for run in self.tracker.trial_runs(trial.trial_id):
+            if run.info.status == "RUNNING":
+                self.tracker.set_tags(run.info.run_id, {"killed_reason": f"{why}: the trial went to another worker"})
+                self.tracker.end(run.info.run_id, "KILLED")
 
     def run_trial(self, trial, *args, **kwargs):
         values = trial.hyperparameters.values
@@ -326,11 +339,23 @@ class TrackedBayesianOptimization(TrackingMixin, keras_tuner.BayesianOptimizatio
 TUNERS = {"hyperband": TrackedHyperband, "random": TrackedRandomSearch, "bayesian": TrackedBayesianOptimization}
 
 
-def make_tuner(tuner_cfg, tracking_cfg, seed: int, hypermodel, tracker: Tracker, specs: dict, run_dir: Path, resume: bool):
+def make_tuner(
+    tuner_cfg,
+    tracking_cfg,
+    seed: int,
+    hypermodel,
+    tracker: Tracker,
+    specs: dict,
+    run_dir: Path,
+    resume: bool,
+    worker_timeout_s: float = 120.0,
+):
     """The tuner `tuner_cfg` (the config's `tuner`) names, tracked by `tracker` as `tracking_cfg` says (what each
     trial logs); its project in `run_dir/tuner`, its oracle seeded with `seed`.
 
-    `resume` reloads the project instead of starting over.
+    `resume` reloads the project instead of starting over. `worker_timeout_s` (`search.distributed.worker_timeout_s`):
+    a distributed chief gives the trial of a worker silent that long to another; a worker sends a heartbeat five times
+    as often.
     """
     common = dict(
         hypermodel=hypermodel,
@@ -357,8 +382,9 @@ def make_tuner(tuner_cfg, tracking_cfg, seed: int, hypermodel, tracker: Tracker,
     tuner.log_trial_models, tuner.log_trial_plots = tracking_cfg.log_trial_models, tracking_cfg.log_trial_plots
     if tuner_cfg.name == "hyperband" and tuner_cfg.reuse_models:
         tuner.trained_models = TrainedModels(tracker, tuner_cfg.max_epochs, tuner_cfg.factor)
+    tuner.worker_timeout_s = worker_timeout_s
     if tuner._is_worker():  # its oracle is a client of the chief's: every call carries the search's token
-        guard_client(tuner.oracle, _oracle_address(), required_token("worker"))
+        guard_client(tuner.oracle, _oracle_address(), required_token("worker"), tuner.tuner_id, worker_timeout_s / 5)
     _guard_create_trial(tuner.oracle, idle_wait_s=0.2 if tuner._is_worker() else 0.0)
     return tuner
 

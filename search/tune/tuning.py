@@ -50,6 +50,7 @@ def search_and_evaluate(
         checked.specs,
         run_dir,
         resume=settings.search.resume,
+        worker_timeout_s=settings.search.distributed.worker_timeout_s,
     )
     search_started = time.monotonic()
     error = _search(tuner, settings, tracker, checked, run_dir, labels)
@@ -95,7 +96,10 @@ def work_for_chief(settings: Settings, checked: Plan, tracker: Tracker, run_dir:
     """
     prepare_backend(settings.search.deterministic, settings.seed)
     hypermodel = hypermodel_for(settings, checked)
-    tuner = make_tuner(settings.tuner, settings.tracking, settings.seed, hypermodel, tracker, checked.specs, run_dir, resume=True)
+    timeout = settings.search.distributed.worker_timeout_s
+    tuner = make_tuner(
+        settings.tuner, settings.tracking, settings.seed, hypermodel, tracker, checked.specs, run_dir, True, timeout
+    )
     try:
         with startup_objects_frozen():
             tuner.search(epochs=settings.tuner.max_epochs, verbose=0)
