@@ -15,9 +15,9 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # search.workers: gRPC's notic
 # and the closing table says where the runs are.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
-from search.core.quiet import quiet_tensorflow_import  # noqa: E402
+from search.core.quiet import quiet_start_up  # noqa: E402
 
-quiet_tensorflow_import()  # before anything below imports TensorFlow
+quiet_start_up()  # before anything below imports TensorFlow or MLflow
 
 import dataclasses  # noqa: E402
 import subprocess  # noqa: E402

@@ -382,6 +382,37 @@ def test_a_full_disk_is_one_line_and_the_resume_continues_once_space_is_freed(sm
     assert summary["trials"]["failed"] == 0  # a trial the full disk stopped is run again, not recorded as failed
 
 
+@pytest.mark.slow
+def test_a_sweep_whose_disk_fills_ends_as_a_search_does_and_resumes_every_job(small_disk):
+    """A multirun (`-m`, two jobs) on the nearly full disk: the job that fills it ends the sweep with the same one
+    line and exit code as a single search (Hydra could not even save the next job's config); once space is freed,
+    the same command with search.resume=true continues that job and runs the other: the sweep summary lists both,
+    every trial once under its own job's parent, nothing RUNNING."""
+    filler = small_disk / "filler"
+    filler.write_bytes(bytes(6_400_000))
+    store = f"sqlite:///{small_disk / 'mlflow.db'}"
+    small_dnn = ["space.window_size.max=20", "space.dense_units.max=16", "space.optimizer.values=[adam]"]
+    args = ["-m", "+space=dnn", *TINY, *small_dnn, "tuner.max_epochs=4", "seed=1,2", f"hydra.sweep.dir={small_disk / 'sweep'}"]
+    result = run_cli(args, store, small_disk)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert len(errors) == 1 and errors[0].startswith("error: the disk is full"), result.stderr[-3000:]
+
+    filler.unlink()
+    resumed = run_cli([*args, "search.resume=true"], store, small_disk)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    rows = json.loads((small_disk / "sweep" / "sweep_summary.json").read_text())
+    assert len(rows) == 2 and all(row.get("error") is None for row in rows), rows
+    client = MlflowClient(store)
+    for job in ("0", "1"):
+        summary = json.loads((small_disk / "sweep" / job / "summary.json").read_text())
+        runs = client.search_runs([summary["mlflow_experiment_id"]], max_results=1000)
+        assert not [run for run in runs if run.info.status == "RUNNING"]
+        _, children = runs_of(store, summary["mlflow_parent_run_id"])
+        finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
+        assert len(finished) == len(set(finished)) == summary["trials"]["completed"] > 0
+
+
 def first_trials_at_seed_0(directory: str, store: str) -> dict:
     """The oracle's seed and the first trial's values of fresh tuners built twice with `seed=0` (in a child process)."""
     drawn = {}

@@ -119,7 +119,13 @@ def run_sweep_job(cfg, run_dir: Path, labels: RunLabels, overrides: list[str], p
     """One job of a multirun: a failure is written to the job's `summary.json` (`error`, `exit_code`), not raised."""
     code, error = run_job(cfg, run_dir, labels, parallel_jobs)
     if code and code != EXIT_INTERRUPTED:
-        _record_failed_job(run_dir, code, error, overrides)
+        try:
+            _record_failed_job(run_dir, code, error, overrides)
+        except OSError:
+            if not (error or "").startswith(DISK_FULL):
+                raise  # (on a full disk the job's line has said so)
+        if parallel_jobs == 1:  # a full disk ends the sweep as it ends a search: Hydra could not even save the next
+            leave_after_full_disk(code, error)  # job's config; `-m` again with search.resume=true continues every job
     return code
 
 

@@ -169,8 +169,11 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-def quiet_tensorflow_import() -> None:
-    """Drop TensorFlow's start-up lines (`TENSORFLOW_START_UP`) wherever this process first imports it; call before
-    that import (the command does, first thing). A no-op once TensorFlow is loaded."""
+def quiet_start_up() -> None:
+    """Drop the lines libraries write as they start: TensorFlow's (`TENSORFLOW_START_UP`) wherever this process first
+    imports it, and MLflow's INFO lines as it creates a new store's tables ("Creating initial MLflow database
+    tables...", "Updating database tables"). Call before either is imported (the command does, first thing);
+    TensorFlow's part is a no-op once it is loaded."""
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())
