@@ -36,3 +36,27 @@ def test_a_healthy_search_in_a_fresh_process_writes_only_our_lines(tmp_path, sto
     assert done.returncode == 0, done.stderr[-3000:]
     assert [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("note:")] == []
     assert "registered" in done.stdout  # the closing table names the registered model instead
+
+
+def test_a_ctrl_c_landing_in_a_finaliser_prints_no_exception_ignored_block(capsys, monkeypatch):
+    """Python reports an exception raised in a finaliser (a `WeakKeyDictionary` callback, a `__del__`) as "Exception
+    ignored in ...": for the interrupt the command already reports in its own line, that block is dropped; any other
+    exception is still reported."""
+    from search.core.quiet import quiet_known_noise
+
+    monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)  # Python's own, not pytest's collector
+    monkeypatch.setattr(sys, "excepthook", sys.__excepthook__)
+    quiet_known_noise()
+
+    class Interrupted:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    class Broken:
+        def __del__(self):
+            raise ValueError("a real bug")
+
+    Interrupted()
+    assert capsys.readouterr().err == ""
+    Broken()
+    assert "a real bug" in capsys.readouterr().err
