@@ -3,17 +3,18 @@
 A blend (`search.choose.blend`) mixes the searched networks with the classical forecasters of the closing table,
 and the registered model must compute every member from the window it is given, as a Keras layer that loads with
 `safe_mode=True`. Each forecaster here is affine in its window once its parameters are fitted: naive, seasonal
-naive, the moving average and drift over the window trivially; `ar_changes` (least squares on the last changes,
-iterated over the horizon) because it is a linear recursion; Holt-Winters (damped additive trend, additive
-season) because its smoothing recursion is linear in the values and in its starting state, which is estimated
-from the window's first seasons (a linear function of them). So each becomes `window @ kernel + bias`
+naive and the moving average trivially; drift because its slope is a fitted parameter; `ar_changes` (least squares
+on the last changes, iterated over the horizon) because it is a linear recursion; Holt-Winters (damped additive
+trend, additive season) because its smoothing recursion is linear in the values and in its starting state, which
+is estimated from the window's first seasons (a linear function of them). So each becomes `window @ kernel + bias`
 (`kernel`: `(length, horizon)`), found by running the forecaster on the unit windows, and a blend of them is one
 `Dense` layer with fixed weights.
 
-These are forecasters of their own, computed from the window alone: `ets` here starts its states at the
-window's start rather than at the series' first point, and `drift` draws its line through the window's first and
-last values, so their scores differ a little from the closing table's `ets` and `drift` baselines, which read the
-whole history. A blend weighs each by its own out-of-sample forecasts.
+These are computed from the window alone: `ets` here starts its states at the window's start rather than at the
+series' first point, so its scores differ a little from the closing table's `ets`, which reads the whole history;
+`drift` keeps the slope of the history it was fitted on (the table's drift updates it at each origin: its
+forecasts move by a fraction of a percent over a validation stretch). A blend weighs each by its own out-of-sample
+forecasts.
 """
 
 from __future__ import annotations
@@ -80,10 +81,12 @@ def moving_average(window: int, horizon: int) -> LinearForecaster:
     return affine_map("moving_average", lambda x: np.repeat(x.mean(axis=1, keepdims=True), horizon, axis=1), window)
 
 
-def drift(length: int, horizon: int) -> LinearForecaster:
-    """The last value plus the window's average change per step (its first to its last value), once per step ahead."""
+def drift(series: np.ndarray, fit_stop: int, horizon: int) -> LinearForecaster:
+    """The closing table's drift (`data.baselines.drift`) with its slope fitted on `series[:fit_stop]`: the last value
+    plus the average change per step from the series' first point to `series[fit_stop - 1]`, once per step ahead."""
+    slope = (float(series[fit_stop - 1]) - float(series[0])) / max(fit_stop - 1, 1)
     steps = np.arange(1, horizon + 1)
-    return affine_map("drift", lambda x: x[:, -1:] + (x[:, -1:] - x[:, :1]) / (length - 1) * steps, length)
+    return affine_map("drift", lambda x: x[:, -1:] + slope * steps, 1)
 
 
 def ar_changes(weights: np.ndarray, horizon: int) -> LinearForecaster:
@@ -177,9 +180,8 @@ def statistical_forecasters(
     with_ets: bool = True,
 ) -> list[LinearForecaster]:
     """Every classical forecaster that fits in `available` values of history, its parameters fitted on
-    `series[:fit_stop]`: naive, seasonal naive, the moving average, `ar_changes` and Holt-Winters (`ets`), and
-    drift over the longest of their windows."""
-    found = [naive(1, horizon)]
+    `series[:fit_stop]`: naive, drift, seasonal naive, the moving average, `ar_changes` and Holt-Winters (`ets`)."""
+    found = [naive(1, horizon), drift(series, fit_stop, horizon)]
     if 0 < season_length <= available:
         found.append(seasonal_naive(season_length, horizon))
     if 1 < ma_window <= available:
@@ -192,7 +194,4 @@ def statistical_forecasters(
         smoothing = ets(series, fit_stop, season_length, horizon, available)
         if smoothing is not None:
             found.append(smoothing)
-    span = max(f.length for f in found)
-    if span >= 2:
-        found.append(drift(span, horizon))
     return found

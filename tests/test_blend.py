@@ -18,7 +18,8 @@ def _seasonal(length: int = 700, season: int = 12, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("horizon", [1, 6])
 def test_the_linear_forecasters_are_the_closing_tables_baselines_from_the_window_alone(horizon):
     """naive, seasonal naive, the moving average and `ar_changes` as `window @ kernel + bias` forecast exactly what
-    the baselines forecast from the whole series, on every origin."""
+    the baselines forecast from the whole series, on every origin; drift too where its slope was fitted, and within
+    0.5% after 300 more points."""
     series, fit_stop, origins = _seasonal(), 400, range(400, 700 - horizon + 1)
     found = {f.name: f for f in linear_forecasts.statistical_forecasters(series, fit_stop, 400, horizon, 12, 6, 5)}
     assert {"naive", "seasonal_naive", "moving_average", "ar_changes", "ets", "drift"} <= set(found)
@@ -28,6 +29,11 @@ def test_the_linear_forecasters_are_the_closing_tables_baselines_from_the_window
     for name in ("naive", "seasonal_naive", "moving_average", "ar_changes"):
         x, _ = window_view(series, found[name].length, origins.start, 700, horizon)
         np.testing.assert_allclose(found[name].forecast(x).reshape(expected[name].shape), expected[name], rtol=1e-5, atol=1e-4)
+    x, _ = window_view(series, 1, origins.start, 700, horizon)  # drift: the slope of the points before the first origin
+    np.testing.assert_allclose(
+        found["drift"].forecast(x)[:1].reshape(expected["drift"][:1].shape), expected["drift"][:1], rtol=1e-6
+    )
+    np.testing.assert_allclose(found["drift"].forecast(x).reshape(expected["drift"].shape), expected["drift"], rtol=5e-3)
 
 
 def test_windowed_holt_winters_is_affine_in_its_window_and_close_to_statsmodels():
