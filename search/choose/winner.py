@@ -196,7 +196,8 @@ class Forecasts:
             val_blend = chosen.blend.cross_fitted_forecasts.reshape(actual[val_rows].shape).astype(np.float32)
         return cls(actual, searched, final, x_final, val_rows, test_rows, val_blend)
 
-    def refit(self) -> bool:
+    def final_differs(self) -> bool:
+        """Whether the registered model is another than the searched winner (a refit, an ensemble, a blend)."""
         return self.final is not self.searched
 
     def calibration(self) -> np.ndarray:
@@ -217,7 +218,7 @@ def _scores(forecasts: Forecasts, series: np.ndarray, layout, data, ets_baseline
     test_mae, unrefit_mae = None, None
     if layout.test_size:
         test_mae = float(np.mean(np.abs(y[test] - forecasts.final[test])))
-        if forecasts.refit():
+        if forecasts.final_differs():
             unrefit_mae = float(np.mean(np.abs(y[test] - forecasts.searched[test])))
     table = baseline_table(series, layout, data.season_length, data.ma_window, ets_baseline, data.ar_lags)
     per_step = {}
