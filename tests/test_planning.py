@@ -11,7 +11,8 @@ import json, sys
 from pathlib import Path
 from hydra import compose, initialize_config_dir
 from search.config import register_configs
-from search.plan.planning import Request, RunLabels, plan, prepare_run_dir
+from search.plan.planning import Request, RunLabels, plan
+from search.plan.run_dir import prepare_run_dir
 from search.record.tracking import connect
 import search.__main__, search.command.jobs  # the entry point's own imports
 

@@ -24,7 +24,8 @@ from search.core.exits import EXIT_INTERRUPTED, EXIT_SEARCH_FAILED, EXIT_USAGE
 from search.core.files import disk_full
 from search.core.secrets import redact
 from search.fit import backends
-from search.plan.planning import RunLabels, unlock_run_dir
+from search.plan.planning import RunLabels
+from search.plan.run_dir import unlock_run_dir
 from search.record.summary import WorkerReport, load_finished, write_summary
 from search.record.tracking import load_parent_id
 

@@ -16,7 +16,8 @@ from omegaconf import OmegaConf
 
 from data.errors import UserError
 from search.core.secrets import redact
-from search.plan.planning import Plan, Request, RunLabels, plan, prepare_run_dir
+from search.plan.planning import Plan, Request, RunLabels, plan
+from search.plan.run_dir import prepare_run_dir
 from search.plan.space import auto_learning_rate, describe, tunable_names
 from search.record.summary import Summary, WorkerReport, load_finished
 from search.record.tracking import (
