@@ -32,7 +32,7 @@ from search.choose.selection import (
     one_after_another,
 )
 from search.plan.planning import Plan, RunLabels
-from search.record.plots import forecast_figure, paths_figure, progress_figure, spread_origins, vs_baselines_figure
+from search.record.plots import forecast_best_figure, progress_figure, vs_baselines_figure
 from search.record.summary import Evaluation
 from search.record.tracking import Tracker
 from search.scoring.evaluation import Scores, baseline_table, score, step_maes
@@ -320,10 +320,6 @@ def _scored_on(series: np.ndarray, layout) -> str:
     return f"series sha1 {fingerprint}, validation points [{layout.score_start}, {layout.test_start})"
 
 
-PATHS_PER_SPLIT = 4
-"""Multi-step paths drawn on forecast_best.png from each of validation and test."""
-
-
 def _log_figures(tracker: Tracker, series: np.ndarray, layout, forecasts: Forecasts, completed, scores, drawn: dict) -> None:
     """forecast_best.png (the test boundary labelled, naive's MAE beside the winner's, the intervals shaded;
     h-step paths from a few origins over a horizon), vs_baselines.png, search_progress.png."""
@@ -339,41 +335,16 @@ def _log_figures(tracker: Tracker, series: np.ndarray, layout, forecasts: Foreca
             f" (test coverage {figures['coverage']:.0%})" if figures["coverage"] is not None else ""
         )
         bands.append((label, *drawn[level]))
-    time = np.arange(layout.score_start, layout.length)
-    if layout.horizon == 1:
-        rows = [forecasts.val_rows, forecasts.test_rows]
-        shown = [
-            (label, np.concatenate([low[r] for r in rows]), np.concatenate([high[r] for r in rows])) for label, low, high in bands
-        ]
-        figure = forecast_figure(time, forecasts.actual, forecasts.shown(), title, shown)
-    else:
-        origins, paths, shown = [], [], [(label, [], []) for label, _, _ in bands]
-        for rows, model_paths, points in (
-            (forecasts.val_rows, forecasts.searched, layout.val_origins),
-            (forecasts.test_rows, forecasts.final, layout.test_origins),
-        ):
-            for origin in spread_origins(points, PATHS_PER_SPLIT, layout.horizon):
-                row = rows.start + origin - points.start
-                origins.append(origin)
-                paths.append(model_paths[row])
-                for (_, lows, highs), (_, low, high) in zip(shown, bands, strict=True):
-                    lows.append(low[row])
-                    highs.append(high[row])
-        figure = paths_figure(time, series[layout.score_start :], origins, paths, title, shown)
-    if layout.test_size:
-        axes = figure.axes[0]
-        axes.axvline(layout.test_start, color="grey", linestyle="--")
-        axes.annotate(
-            " test tail: the registered model", (layout.test_start, 1.0), xycoords=("data", "axes fraction"), va="top", fontsize=8
-        )
-        axes.annotate(
-            "validation: the searched model ",
-            (layout.test_start, 1.0),
-            xycoords=("data", "axes fraction"),
-            va="top",
-            ha="right",
-            fontsize=8,
-        )
+    figure = forecast_best_figure(
+        series,
+        layout,
+        forecasts.actual,
+        forecasts.shown(),
+        (forecasts.val_rows, forecasts.test_rows),
+        (forecasts.searched, forecasts.final),
+        title,
+        bands,
+    )
     tracker.log_figure(parent, figure, "forecast_best.png")
     winner = {"val_mae": scores.winner_val_mae, "test_mae": scores.test_mae}
     tracker.log_figure(parent, vs_baselines_figure(winner, scores.baselines), "vs_baselines.png")

@@ -130,3 +130,50 @@ def lr_figure(learning_rates: np.ndarray, losses: np.ndarray, suggestion):
     axes.grid(alpha=0.3, which="both")
     figure.tight_layout()
     return figure
+
+
+PATHS_PER_SPLIT = 4
+"""Multi-step paths drawn on forecast_best.png from each of validation and test."""
+
+
+def forecast_best_figure(series, layout, actual, shown, rows: tuple, models: tuple, title: str, bands: list):
+    """forecast_best.png: the winner's forecasts over the scored points (`shown`, one step ahead; or, over a horizon,
+    `PATHS_PER_SPLIT` h-step paths from spread origins of each split, from `models` = (searched, registered)
+    forecasts), the intervals (`bands`: `(label, low, high)` aligned with the rows) shaded, and the test boundary
+    labelled with which model each side shows. `rows` = (validation rows, test rows) of the forecasts."""
+    val_rows, test_rows = rows
+    time = np.arange(layout.score_start, layout.length)
+    if layout.horizon == 1:
+        shown_bands = [
+            (label, np.concatenate([low[r] for r in rows]), np.concatenate([high[r] for r in rows])) for label, low, high in bands
+        ]
+        figure = forecast_figure(time, actual, shown, title, shown_bands)
+    else:
+        origins, paths, shown_bands = [], [], [(label, [], []) for label, _, _ in bands]
+        for split_rows, model_paths, points in (
+            (val_rows, models[0], layout.val_origins),
+            (test_rows, models[1], layout.test_origins),
+        ):
+            for origin in spread_origins(points, PATHS_PER_SPLIT, layout.horizon):
+                row = split_rows.start + origin - points.start
+                origins.append(origin)
+                paths.append(model_paths[row])
+                for (_, lows, highs), (_, low, high) in zip(shown_bands, bands, strict=True):
+                    lows.append(low[row])
+                    highs.append(high[row])
+        figure = paths_figure(time, series[layout.score_start :], origins, paths, title, shown_bands)
+    if layout.test_size:
+        axes = figure.axes[0]
+        axes.axvline(layout.test_start, color="grey", linestyle="--")
+        axes.annotate(
+            " test tail: the registered model", (layout.test_start, 1.0), xycoords=("data", "axes fraction"), va="top", fontsize=8
+        )
+        axes.annotate(
+            "validation: the searched model ",
+            (layout.test_start, 1.0),
+            xycoords=("data", "axes fraction"),
+            va="top",
+            ha="right",
+            fontsize=8,
+        )
+    return figure
