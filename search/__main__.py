@@ -20,7 +20,6 @@ from search.core.quiet import quiet_start_up  # noqa: E402
 quiet_start_up()  # before anything below imports TensorFlow or MLflow
 
 import dataclasses  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -29,6 +28,7 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 
 from search.command import hydra_errors  # noqa: E402
+from search.command.composed import CONF_DIR, data_choice_error, git_commit, missing_setting  # noqa: E402
 from search.command.jobs import leave_after_full_disk, run_job, run_multirun_job  # noqa: E402
 from search.config import register_configs  # noqa: E402
 from search.core import interrupts  # noqa: E402
@@ -37,21 +37,11 @@ from search.core.files import write_atomic  # noqa: E402
 from search.core.secrets import redact  # noqa: E402
 from search.plan.planning import RunLabels  # noqa: E402
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-
 register_configs()
 
 
 def available_spaces() -> list[str]:
     return sorted(path.stem for path in (CONF_DIR / "space").glob("*.yaml"))
-
-
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=CONF_DIR.parent, capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
@@ -64,11 +54,7 @@ def main(cfg) -> None:
     interrupts.install()
     hydra_cfg = HydraConfig.get()
     data_choice = hydra_cfg.runtime.choices.get("data") or ""
-    if data_choice.endswith("_schema"):
-        message = f"data={data_choice} is a schema, not a data set: use data=synthetic, data=csv, data=co2 or data=elnino"
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
-    missing = missing_setting(cfg, data_choice)
+    missing = data_choice_error(data_choice) or missing_setting(cfg, data_choice)
     if missing:
         print(f"error: {missing}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
@@ -78,7 +64,7 @@ def main(cfg) -> None:
         redact_saved_config(Path(hydra_cfg.sweep.dir))  # multirun.yaml
     data_file = Path(cfg.data.path).stem if cfg.data.get("source") == "csv" else None
     labels = RunLabels(
-        space=hydra_cfg.runtime.choices.get("space"), data=cfg.data.name, git_commit=_git_commit(), data_file=data_file
+        space=hydra_cfg.runtime.choices.get("space"), data=cfg.data.name, git_commit=git_commit(), data_file=data_file
     )
     if hydra_cfg.mode != RunMode.MULTIRUN:
         code, error = run_job(cfg, run_dir, labels)
@@ -90,22 +76,6 @@ def main(cfg) -> None:
         code = code if code == EXIT_INTERRUPTED else 0  # a failed job is in its summary.json; the sweep goes on
     if code:
         sys.exit(code)
-
-
-REQUIRED_HINTS = {"data.path": "the CSV file to read", "data.column": "the name of the column to forecast"}
-
-
-def missing_setting(cfg, data_choice: str) -> str | None:
-    """A required key left unset (`???`, e.g. `data=csv` without `data.column`): what to add, before it fails deep inside."""
-    from omegaconf import OmegaConf
-
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if not missing:
-        return None
-    key = missing[0]
-    hint = REQUIRED_HINTS.get(key, "a value")
-    needed_by = f" (data={data_choice} needs it)" if key.startswith("data.") and data_choice else ""
-    return f"{key} is not set{needed_by}: add {key}=<{hint}>"
 
 
 def parallel_jobs(hydra_cfg) -> int:

@@ -51,6 +51,24 @@ def install() -> None:
 
 
 @contextmanager
+def installed_for_the_block():
+    """`install` for the block only, then the process's own handlers and a clean state again: a search run from a
+    notebook or a script (`search.api.run`) leaves Ctrl-C as it found it. Off the main thread, nothing is
+    installed (Python allows signal handlers only there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    install()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+        _state.update(depth=0, pending=None, requested=None)
+
+
+@contextmanager
 def critical():
     """Hold interrupts until the block has finished writing.
 
