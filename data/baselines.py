@@ -220,15 +220,6 @@ def baseline_forecasts(
     return forecasts
 
 
-def baseline_maes(
-    series: np.ndarray, labels: range, season_length: int = 0, ma_window: int = 30, horizon: int = 1
-) -> dict[str, float]:
-    """MAE (over every step ahead) of each baseline whose history fits before `labels.start`, keyed by baseline name."""
-    actual = targets(series, labels, horizon)
-    forecasts = baseline_forecasts(series, labels, season_length, ma_window, horizon=horizon)
-    return {name: float(np.mean(np.abs(actual - forecast))) for name, forecast in forecasts.items()}
-
-
 def naive_scale(series: np.ndarray, stop: int, season_length: int = 0) -> float:
     """MASE's scale (Hyndman & Koehler 2006): the in-sample MAE of the one-step naive forecast over `series[:stop]`
     (the points a forecaster had), or of the seasonal naive forecast (`y[t - season_length]`) when the series has a

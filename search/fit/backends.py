@@ -19,13 +19,11 @@ BACKENDS = ("tensorflow", "jax", "torch")
 PACKAGES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",)}
 """The distributions a backend needs: checked before the search, pinned in the registered model's requirements."""
 
-AUTO_ON_CPU = ("jax", "tensorflow", "torch")
-"""`backend=auto` without a GPU: the first of these that is installed. The default command on 2 cores, one run each
-(bench/README §11): JAX 770 s, TensorFlow 841 s (its first epoch costs more, its later epochs 3-5x less); PyTorch's later
-epochs are the slowest (0.8 s against JAX's 0.1 s)."""
-
-AUTO_ON_GPU = ("jax", "tensorflow", "torch")
-"""`backend=auto` with a GPU: JAX first, the only backend measured on a GPU here (bench/README §11, `bench/gpu_check.sh`)."""
+AUTO_ORDER = ("jax", "tensorflow", "torch")
+"""`backend=auto`: the first of these that is installed, on a CPU or a GPU alike. On 2 cores, the default command one
+run each (bench/README §11): JAX 770 s, TensorFlow 841 s (its first epoch costs more, its later epochs 3-5x less);
+PyTorch's later epochs are the slowest (0.8 s against JAX's 0.1 s). On a GPU JAX is the only backend measured here
+(bench/README §11, `bench/gpu_check.sh`). Should the measurements ever differ by device, this splits in two."""
 
 
 def installed(backend: str) -> bool:
@@ -34,14 +32,14 @@ def installed(backend: str) -> bool:
     return all(importlib.machinery.PathFinder.find_spec(package) is not None for package in PACKAGES[backend])
 
 
-def resolve(setting: str | None, gpu_present: bool | None = None) -> str:
+def resolve(setting: str | None) -> str:
     """The backend for `backend=<setting>` (null: `$KERAS_BACKEND`, else tensorflow); raises UserError naming the extra
     to install when its package is missing, or for an unknown name in `KERAS_BACKEND`."""
     from_environment = setting in (None, "")
     choice = str(os.environ.get("KERAS_BACKEND") or "tensorflow") if from_environment else str(setting)
     where = f"KERAS_BACKEND={choice}" if from_environment else f"backend={choice}"
     if choice == "auto":
-        return auto(_gpu_present() if gpu_present is None else gpu_present)
+        return auto()
     if choice not in BACKENDS:
         raise UserError(f"{where} is not a Keras backend this tool runs on: use backend=tensorflow, jax, torch or auto")
     if not installed(choice):
@@ -50,18 +48,12 @@ def resolve(setting: str | None, gpu_present: bool | None = None) -> str:
     return choice
 
 
-def auto(gpu_present: bool) -> str:
-    """`backend=auto`: the fastest installed backend for the device found (by bench/README §11's measurements)."""
-    for backend in AUTO_ON_GPU if gpu_present else AUTO_ON_CPU:
+def auto() -> str:
+    """`backend=auto`: the fastest installed backend (`AUTO_ORDER`, by bench/README §11's measurements)."""
+    for backend in AUTO_ORDER:
         if installed(backend):
             return backend
     raise UserError('backend=auto: none of tensorflow, jax, torch is installed; pip install -e . (TensorFlow) or -e ".[jax]"')
-
-
-def _gpu_present() -> bool:
-    from search.core.devices import visible_gpus
-
-    return bool(visible_gpus())
 
 
 def needs_fresh_process(setting: str | None) -> bool:
