@@ -8,22 +8,22 @@ import sys
 import pytest
 
 from data.split import Layout
-from search.plan.planning import backtest_folds, fit_folds
+from search.plan.planning import backtest_folds, folds_that_fit
 from tests.conftest import ROOT
 from tests.test_spaces import compose_config
 
 
 def test_folds_are_lowered_to_the_blocks_of_horizon_the_validation_holds():
     short = Layout(length=300, test_start=252, score_start=194, horizon=24)  # 58 scored validation points
-    assert fit_folds(3, 5, short) == (
+    assert folds_that_fit(3, 5, short) == (
         2,
         "search.select.folds=3 lowered to 2: the 58 scored validation points hold 2 blocks of data.horizon=24 "
         "(set search.select.folds to choose)",
     )
-    folds, note = fit_folds(3, 5, Layout(300, 252, 220, horizon=24))  # 32 points: one block
+    folds, note = folds_that_fit(3, 5, Layout(300, 252, 220, horizon=24))  # 32 points: one block
     assert folds == 1 and "hold 1 block of data.horizon=24" in note
-    assert fit_folds(3, 1, short) == (3, None)  # no backtest: nothing to fit
-    assert fit_folds(3, 5, Layout(1461, 1300, 1001, horizon=1)) == (3, None)  # the default command keeps its folds
+    assert folds_that_fit(3, 1, short) == (3, None)  # no backtest: nothing to fit
+    assert folds_that_fit(3, 5, Layout(1461, 1300, 1001, horizon=1)) == (3, None)  # the default command keeps its folds
 
 
 @pytest.mark.parametrize(

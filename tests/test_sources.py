@@ -79,7 +79,7 @@ def test_shipped_real_series_plan_with_every_shipped_space(data, points, season,
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
     # Their seasonal context and `profile` scaling stay (they have a season, and its average change forecasts better
     # than naive); only `seasonal` scaling is left out, since at horizon 1 seasonal naive forecasts their past worse
-    # than naive does (`planning.fit_to_series`). (The defaults' other note: no backtest, as the ensemble averages
+    # than naive does (`planning.narrowed_to_series`). (The defaults' other note: no backtest, as the ensemble averages
     # every candidate.)
     scaling = [note for note in notes if not note.startswith("note: no backtest")]
     assert len(scaling) == 6 and all(note.startswith("note: space.scaling: seasonal left out") for note in scaling)

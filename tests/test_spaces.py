@@ -96,18 +96,18 @@ def test_each_spec_reads_as_one_line_on_the_parent_run():
 def test_seasonal_scaling_and_the_ar_skip_follow_the_season():
     """`seasonal` scaling is searched only where data.season_length is set (a note says when it is left out; pinned
     without a season it is an error naming both keys); `ar_skip` with `per: season` counts in seasons."""
-    from search.plan.space import fit_to_season, in_points, input_lengths
+    from search.plan.space import in_points, input_lengths, narrowed_to_season
 
     specs = specs_of(compose_config("+space=dnn"))
     assert "seasonal" in specs["scaling"]["values"] and specs["ar_skip"]["values"] == [0, 24]
-    narrowed, note = fit_to_season(specs, 0)
+    narrowed, note = narrowed_to_season(specs, 0)
     assert narrowed["scaling"]["values"] == ["standard", "last_value", "window"]
     assert "space.scaling: seasonal, profile left out: data.season_length=0" in note
-    kept, _ = fit_to_season(specs, 12)
+    kept, _ = narrowed_to_season(specs, 12)
     assert "seasonal" in kept["scaling"]["values"]
     pinned = specs_of(compose_config("+space=dnn", "space.scaling.value=seasonal"))
     with pytest.raises(UserError, match="space.scaling=seasonal needs a season: set data.season_length"):
-        fit_to_season(pinned, 0)
+        narrowed_to_season(pinned, 0)
     per_season = specs_of(compose_config("+space=dnn", "space.ar_skip.values=[0,1]", "space.ar_skip.per=season"))
     assert in_points(per_season, 1, 365)["ar_skip"]["values"] == [0, 365]
     assert in_points(per_season, 1, 0)["ar_skip"]["values"] == [0]  # no season: no skip

@@ -23,7 +23,7 @@ from models.framing import SEASONAL_SCALINGS
 from models.profile import profile_path, seasonal_profile
 from search.plan.cores import AUTO_MAX_WORKERS, available_cores, is_auto, resolve_workers, threads_per_worker
 from search.plan.lr_range import check_settings
-from search.plan.space import auto_learning_rate, candidates, fit_to_season, in_points, input_lengths, validate_space
+from search.plan.space import auto_learning_rate, candidates, in_points, input_lengths, narrowed_to_season, validate_space
 from search.scoring.intervals import calibration_limit
 
 
@@ -109,7 +109,7 @@ def plan(request: Request, parallel_jobs: int = 1) -> Plan:
     if request.mode == "lr_find" or auto_learning_rate(specs):
         check_settings(request.lr_find)
     series = load_series(data)
-    specs, series_note = fit_to_series(specs, series, data.season_length, data.horizon, data.test_size)
+    specs, series_note = narrowed_to_series(specs, series, data.season_length, data.horizon, data.test_size)
     note = "; ".join(filter(None, (note, series_note)))
     if note:
         print(f"note: {note}", flush=True)
@@ -189,10 +189,10 @@ def searched_space(space, data) -> tuple[dict[str, dict], str | None]:
     points, and fitted to the data's season (what a series without one cannot use dropped); with a note on what was
     dropped."""
     specs = in_points(validate_space(OmegaConf.to_container(space, resolve=True)), data.horizon, data.season_length)
-    return fit_to_season(specs, data.season_length)
+    return narrowed_to_season(specs, data.season_length)
 
 
-def fit_to_series(
+def narrowed_to_series(
     specs: dict[str, dict], series: np.ndarray, season_length: int, horizon: int, test_size: int
 ) -> tuple[dict[str, dict], str | None]:
     """The space with `seasonal` or `profile` scaling left out of a `scaling` choice where the series says it cannot
@@ -275,10 +275,10 @@ def backtest_folds(search, layout: Layout) -> tuple[int, str | None]:
             f"{search.ensemble} >= search.select.top_k={select.top_k}), so ranking them would change nothing; "
             "search.select.backtest=always scores them anyway"
         )
-    return fit_folds(select.folds, select.top_k, layout)
+    return folds_that_fit(select.folds, select.top_k, layout)
 
 
-def fit_folds(folds: int, top_k: int, layout: Layout) -> tuple[int, str | None]:
+def folds_that_fit(folds: int, top_k: int, layout: Layout) -> tuple[int, str | None]:
     """The backtest's fold count, and a note when it had to be lowered.
 
     Each fold scores `data.horizon`-step forecasts on its own block of the scored validation points, so a

@@ -98,7 +98,7 @@ def in_points(specs: Mapping[str, Mapping[str, Any]], horizon: int, season_lengt
     return specs
 
 
-def fit_to_season(specs: Mapping[str, Mapping[str, Any]], season_length: int) -> tuple[dict[str, dict], str | None]:
+def narrowed_to_season(specs: Mapping[str, Mapping[str, Any]], season_length: int) -> tuple[dict[str, dict], str | None]:
     """The space with its seasonal context checked against `data.season_length`; and a note when narrowed.
 
     A series without a season (`data.season_length=0`) cannot have seasonal context: a `seasons` choice
