@@ -76,7 +76,7 @@ def test_forecasts(space: str, overrides: list[str], run_dir: Path, workdir: Pat
     from search.choose.selection import Fits, Refitter, best_candidates, fit_final
 
     search = reload_search(space, overrides, run_dir, workdir / "average.db", f"average-{label}")
-    cfg, layout, tuner, series = search.cfg, search.checked.layout, search.tuner, search.checked.series
+    cfg, layout, tuner, series = search.cfg, search.plan.layout, search.tuner, search.plan.series
     h = layout.horizon
     _, actual = window_view(series, 1, layout.test_start, layout.length, h)
     actual = np.asarray(actual, dtype=np.float64).reshape(-1, h)

@@ -75,14 +75,14 @@ def measure(variant: str, models: int, overrides: list[str]) -> None:
     from bench.tiny import ROOT
     from data.windows import windowed_dataset
     from search.config import register_configs
-    from search.plan.planning import Request, plan
+    from search.plan.planning import Request, make_plan
     from search.tune.settings import Settings
     from search.tune.tuning import hypermodel_for
 
     register_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose("config", overrides=["+space=conv_lstm", *overrides])
-    hypermodel = hypermodel_for(Settings.of(cfg), plan(Request.of(cfg)))
+    hypermodel = hypermodel_for(Settings.of(cfg), make_plan(Request.of(cfg)))
 
     class EpochTimer(keras.callbacks.Callback):
         def __init__(self):

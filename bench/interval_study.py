@@ -40,7 +40,7 @@ def load_run(run_dir: Path):
     from hydra import compose, initialize_config_dir
 
     from search.config import register_configs
-    from search.plan.planning import Request, plan
+    from search.plan.planning import Request, make_plan
     from search.tune.settings import Settings
     from search.tune.tuning import hypermodel_for, prepare_backend
 
@@ -48,10 +48,10 @@ def load_run(run_dir: Path):
     overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose("config", overrides=[o for o in overrides if not o.startswith("hydra.")])
-    checked = plan(Request.of(cfg))
+    plan = make_plan(Request.of(cfg))
     prepare_backend(cfg.search.deterministic, cfg.seed)
     summary = json.loads((run_dir / "summary.json").read_text())
-    return cfg, checked, summary, hypermodel_for(Settings.of(cfg), checked)
+    return cfg, plan, summary, hypermodel_for(Settings.of(cfg), plan)
 
 
 def forecasts(run_dir: Path) -> tuple[dict, int]:
@@ -63,20 +63,20 @@ def forecasts(run_dir: Path) -> tuple[dict, int]:
     from search.record.tracking import Tracker
     from search.tune.tuner import make_tuner
 
-    cfg, checked, summary, hypermodel = load_run(run_dir)
+    cfg, plan, summary, hypermodel = load_run(run_dir)
     uri = cfg.tracking.uri or f"sqlite:///{run_dir.parent / 'mlflow.db'}"
     tracker = Tracker(uri, summary["mlflow_experiment"])
-    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, checked.specs, run_dir, True)
+    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, plan.specs, run_dir, True)
     searched = tuner.load_model(tuner.oracle.get_trial(summary["best_trial_id"]))
     mlflow.set_tracking_uri(uri)
     final = mlflow.keras.load_model(summary["model_uri"])
-    layout, out = checked.layout, {}
+    layout, out = plan.layout, {}
     for name, model in (("searched", searched), ("final", final)):
         for split, (start, stop) in (
             ("val", (layout.score_start, layout.test_start)),
             ("test", (layout.test_start, layout.length)),
         ):
-            x, y = window_view(checked.series, model.input_shape[1], start, stop, layout.horizon)
+            x, y = window_view(plan.series, model.input_shape[1], start, stop, layout.horizon)
             out[f"{name}_{split}_y"], out[f"{name}_{split}_f"] = y.reshape(len(y), -1), forecast(model, x).reshape(len(y), -1)
     return out, layout.horizon
 

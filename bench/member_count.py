@@ -70,7 +70,7 @@ def main() -> None:
     run_dir = shutil.copytree(args.run_dir, workdir / "run")  # reloading a tuner may write to it: the copy, not the run
     search = reload_search(args.space, args.set, run_dir, workdir / "member_count.db", "member-count")
     cfg, hypermodel, tracker, completed = search.cfg, search.hypermodel, search.tracker, search.completed
-    series, layout = search.checked.series, search.checked.layout
+    series, layout = search.plan.series, search.plan.layout
     candidates = best_candidates(completed, args.configurations)
     fits = Fits(Refitter(hypermodel, cfg.seed), tracker)
     offsets = [100 + index for index in range(args.seeds)]

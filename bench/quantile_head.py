@@ -34,8 +34,8 @@ from search.scoring.intervals import coverage, interval_report
 def compare(run_dir: Path, seed_offset: int = 200) -> None:
     from search.choose.quantile_head import fit_quantile_head, quantile_bands
 
-    cfg, checked, summary, hypermodel = load_run(run_dir)
-    layout, series, horizon = checked.layout, checked.series, checked.layout.horizon
+    cfg, plan, summary, hypermodel = load_run(run_dir)
+    layout, series, horizon = plan.layout, plan.series, plan.layout.horizon
     levels = sorted(float(level) for level in summary.get("intervals", {})) or [0.8, 0.95]
     values, epochs = summary["best_hyperparameters"], summary["epochs"]
     print(f"winner {values['model']} from trial {summary['best_trial_id']}, {epochs} epochs, horizon {horizon}, levels {levels}")

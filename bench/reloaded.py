@@ -11,7 +11,7 @@ from typing import Any
 @dataclass
 class ReloadedSearch:
     cfg: Any  # the composed Hydra config
-    checked: Any  # its `search.plan.planning.Plan`: series, layout, specs
+    plan: Any  # its `search.plan.planning.Plan`: series, layout, specs
     hypermodel: Any
     tracker: Any  # a started parent run in the study's own store
     tuner: Any
@@ -26,7 +26,7 @@ def reload_search(space: str, overrides: list[str], run_dir: Path, store: Path, 
 
     from search.config import register_configs
     from search.fit.hypermodel import WindowedHyperModel
-    from search.plan.planning import Request, plan
+    from search.plan.planning import Request, make_plan
     from search.record.tracking import Tracker
     from search.tune.tuner import make_tuner
     from search.tune.tuning import prepare_backend
@@ -34,12 +34,12 @@ def reload_search(space: str, overrides: list[str], run_dir: Path, store: Path, 
     register_configs()
     with initialize_config_dir(config_dir=str(Path(__file__).resolve().parent.parent / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"+space={space}", *overrides])
-    checked = plan(Request.of(cfg))
+    plan = make_plan(Request.of(cfg))
     prepare_backend(cfg.search.deterministic, cfg.seed)
     hypermodel = WindowedHyperModel(
-        checked.series,
-        checked.layout,
-        checked.specs,
+        plan.series,
+        plan.layout,
+        plan.specs,
         cfg.data.shuffle_buffer,
         cfg.tuner.patience,
         cfg.seed,
@@ -48,6 +48,6 @@ def reload_search(space: str, overrides: list[str], run_dir: Path, store: Path, 
     tracker = Tracker(f"sqlite:///{store}", name)
     tracker.start_parent(name, {"mode": "bench"})
     cfg.tracking.log_trial_models = cfg.tracking.log_trial_plots = False
-    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, checked.specs, run_dir, resume=True)
+    tuner = make_tuner(cfg.tuner, cfg.tracking, cfg.seed, hypermodel, tracker, plan.specs, run_dir, resume=True)
     completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
-    return ReloadedSearch(cfg, checked, hypermodel, tracker, tuner, completed)
+    return ReloadedSearch(cfg, plan, hypermodel, tracker, tuner, completed)

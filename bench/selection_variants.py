@@ -68,7 +68,7 @@ def variants(
 
     search = reload_search(space, [f"data={data}", *overrides], run_dir, workdir / "variants.db", f"variants-{data}")
     cfg, hypermodel, tracker, tuner, completed = search.cfg, search.hypermodel, search.tracker, search.tuner, search.completed
-    series, layout = search.checked.series, search.checked.layout
+    series, layout = search.plan.series, search.plan.layout
     fits = Fits(Refitter(hypermodel, cfg.seed), tracker)
 
     def test_mae(model) -> float:

@@ -4,7 +4,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from data.errors import UserError
-from search.plan.planning import Request, plan
+from search.plan.planning import Request, make_plan
 from tests.conftest import TINY, free_port, run_cli
 from tests.test_spaces import compose_config
 
@@ -82,7 +82,7 @@ def test_bad_input_is_refused_by_planning_with_a_message_naming_the_field(tmp_pa
     """The whole table, in-process: what the planner checks (in milliseconds) before any run or TensorFlow."""
     cfg = compose_config("+space=conv_lstm", *_materialise(tmp_path, overrides))
     with pytest.raises(UserError) as error:
-        plan(Request.of(cfg))
+        make_plan(Request.of(cfg))
     assert message in str(error.value) and "\n" not in str(error.value)
 
 

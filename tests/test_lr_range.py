@@ -5,7 +5,7 @@ import pytest
 
 from data.errors import UserError
 from search.plan.lr_range import check_settings, geometric_schedule, suggest
-from search.plan.planning import Request, plan
+from search.plan.planning import Request, make_plan
 from search.plan.space import reference_values, validate_space
 from tests.test_spaces import compose_config, specs_of
 
@@ -76,13 +76,13 @@ def test_an_unreadable_curve_is_one_clear_error(loss, message):
 def test_bad_lr_find_settings_are_refused_before_training(override, message):
     cfg = compose_config("+space=dnn", "mode=lr_find", "space.learning_rate.range=auto", override)
     with pytest.raises(UserError) as error:
-        plan(Request.of(cfg))
+        make_plan(Request.of(cfg))
     assert message in str(error.value)
 
 
 def test_settings_are_checked_only_when_the_range_test_runs():
     cfg = compose_config("+space=dnn", "lr_find.steps=2")
-    assert plan(Request.of(cfg)).specs["model"]["value"] == "dnn"
+    assert make_plan(Request.of(cfg)).specs["model"]["value"] == "dnn"
     with pytest.raises(UserError):
         check_settings(cfg.lr_find)
 

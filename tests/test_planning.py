@@ -11,7 +11,7 @@ import json, sys
 from pathlib import Path
 from hydra import compose, initialize_config_dir
 from search.config import register_configs
-from search.plan.planning import Request, RunLabels, plan
+from search.plan.planning import Request, RunLabels, make_plan
 from search.plan.run_dir import prepare_run_dir
 from search.record.tracking import connect
 import search.__main__, search.command.jobs  # the entry point's own imports
@@ -20,11 +20,11 @@ register_configs()
 with initialize_config_dir(config_dir=str(Path("conf").resolve()), version_base="1.3"):
     overrides = ["+space=conv_lstm", "data.length=800", "data.test_size=60", "data.season_length=0"]
     cfg = compose(config_name="config", overrides=overrides)
-checked = plan(Request.of(cfg))
+plan = make_plan(Request.of(cfg))
 prepare_run_dir(Path(sys.argv[1]) / "run", resume=False)
 tracker = connect(cfg.tracking, cfg.data, Path(sys.argv[1]), RunLabels(space="conv_lstm", data="synthetic"))
 heavy = [name for name in ("tensorflow", "keras", "keras_tuner") if name in sys.modules]
-print(json.dumps({"heavy": heavy, "points": len(checked.series), "experiment": tracker.experiment_name}))
+print(json.dumps({"heavy": heavy, "points": len(plan.series), "experiment": tracker.experiment_name}))
 """
 
 

@@ -65,17 +65,17 @@ def test_bad_csv_names_the_problem(tmp_path, content, column, field):
 def test_shipped_real_series_plan_with_every_shipped_space(data, points, season, first, last, capsys):
     """`data=co2` / `data=elnino` load from the repository (no network), gap-free, and every shipped space
     fits them with its seasonal context."""
-    from search.plan.planning import Request, plan
+    from search.plan.planning import Request, make_plan
     from tests.test_spaces import compose_config
 
     for space in ("conv_lstm", "dnn", "linear", "lstm", "gru", "rnn"):
         cfg = compose_config(f"+space={space}", f"data={data}")
-        checked = plan(Request.of(cfg))
-        assert len(checked.series) == points and np.all(np.isfinite(checked.series))
-        assert checked.series[0] == pytest.approx(first) and checked.series[-1] == pytest.approx(last)
-        assert cfg.data.season_length == season and checked.layout.test_size == cfg.data.test_size
-        assert set(candidates_of(checked.specs["seasons"])) == {0, 1, 2}
-        assert "profile" in candidates_of(checked.specs["scaling"])
+        plan = make_plan(Request.of(cfg))
+        assert len(plan.series) == points and np.all(np.isfinite(plan.series))
+        assert plan.series[0] == pytest.approx(first) and plan.series[-1] == pytest.approx(last)
+        assert cfg.data.season_length == season and plan.layout.test_size == cfg.data.test_size
+        assert set(candidates_of(plan.specs["seasons"])) == {0, 1, 2}
+        assert "profile" in candidates_of(plan.specs["scaling"])
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
     # Their seasonal context and `profile` scaling stay (they have a season, and its average change forecasts better
     # than naive); only `seasonal` scaling is left out, since at horizon 1 seasonal naive forecasts their past worse

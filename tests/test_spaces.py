@@ -124,10 +124,10 @@ def test_seasonal_scaling_is_left_out_where_seasonal_naive_forecasts_the_past_wo
     import pandas as pd
 
     from bench.short_series import DATA, write_series
-    from search.plan.planning import Request, plan
+    from search.plan.planning import Request, make_plan
 
     def plan_config(*overrides):
-        return plan(Request.of(compose_config("+space=dnn", *overrides)))
+        return make_plan(Request.of(compose_config("+space=dnn", *overrides)))
 
     default = plan_config()
     assert default.specs["scaling"]["values"] == ["standard", "last_value", "window", "profile"]

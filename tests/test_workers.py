@@ -277,7 +277,7 @@ def _fit_pool_setup(tmp_path, store):
     """A real config, series, tracking store and parent run, and the fit process's command, as `tuning` makes them."""
     from search.choose.selection import FitJob, Fits, Refitter
     from search.core.files import save_child_config
-    from search.plan.planning import Request, RunLabels, plan
+    from search.plan.planning import Request, RunLabels, make_plan
     from search.record.tracking import Tracker
     from search.tune.fit_pool import fit_process_command
     from search.tune.settings import Settings
@@ -285,17 +285,17 @@ def _fit_pool_setup(tmp_path, store):
     from tests.test_spaces import compose_config
 
     cfg = compose_config(*SMALL_DNN, "space.window_size.value=10", f"tracking.uri={store}")
-    checked = plan(Request.of(cfg))
+    plan = make_plan(Request.of(cfg))
     tracker = Tracker(store, "fit-pool")
     parent = tracker.start_parent("fit-pool", {})
-    fits = Fits(Refitter(hypermodel_for(Settings.of(cfg), checked), cfg.seed), tracker)
+    fits = Fits(Refitter(hypermodel_for(Settings.of(cfg), plan), cfg.seed), tracker)
     config_path = save_child_config(cfg, tmp_path / "fits" / "config.yaml", experiment="fit-pool")
     command = fit_process_command(config_path, tmp_path, RunLabels("dnn", "synthetic"), parent)
     values = {"model": "dnn", "window_size": 10, "split_time": 0.7, "batch_size": 32, "learning_rate": 1e-3}
-    stop = checked.layout.score_start
+    stop = plan.layout.score_start
 
     def job(key: str, epochs: int, keep: bool) -> FitJob:
-        scored = None if keep else (stop, checked.layout.test_start)
+        scored = None if keep else (stop, plan.layout.test_start)
         return FitJob("backtest", key, values, epochs, stop, 0, {"epochs": epochs}, {}, scored, keep)
 
     return tracker, parent, fits, command, job

@@ -102,7 +102,7 @@ def choose_and_train(
 def evaluate_winner(
     tuner,
     hypermodel,
-    checked: Plan,
+    plan: Plan,
     settings,
     data,
     seed: int,
@@ -118,8 +118,8 @@ def evaluate_winner(
     intervals, the ets baseline), `data` (the baselines' settings, the data's name), `seed`, and `model_name`
     (`tracking.registered_model`; None: named after the data and space); `run` runs the fits after the search.
     """
-    layout, series = checked.layout, checked.series
-    chosen = choose_and_train(tuner, hypermodel, layout, settings, seed, tracker, completed, checked.folds, run, data)
+    layout, series = plan.layout, plan.series
+    chosen = choose_and_train(tuner, hypermodel, layout, settings, seed, tracker, completed, plan.folds, run, data)
     winner = chosen.winner
     forecasts = Forecasts.of(chosen, series, layout)
     scores = _scores(forecasts, series, layout, data, settings.ets_baseline)
@@ -148,7 +148,7 @@ def evaluate_winner(
         best_hyperparameters=winner.values,
         selection={
             "top_k": settings.select.top_k,
-            "folds": checked.folds if len(chosen.candidates) > 1 else 0,
+            "folds": plan.folds if len(chosen.candidates) > 1 else 0,
             "backtest": str(settings.select.backtest),
             "candidates": [c.as_dict() for c in chosen.candidates],
         },

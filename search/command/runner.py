@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from data.errors import UserError
 from search.core.secrets import redact
-from search.plan.planning import Plan, Request, RunLabels, plan
+from search.plan.planning import Plan, Request, RunLabels, make_plan
 from search.plan.run_dir import prepare_run_dir
 from search.plan.space import auto_learning_rate, describe, tunable_names
 from search.record.summary import Summary, WorkerReport, load_finished
@@ -47,9 +47,7 @@ def run_name(labels: RunLabels) -> str:
     return f"{name} job {labels.sweep_job}" if labels.sweep_job is not None else name
 
 
-def open_parent(
-    tracker: Tracker, cfg, run_dir: Path, labels: RunLabels, checked: Plan, role: distributed.Role | None = None
-) -> str:
+def open_parent(tracker: Tracker, cfg, run_dir: Path, labels: RunLabels, plan: Plan, role: distributed.Role | None = None) -> str:
     """Start the parent run, keep its id in the run dir and log the config (or, with `search.resume`, reattach to it).
 
     Called with interrupts held (`Tracker.closing`): a new run is never left without its id on disk or its config.
@@ -69,8 +67,8 @@ def open_parent(
         save_parent_id(run_dir, parent_id, tracker.experiment_id, identity(cfg, labels))
         (run_dir / PENDING_FILE).unlink(missing_ok=True)
         tracker.log_text(parent_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
-        tracker.log_params(parent_id, search_settings(cfg, checked))
-        tracker.share_view(tunable_names(checked.specs))
+        tracker.log_params(parent_id, search_settings(cfg, plan))
+        tracker.share_view(tunable_names(plan.specs))
     except BaseException as err:
         tracker.end(parent_id, "FAILED", error=f"could not record the new search ({type(err).__name__}: {err})")
         raise
@@ -99,15 +97,15 @@ SETTINGS = (
 )
 
 
-def search_settings(cfg, checked: Plan) -> dict[str, str]:
+def search_settings(cfg, plan: Plan) -> dict[str, str]:
     """What the search was asked to do, as the parent run's params: the tuner and its budget, how the winner is
     chosen, the workers, and each hyperparameter's range (`space.<name>`); the winner's values come at the end
     under the names the trials use (`window_size`, ...), so the parent and its trials share columns in MLflow."""
     other_tuners = {"tuner.max_trials"} if cfg.tuner.name == "hyperband" else {"tuner.factor", "tuner.hyperband_iterations"}
     params = {key: str(OmegaConf.select(cfg, key)) for key in SETTINGS if key not in other_tuners}
-    params["search.workers"] = str(checked.workers)
-    params["search.select.folds"] = str(checked.folds)  # as run: lowered on a short validation stretch, 0 if no backtest
-    params.update({f"space.{name}": describe(spec) for name, spec in checked.specs.items()})
+    params["search.workers"] = str(plan.workers)
+    params["search.select.folds"] = str(plan.folds)  # as run: lowered on a short validation stretch, 0 if no backtest
+    params.update({f"space.{name}": describe(spec) for name, spec in plan.specs.items()})
     return params
 
 
@@ -118,27 +116,27 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels, parallel
     """
     started = time.monotonic()
     role = distributed.role_of(cfg.search.distributed)
-    checked = plan(Request.of(cfg), parallel_jobs)
+    plan = make_plan(Request.of(cfg), parallel_jobs)
     if role:
         from search.tune.oracle_guard import required_token
 
         required_token(role.kind)  # before anything starts: the oracle refuses calls without it
-        if auto_learning_rate(checked.specs):
+        if auto_learning_rate(plan.specs):
             raise UserError(
                 "space.learning_rate.range=auto is not supported with search.distributed: run mode=lr_find once and set "
                 "space.learning_rate.min/max from its range"
             )
         distributed.apply(role)
         if role.is_worker:
-            return run_worker(cfg, checked, run_dir, launch_dir, labels, role)
+            return run_worker(cfg, plan, run_dir, launch_dir, labels, role)
     prepare_run_dir(run_dir, cfg.search.resume, identity(cfg, labels))
-    tracker = connect(cfg.tracking, cfg.data, launch_dir, labels, checked.series)
+    tracker = connect(cfg.tracking, cfg.data, launch_dir, labels, plan.series)
     finished = load_finished(run_dir) if cfg.search.resume else None
     if finished is not None:
         return report_finished(tracker, finished)
 
     def create() -> str:
-        return open_parent(tracker, cfg, run_dir, labels, checked, role)
+        return open_parent(tracker, cfg, run_dir, labels, plan, role)
 
     with tracker.closing(create, finish=False, interrupted=INTERRUPTED) as parent:
         if role:
@@ -147,7 +145,7 @@ def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels, parallel
         from search.tune.tuning import search_and_evaluate
 
         with tracker.system_metrics(parent, cfg.tracking.system_metrics):
-            summary = search_and_evaluate(Settings.of(cfg), checked, tracker, run_dir, labels, started)
+            summary = search_and_evaluate(Settings.of(cfg), plan, tracker, run_dir, labels, started)
     tracker.end(parent, "FAILED" if summary.error else "FINISHED", error=summary.error)
     return summary
 
@@ -164,31 +162,31 @@ def report_finished(tracker: Tracker, summary: dict) -> dict:
     return summary
 
 
-def run_worker(cfg, checked: Plan, run_dir: Path, launch_dir: Path, labels: RunLabels, role: distributed.Role) -> WorkerReport:
+def run_worker(cfg, plan: Plan, run_dir: Path, launch_dir: Path, labels: RunLabels, role: distributed.Role) -> WorkerReport:
     """A distributed worker: train the chief's trials, each logged as a child of the chief's parent run.
 
     The parent run is the chief's to end; a worker leaves it alone, whatever happens here.
     """
     run_dir.mkdir(parents=True, exist_ok=True)  # shared with the chief: Hyperband continues other workers' trials
-    tracker = connect(cfg.tracking, cfg.data, launch_dir, labels, checked.series)
+    tracker = connect(cfg.tracking, cfg.data, launch_dir, labels, plan.series)
     parent = tracker.attach_parent(distributed.find_chief_parent(tracker, role.oracle, cfg.search.distributed.attach_timeout_s))
     print(f"worker {role.tuner_id}: attached to the chief's MLflow run {parent} (oracle {role.oracle})", flush=True)
     from search.tune.tuning import work_for_chief
 
-    trials_run = work_for_chief(Settings.of(cfg), checked, tracker, run_dir)
+    trials_run = work_for_chief(Settings.of(cfg), plan, tracker, run_dir)
     return WorkerReport(tuner_id=role.tuner_id, trials_run=trials_run, mlflow_parent_run_id=parent)
 
 
 def run_lr_find(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> dict:
     """`mode=lr_find`: only the learning-rate range test, as its own MLflow run; returns its result."""
-    checked = plan(Request.of(cfg))
+    plan = make_plan(Request.of(cfg))
     prepare_run_dir(run_dir, resume=False)
-    tracker = connect(cfg.tracking, cfg.data, launch_dir, labels, checked.series)
+    tracker = connect(cfg.tracking, cfg.data, launch_dir, labels, plan.series)
     from search.tune.lr_find import find_learning_rate
     from search.tune.tuning import prepare_backend
 
     prepare_backend(cfg.search.deterministic, cfg.seed)
-    result = find_learning_rate(cfg.lr_find, cfg.seed, cfg.data, checked, tracker, run_dir, labels)
+    result = find_learning_rate(cfg.lr_find, cfg.seed, cfg.data, plan, tracker, run_dir, labels)
     result["run_dir"] = str(run_dir)
     result["ui_command"] = tracker.ui_command()
     result["ui_url"] = tracker.ui_url()

@@ -1,7 +1,7 @@
 """What a search will run on, checked before TensorFlow is imported: config, space, data, layout.
 
 Bad input costs a second here, not an hour of training: everything that can be checked from the
-config and the data is checked in `plan` (and `search.plan.run_dir.prepare_run_dir` refuses a run dir
+config and the data is checked in `make_plan` (and `search.plan.run_dir.prepare_run_dir` refuses a run dir
 that cannot be written or that holds a search the user did not ask to continue). Nothing here imports TensorFlow
 (`tests/test_planning.py` holds that rule).
 """
@@ -92,7 +92,7 @@ class Request:
         return cls(cfg.space, cfg.data, cfg.tuner, cfg.search, cfg.lr_find, cfg.seed, cfg.mode)
 
 
-def plan(request: Request, parallel_jobs: int = 1) -> Plan:
+def make_plan(request: Request, parallel_jobs: int = 1) -> Plan:
     """Validate space and data against each other; raises `UserError` on the first problem.
 
     `parallel_jobs` is how many multirun jobs run side by side with this one: `search.workers` shares the cores with them.

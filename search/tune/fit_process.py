@@ -18,10 +18,10 @@ def _serve(cfg, run_dir: Path, labels, parent_id: str) -> int:
     from search.tune.settings import Settings
     from search.tune.tuning import hypermodel_for, prepare_backend
 
-    checked, tracker = planned_and_attached(cfg, labels, parent_id)
+    plan, tracker = planned_and_attached(cfg, labels, parent_id)
     settings = Settings.of(cfg)
     prepare_backend(settings.search.deterministic, settings.seed)
-    fits = Fits(Refitter(hypermodel_for(settings, checked), settings.seed), tracker)
+    fits = Fits(Refitter(hypermodel_for(settings, plan), settings.seed), tracker)
     print(READY, flush=True)
     for line in sys.stdin:
         job = FitJob(**json.loads(line))

@@ -75,22 +75,22 @@ def sweep(hypermodel: WindowedHyperModel, values: dict, settings) -> RangeRecord
 
 
 def find_learning_rate(
-    settings, seed: int, data, checked, tracker: Tracker, run_dir: Path, labels: RunLabels, parent_id: str | None = None
+    settings, seed: int, data, plan, tracker: Tracker, run_dir: Path, labels: RunLabels, parent_id: str | None = None
 ) -> dict:
     """Run the range test as its own MLflow run (nested under `parent_id` if given); returns the result.
 
     `settings` is the config's `lr_find`; `data` its data settings (the windows' shuffle buffer, the season).
     """
-    values = {k: v for k, v in reference_values(checked.specs).items() if k != "learning_rate"}
+    values = {k: v for k, v in reference_values(plan.specs).items() if k != "learning_rate"}
     # Not the sweep's tags: `tags.sweep_id` finds a sweep's parent runs, and this is not one.
     tags = {"mode": "lr_find", "space": labels.space, "data": labels.data, "seed": str(seed), "git_commit": labels.git_commit}
     start_run = functools.partial(tracker.start_run, f"lr_find-{labels.space}", tags, parent_id)
     with tracker.closing(start_run, interrupted="interrupted (SIGINT/SIGTERM)") as run_id:
         tracker.log_params(run_id, {**values, **{f"lr_find.{k}": v for k, v in settings.items()}})
         hypermodel = WindowedHyperModel(
-            checked.series,
-            checked.layout,
-            checked.specs,
+            plan.series,
+            plan.layout,
+            plan.specs,
             shuffle_buffer=data.shuffle_buffer,
             patience=0,
             seed=seed,

@@ -31,45 +31,45 @@ def prepare_backend(deterministic: bool, seed: int) -> None:
 
 
 def search_and_evaluate(
-    settings: Settings, checked: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels, started: float
+    settings: Settings, plan: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels, started: float
 ) -> Summary:
     """Tune, then evaluate, log and register the winner; writes `summary.json` and logs it on the parent run."""
     prepare_backend(settings.search.deterministic, settings.seed)
     lr_range = None
-    if auto_learning_rate(checked.specs):
-        lr_range = _narrow_learning_rate(settings, checked, tracker, run_dir, labels)
-        checked = replace(checked, specs=with_learning_rate_range(checked.specs, *lr_range["range"]))
+    if auto_learning_rate(plan.specs):
+        lr_range = _narrow_learning_rate(settings, plan, tracker, run_dir, labels)
+        plan = replace(plan, specs=with_learning_rate_range(plan.specs, *lr_range["range"]))
         keras.utils.set_random_seed(settings.seed)
-    hypermodel = hypermodel_for(settings, checked)
+    hypermodel = hypermodel_for(settings, plan)
     tuner = make_tuner(
         settings.tuner,
         settings.tracking,
         settings.seed,
         hypermodel,
         tracker,
-        checked.specs,
+        plan.specs,
         run_dir,
         resume=settings.search.resume,
         worker_timeout_s=settings.search.distributed.worker_timeout_s,
     )
     search_started = time.monotonic()
-    error = _search(tuner, settings, tracker, checked, run_dir, labels)
+    error = _search(tuner, settings, tracker, plan, run_dir, labels)
     if distributed.role_of(settings.search.distributed) is not None:  # a chief: its workers may still be closing runs
         wait_for_workers_runs(tracker)
     close_stale_runs(tracker, tuner.oracle)
     trials = list(tuner.oracle.trials.values())
     completed = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
-    summary = _summary(settings, tracker, run_dir, labels, checked, trials, completed)
+    summary = _summary(settings, tracker, run_dir, labels, plan, trials, completed)
     summary.learning_rate_range = lr_range
     summary.stage_seconds = {"search": round(time.monotonic() - search_started, 1)}
     if completed:
         from search.choose.winner import evaluate_winner
 
-        with _fit_pool(settings, checked, tracker, run_dir, labels) as pool:
+        with _fit_pool(settings, plan, tracker, run_dir, labels) as pool:
             summary.evaluation = evaluate_winner(
                 tuner,
                 hypermodel,
-                checked,
+                plan,
                 settings.search,
                 settings.data,
                 settings.seed,
@@ -89,17 +89,15 @@ def search_and_evaluate(
     return summary
 
 
-def work_for_chief(settings: Settings, checked: Plan, tracker: Tracker, run_dir: Path) -> int:
+def work_for_chief(settings: Settings, plan: Plan, tracker: Tracker, run_dir: Path) -> int:
     """A distributed worker's search: the oracle is the chief's, so this trains what it is handed until told to stop.
 
     Returns how many trials this worker trained to the end.
     """
     prepare_backend(settings.search.deterministic, settings.seed)
-    hypermodel = hypermodel_for(settings, checked)
+    hypermodel = hypermodel_for(settings, plan)
     timeout = settings.search.distributed.worker_timeout_s
-    tuner = make_tuner(
-        settings.tuner, settings.tracking, settings.seed, hypermodel, tracker, checked.specs, run_dir, True, timeout
-    )
+    tuner = make_tuner(settings.tuner, settings.tracking, settings.seed, hypermodel, tracker, plan.specs, run_dir, True, timeout)
     try:
         with startup_objects_frozen():
             tuner.search(epochs=settings.tuner.max_epochs, verbose=0)
@@ -108,13 +106,13 @@ def work_for_chief(settings: Settings, checked: Plan, tracker: Tracker, run_dir:
     return tuner.trials_run
 
 
-def _search(tuner, settings: Settings, tracker: Tracker, checked: Plan, run_dir: Path, labels: RunLabels) -> str | None:
+def _search(tuner, settings: Settings, tracker: Tracker, plan: Plan, run_dir: Path, labels: RunLabels) -> str | None:
     """Run the tuner to the end (with `search.workers` > 1: serve its oracle to that many worker processes);
     returns why it stopped early (too many failed trials in a row, a worker that kept dying), or None."""
     try:
         with startup_objects_frozen():
-            if checked.workers > 1:
-                return _search_with_workers(tuner, settings, tracker, checked, run_dir, labels)
+            if plan.workers > 1:
+                return _search_with_workers(tuner, settings, tracker, plan, run_dir, labels)
             tuner.search(epochs=settings.tuner.max_epochs, verbose=0)
     except RuntimeError:
         if not _stopped_by_failures(tuner.oracle):
@@ -125,20 +123,18 @@ def _search(tuner, settings: Settings, tracker: Tracker, checked: Plan, run_dir:
     return None
 
 
-def _search_with_workers(
-    tuner, settings: Settings, tracker: Tracker, checked: Plan, run_dir: Path, labels: RunLabels
-) -> str | None:
-    """This process serves the oracle and trains as worker `w1`; `checked.workers - 1` fresh processes train
+def _search_with_workers(tuner, settings: Settings, tracker: Tracker, plan: Plan, run_dir: Path, labels: RunLabels) -> str | None:
+    """This process serves the oracle and trains as worker `w1`; `plan.workers - 1` fresh processes train
     beside it (`search.workers`)."""
     from search.plan.cores import assign
     from search.tune.workers import WorkerPool, serve, train_beside_workers, worker_command
 
-    assignment = assign(checked.workers, checked.worker_threads)
+    assignment = assign(plan.workers, plan.worker_threads)
     tracker.set_tags(tracker.parent_id, {"workers": assignment.describe()})
     config_path = settings.child_config(run_dir / "workers" / "config.yaml", tracker.experiment_name)
     command = worker_command(config_path, run_dir, labels, tracker.parent_id)
     pool = WorkerPool(command, assignment, run_dir, {"MLFLOW_TRACKING_URI": tracker.uri})
-    print(f"search.workers={checked.workers}: {assignment.describe()}; their logs in {pool.log_dir}", flush=True)
+    print(f"search.workers={plan.workers}: {assignment.describe()}; their logs in {pool.log_dir}", flush=True)
     tuner.oracle.verbose = 0  # Keras Tuner's own trial display: the workers print one line a trial instead
     tuner.save()
 
@@ -151,14 +147,14 @@ def _search_with_workers(
     return serve(tuner.oracle, pool, why_stopped, train_here)
 
 
-def _fit_pool(settings: Settings, checked: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels):
+def _fit_pool(settings: Settings, plan: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels):
     """Where the fits after the search run: with `search.workers` > 1, here and in `workers - 1` fit processes (a
     distributed chief's workers are on other machines: its fits run here alone)."""
     from search.plan.cores import assign
     from search.tune.fit_pool import FitPool, fit_process_command
 
-    workers = 1 if distributed.role_of(settings.search.distributed) is not None else checked.workers
-    assignment = assign(workers, checked.worker_threads)
+    workers = 1 if distributed.role_of(settings.search.distributed) is not None else plan.workers
+    assignment = assign(workers, plan.worker_threads)
     command = []
     if workers > 1:
         config_path = settings.child_config(run_dir / "fits" / "config.yaml", tracker.experiment_name)
@@ -227,11 +223,11 @@ def _stopped_by_failures(oracle) -> bool:
     return False
 
 
-def hypermodel_for(settings: Settings, checked: Plan) -> WindowedHyperModel:
+def hypermodel_for(settings: Settings, plan: Plan) -> WindowedHyperModel:
     return WindowedHyperModel(
-        checked.series,
-        checked.layout,
-        checked.specs,
+        plan.series,
+        plan.layout,
+        plan.specs,
         shuffle_buffer=settings.data.shuffle_buffer,
         patience=settings.tuner.patience,
         seed=settings.seed,
@@ -239,14 +235,14 @@ def hypermodel_for(settings: Settings, checked: Plan) -> WindowedHyperModel:
     )
 
 
-def _narrow_learning_rate(settings: Settings, checked: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels) -> dict:
+def _narrow_learning_rate(settings: Settings, plan: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels) -> dict:
     """`space.learning_rate.range=auto`: the LR range test's bounds, logged on the parent run (reused on resume)."""
     from search.tune.lr_find import find_learning_rate, load_result
 
     result = load_result(run_dir)
     if result is None:
         result = find_learning_rate(
-            settings.lr_find, settings.seed, settings.data, checked, tracker, run_dir, labels, parent_id=tracker.parent_id
+            settings.lr_find, settings.seed, settings.data, plan, tracker, run_dir, labels, parent_id=tracker.parent_id
         )
         parent = tracker.parent_id
         low, high = result["range"]
@@ -272,8 +268,8 @@ def _narrow_learning_rate(settings: Settings, checked: Plan, tracker: Tracker, r
     return {key: result[key] for key in ("suggested_learning_rate", "range", "rule", "mlflow_run_id")}
 
 
-def _summary(settings: Settings, tracker: Tracker, run_dir: Path, labels: RunLabels, checked: Plan, trials, completed) -> Summary:
-    layout = checked.layout
+def _summary(settings: Settings, tracker: Tracker, run_dir: Path, labels: RunLabels, plan: Plan, trials, completed) -> Summary:
+    layout = plan.layout
     failed = [t for t in trials if t.status in ("FAILED", "INVALID")]
     return Summary(
         space=labels.space,
@@ -298,7 +294,7 @@ def _summary(settings: Settings, tracker: Tracker, run_dir: Path, labels: RunLab
         summary_path=str(run_dir / "summary.json"),
         ui_command=tracker.ui_command(),
         ui_url=tracker.ui_url(),
-        workers=checked.workers,
+        workers=plan.workers,
         backend=labels.backend,
         device=device(),
     )

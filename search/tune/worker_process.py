@@ -66,13 +66,13 @@ def child_main(work: Callable, config_path: str, run_dir: str, labels: str, pare
 
 def planned_and_attached(cfg, labels, parent_id: str):
     """The chief's search planned again here, and a tracker logging under the chief's parent run."""
-    from search.plan.planning import Request, plan
+    from search.plan.planning import Request, make_plan
     from search.record.tracking import connect
 
-    checked = plan(Request.of(cfg))
-    tracker = connect(cfg.tracking, cfg.data, Path.cwd(), labels, checked.series)
+    plan = make_plan(Request.of(cfg))
+    tracker = connect(cfg.tracking, cfg.data, Path.cwd(), labels, plan.series)
     tracker.attach_parent(parent_id)
-    return checked, tracker
+    return plan, tracker
 
 
 def _work(cfg, run_dir: Path, labels, parent_id: str) -> int:
@@ -84,11 +84,11 @@ def _work(cfg, run_dir: Path, labels, parent_id: str) -> int:
     from search.tune.settings import Settings
     from search.tune.tuning import work_for_chief
 
-    checked, tracker = planned_and_attached(cfg, labels, parent_id)
-    if auto_learning_rate(checked.specs):  # the chief ran the LR range test before it started the workers
+    plan, tracker = planned_and_attached(cfg, labels, parent_id)
+    if auto_learning_rate(plan.specs):  # the chief ran the LR range test before it started the workers
         low, high = load_result(run_dir)["range"]
-        checked = replace(checked, specs=with_learning_rate_range(checked.specs, low, high))
-    work_for_chief(Settings.of(cfg), checked, tracker, run_dir)
+        plan = replace(plan, specs=with_learning_rate_range(plan.specs, low, high))
+    work_for_chief(Settings.of(cfg), plan, tracker, run_dir)
     return 0
 
 
