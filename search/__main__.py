@@ -7,19 +7,12 @@ as KILLED and exits 130; a search that ran but could not finish (every trial fai
 
 from __future__ import annotations
 
-import os
+from search.core.quiet import quiet_start_up
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF/XLA C++ start-up chatter (CUDA probes on CPU machines)
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # search.workers: gRPC's notices (forking beside its threads) are not news
-# MLflow prints "View run ... at: <tracking URI>" as each run ends on a server: the URI may hold a password,
-# and the closing table says where the runs are.
-os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-
-from search.core.quiet import quiet_start_up  # noqa: E402
-
-quiet_start_up()  # before anything below imports TensorFlow or MLflow
+quiet_start_up()  # before anything below imports TensorFlow, gRPC or MLflow
 
 import dataclasses  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -54,7 +47,7 @@ def main(cfg) -> None:
     interrupts.install()
     hydra_cfg = HydraConfig.get()
     data_choice = hydra_cfg.runtime.choices.get("data") or ""
-    missing = data_choice_error(data_choice) or missing_setting(cfg, data_choice)
+    missing = data_choice_error(data_choice) or missing_setting(cfg, data_choice) or resume_without_run_dir(cfg, hydra_cfg)
     if missing:
         print(f"error: {missing}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
@@ -76,6 +69,16 @@ def main(cfg) -> None:
         code = code if code == EXIT_INTERRUPTED else 0  # a failed job is in its summary.json; the sweep goes on
     if code:
         sys.exit(code)
+
+
+def resume_without_run_dir(cfg, hydra_cfg) -> str | None:
+    """`search.resume=true` without `hydra.run.dir=`: Hydra's default run dir is new on every command, so there is
+    nothing in it to resume and the search would start afresh in a place its user will not look."""
+    if not cfg.search.resume or hydra_cfg.mode == RunMode.MULTIRUN:
+        return None
+    if any(override.lstrip("+").startswith("hydra.run.dir=") for override in hydra_cfg.overrides.hydra):
+        return None
+    return "search.resume=true needs the search's directory: add hydra.run.dir=<the run dir it was started in>"
 
 
 def parallel_jobs(hydra_cfg) -> int:

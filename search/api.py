@@ -18,8 +18,8 @@ from pathlib import Path
 
 
 class SearchFailed(RuntimeError):
-    """A search that did not finish: bad input (`code` 2, the one line the command prints as the message), a search
-    that ran but could not finish (3), an interrupt (130). Its runs are closed as the command closes them."""
+    """A search that did not finish: bad input (`code` 2, the one line the command prints as the message), or a search
+    that ran but could not finish (3). Its runs are closed as the command closes them."""
 
     def __init__(self, code: int, error: str | None):
         super().__init__(error or f"exit code {code}")
@@ -29,7 +29,8 @@ class SearchFailed(RuntimeError):
 def run(*overrides: str, run_dir: str | Path | None = None) -> dict:
     """Run one search as `python -m search *overrides` would and return its `summary.json` as a dict.
 
-    `run_dir` is `hydra.run.dir` (default `outputs/<date>/<time>`, as the command's). Raises `SearchFailed`.
+    `run_dir` is `hydra.run.dir` (an override `hydra.run.dir=` works too; default `outputs/<date>/<time>`, as the
+    command's). Raises `SearchFailed`; Ctrl-C closes the runs KILLED and raises `KeyboardInterrupt`.
     """
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
@@ -39,7 +40,7 @@ def run(*overrides: str, run_dir: str | Path | None = None) -> dict:
     from search.command.jobs import run_job
     from search.config import register_configs
     from search.core import interrupts
-    from search.core.exits import EXIT_USAGE
+    from search.core.exits import EXIT_INTERRUPTED, EXIT_USAGE
     from search.core.quiet import quiet_start_up
     from search.plan.planning import RunLabels
 
@@ -53,6 +54,12 @@ def run(*overrides: str, run_dir: str | Path | None = None) -> dict:
     choices = cfg.hydra.runtime.choices
     if not cfg.get("space"):
         raise SearchFailed(EXIT_USAGE, "choose a search space: run('+space=<name>', ...), a file of conf/space/")
+    if cfg.mode != "search" or cfg.search.distributed.role is not None:
+        raise SearchFailed(
+            EXIT_USAGE, "run() runs a search and returns its summary: use the command for mode=lr_find and distributed roles"
+        )
+    if run_dir is None and any(o.startswith(("hydra.run.dir=", "++hydra.run.dir=")) for o in overrides):
+        run_dir = cfg.hydra.run.dir
     with open_dict(cfg):
         del cfg["hydra"]
     missing = data_choice_error(choices.get("data") or "") or missing_setting(cfg, choices.get("data") or "")
@@ -63,6 +70,8 @@ def run(*overrides: str, run_dir: str | Path | None = None) -> dict:
     labels = RunLabels(space=choices.get("space"), data=cfg.data.name, git_commit=git_commit(), data_file=data_file)
     with interrupts.installed_for_the_block():  # Ctrl-C closes the runs KILLED, as in the command
         code, error = run_job(cfg, run_dir, labels)
+    if code == EXIT_INTERRUPTED:
+        raise KeyboardInterrupt(error)  # the caller's loop stops too
     if code:
         raise SearchFailed(code, error)
     return json.loads((run_dir / "summary.json").read_text())

@@ -17,7 +17,8 @@ def search_from_python(run_dir: str, store: str) -> dict:
     os.environ["MLFLOW_TRACKING_URI"] = store
     summary = run("+space=linear", *TINY, "tuner.max_epochs=1", run_dir=run_dir)
     failures = []
-    for overrides in (["+space=linear", *TINY, "data.test_size=5000"], ["+space=linear", "tuner.max_epoch=3"], ["seed=1"]):
+    bad = (["+space=linear", *TINY, "data.test_size=5000"], ["+space=linear", "tuner.max_epoch=3"], ["seed=1"])
+    for overrides in (*bad, ["+space=linear", "mode=lr_find"]):
         try:
             run(*overrides, run_dir=f"{run_dir}-bad-{len(failures)}")
             failures.append(None)
@@ -37,7 +38,8 @@ def test_a_search_run_from_python_returns_its_summary_and_raises_on_bad_input(tm
     assert summary == json.loads((run_dir / "summary.json").read_text())
     assert summary["test_mae"] is not None and summary["registered_model"] == "synthetic-linear"
     assert MlflowClient(store).get_run(summary["mlflow_parent_run_id"]).info.status == "FINISHED"
-    too_long, unknown_key, no_space = outcome["failures"]
+    too_long, unknown_key, no_space, lr_find = outcome["failures"]
+    assert lr_find["code"] == 2 and "mode=lr_find" in lr_find["message"]
     assert too_long["code"] == 2 and "data.test_size" in too_long["message"]
     assert unknown_key["code"] == 2 and "tuner.max_epoch" in unknown_key["message"]
     assert no_space == {"code": 2, "message": "choose a search space: run('+space=<name>', ...), a file of conf/space/"}

@@ -212,6 +212,15 @@ def test_a_reused_run_dir_needs_resume(tmp_path, store):
     assert result.returncode == 2 and "add search.resume=true" in result.stderr
 
 
+def test_resume_needs_the_run_dir_it_resumes(tmp_path, store):
+    """Hydra's default run dir is new on every command: a resume without hydra.run.dir would start a fresh search."""
+    result = run_cli(["+space=conv_lstm", "search.resume=true"], store, tmp_path, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: search.resume=true needs the search's directory: add hydra.run.dir=<the run dir it was started in>"
+    ]
+
+
 def test_secrets_in_a_tracking_uri_are_redacted():
     from search.core.secrets import redact
 

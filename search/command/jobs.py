@@ -9,6 +9,7 @@ imported, runs in a freshly spawned interpreter.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -156,7 +157,15 @@ def run_in_fresh_process(
         return EXIT_INTERRUPTED
     code = EXIT_INTERRUPTED if code < 0 else code
     if code and code != EXIT_INTERRUPTED:
-        _record_failed_job(run_dir, code, None, overrides)  # keeps the job's own message if it wrote one
+        try:
+            _record_failed_job(run_dir, code, None, overrides)  # keeps the job's own message if it wrote one
+            error = json.loads((run_dir / "summary.json").read_text()).get("error")
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                raise
+            error = DISK_FULL  # (the job said so in its own line)
+        if parallel_jobs == 1:
+            leave_after_full_disk(code, error)  # a full disk ends the sweep, as in `run_sweep_job`
     return code
 
 

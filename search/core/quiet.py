@@ -57,14 +57,15 @@ def quiet_known_noise() -> None:
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # JAX's probe for a TPU on every start
     warnings.filterwarnings("ignore", message=r"Skipping variable loading for optimizer", category=UserWarning)
     if not getattr(sys.unraisablehook, "drops_full_disk_cleanup", False):
-        sys.unraisablehook = _without_full_disk_cleanup(sys.unraisablehook, lambda u: (u.exc_value, u.exc_traceback))
-        sys.excepthook = _without_full_disk_cleanup(sys.excepthook, lambda *exc: (exc[1], exc[2]))
+        unraisable = _without_full_disk_cleanup(sys.unraisablehook, lambda u: (u.exc_value, u.exc_traceback), interrupts=True)
+        sys.unraisablehook = unraisable
+        sys.excepthook = _without_full_disk_cleanup(sys.excepthook, lambda *exc: (exc[1], exc[2]), interrupts=False)
 
 
-def _without_full_disk_cleanup(previous, error_of):
+def _without_full_disk_cleanup(previous, error_of, interrupts: bool):
     """A `sys.unraisablehook` / `sys.excepthook` that drops h5py's complaints, while freeing a half-written
-    checkpoint, that the disk is full, and a Ctrl-C that landed in a finaliser (a `WeakKeyDictionary` callback, say);
-    anything else goes to `previous`.
+    checkpoint, that the disk is full, and (`interrupts`: the unraisable hook only) a Ctrl-C that landed in a finaliser
+    (a `WeakKeyDictionary` callback, say); anything else goes to `previous`.
 
     On a full disk h5py cannot raise from a checkpoint object's finaliser, so Cython prints the error through both
     hooks; the search already says the disk is full in one line (and how to resume), and these would bury it.
@@ -79,7 +80,7 @@ def _without_full_disk_cleanup(previous, error_of):
             traceback = traceback.tb_next
         if any("h5py" in frame for frame in frames) and ("errno = 28" in text or "No space left on device" in text):
             return
-        if isinstance(error, KeyboardInterrupt):  # raised inside a finaliser ("Exception ignored in ..."): the
+        if interrupts and isinstance(error, KeyboardInterrupt):  # raised inside a finaliser ("Exception ignored in"): the
             return  # interrupt itself is handled, and reported in one line, by the command
         previous(*args)
 
@@ -92,20 +93,26 @@ def filtered_fd2(fragments: tuple[str, ...]):
     """Everything written to file descriptor 2 (C and C++ libraries, and Python's `sys.stderr`) inside the block, kept
     aside and written back to stderr afterwards without the lines holding one of `fragments`. An error a library
     reports while loading still reaches the user, after the block."""
-    sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+        saved = os.dup(2)
+    except OSError:  # no stderr to filter (closed): nothing to hide either
+        yield
+        return
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
             yield
         finally:
-            sys.stderr.flush()
+            if sys.stderr is not None:
+                sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
             lines = captured.read().decode(errors="replace").splitlines(keepends=True)
             kept = [line for line in lines if not _any_in(line, fragments)]
-            if kept:
+            if kept and sys.stderr is not None:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
 
@@ -173,7 +180,13 @@ def quiet_start_up() -> None:
     """Drop the lines libraries write as they start: TensorFlow's (`TENSORFLOW_START_UP`) wherever this process first
     imports it, and MLflow's INFO lines as it creates a new store's tables ("Creating initial MLflow database
     tables...", "Updating database tables"). Call before either is imported (the command does, first thing);
-    TensorFlow's part is a no-op once it is loaded."""
+    TensorFlow's part is a no-op once it is loaded. Sets (where unset) the variables that keep the rest quiet and the
+    tracking URI unprinted."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF/XLA C++ chatter after start-up (CUDA probes on CPUs)
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # search.workers: gRPC's notices (forking beside its threads)
+    # MLflow prints "View run ... at: <tracking URI>" as each run ends on a server: the URI may hold a password,
+    # and the closing table says where the runs are.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())

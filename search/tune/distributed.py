@@ -33,6 +33,8 @@ class Role:
 def role_of(distributed_cfg) -> Role | None:
     """The role from `search.distributed`, else from Keras Tuner's variables; None for a one-process search."""
     role = distributed_cfg.role
+    if not distributed_cfg.worker_timeout_s > 0:
+        raise UserError(f"search.distributed.worker_timeout_s={distributed_cfg.worker_timeout_s} must be > 0 (seconds)")
     if role is None:
         tuner_id = os.environ.get("KERASTUNER_TUNER_ID")
         if not tuner_id:
@@ -43,8 +45,6 @@ def role_of(distributed_cfg) -> Role | None:
                 "KERASTUNER_TUNER_ID is set: set KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT too (the chief's address)"
             )
         return Role("chief" if tuner_id == "chief" else "worker", tuner_id, f"{ip}:{port}")
-    if not distributed_cfg.worker_timeout_s > 0:
-        raise UserError(f"search.distributed.worker_timeout_s={distributed_cfg.worker_timeout_s} must be > 0 (seconds)")
     if not 0 < distributed_cfg.oracle_port < 65536:
         raise UserError(f"search.distributed.oracle_port={distributed_cfg.oracle_port} is not a port number")
     tuner_id = "chief" if role == "chief" else distributed_cfg.worker_id or f"worker-{socket.gethostname()}-{os.getpid()}"

@@ -70,19 +70,30 @@ class TokenCheck(grpc.ServerInterceptor):
     def intercept_service(self, continuation, handler_call_details):
         metadata = dict(handler_call_details.invocation_metadata or ())
         given, worker = metadata.get(METADATA_KEY, ""), str(metadata.get(WORKER_KEY, ""))
-        if hmac.compare_digest(str(given).encode(), self._token):
-            if worker in self.evicted:
-                return grpc.unary_unary_rpc_method_handler(_evicted)
-            if worker:
-                self.last_seen[worker] = time.monotonic()
-            return continuation(handler_call_details)
         method = handler_call_details.method.rsplit("/", 1)[-1]
+        if hmac.compare_digest(str(given).encode(), self._token):
+            with self._lock:
+                if worker in self.evicted and method != "CreateTrial":  # a fresh start (same id) asks for a trial
+                    return grpc.unary_unary_rpc_method_handler(_evicted)
+                self.evicted.discard(worker)
+                if worker:
+                    self.last_seen[worker] = time.monotonic()
+            return continuation(handler_call_details)
 
         def refuse(request, context):
             self._report(context.peer(), method)
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "this oracle needs its search's token")
 
         return grpc.unary_unary_rpc_method_handler(refuse)  # every oracle method is unary
+
+    def evict_if_silent(self, worker: str, timeout_s: float, since: float) -> bool:
+        """Evict `worker` if nothing came from it for `timeout_s` (counting from `since` if it never called); atomic
+        with the calls' stamps, so a worker heard from meanwhile is kept."""
+        with self._lock:
+            if time.monotonic() - self.last_seen.get(worker, since) <= timeout_s:
+                return False
+            self.evicted.add(worker)
+            return True
 
     def _report(self, peer: str, method: str) -> None:
         address = peer.rsplit(":", 1)[0]  # "ipv4:10.0.0.7:51234": the port changes with each connection
@@ -113,12 +124,15 @@ def serve_oracle(oracle, address: str, token: str, tls: bool = True) -> tuple[gr
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
 
     check = TokenCheck(token)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), interceptors=[check])
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), interceptors=[check], options=[("grpc.so_reuseport", 0)])
     servicer = OracleServicer(oracle)
     servicer.token_check = check
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     credentials = _server_credentials() if tls else None
-    port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    try:
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    except RuntimeError:  # grpcio: "Failed to bind"
+        port = 0
     if not port:
         raise UserError(f"the oracle could not listen on {address}: is the port in use? choose another oracle_port")
     server.start()
@@ -126,26 +140,38 @@ def serve_oracle(oracle, address: str, token: str, tls: bool = True) -> tuple[gr
 
 
 def serve_until_done(
-    oracle, address: str, token: str, worker_timeout_s: float, on_reclaimed: Callable[[str, object], None], poll_s: float = 1.0
-) -> None:
+    oracle,
+    address: str,
+    token: str,
+    worker_timeout_s: float,
+    on_reclaimed: Callable[[str, object], None],
+    stop_early: Callable[[object], bool],
+    poll_s: float = 1.0,
+) -> bool:
     """A distributed chief's oracle loop (Keras Tuner's `oracle_chief.start_server`, guarded): serve until the oracle
     has no trial left to hand out and every worker has said goodbye.
 
     A worker that sends nothing (its heartbeat included: `guard_client`) for `worker_timeout_s` is presumed dead: its
     trial goes back to the oracle for the next worker that asks (`reclaim`), `on_reclaimed(worker_id, trial)` is
     called, and its later calls are refused. Keras Tuner would wait for it for ever: a worker restarted after a crash
-    has a new id (host and pid) and is never handed the trial the dead one held."""
+    has a new id (host and pid) and is never handed the trial the dead one held.
+
+    Returns False when `stop_early(oracle)` said to stop (too many failed trials in a row), True when done."""
     from keras_tuner.src.distribute.oracle_chief import exit_chief
 
+    shared_across_threads(oracle)  # the gRPC thread's failure must not leave the oracle's lock held
     server, servicer, _ = serve_oracle(oracle, address, token)
     check, started = servicer.token_check, time.monotonic()
     try:
         while not (servicer.stop_triggered and exit_chief(oracle)):
             time.sleep(poll_s)
-            now = time.monotonic()
-            for worker in [w for w in list(oracle.tuner_ids) if now - check.last_seen.get(w, started) > worker_timeout_s]:
-                check.evicted.add(worker)
-                on_reclaimed(worker, reclaim(oracle, worker))
+            if stop_early(oracle):
+                return False
+            silent = [w for w in list(oracle.tuner_ids) if check.evict_if_silent(w, worker_timeout_s, started)]
+            reclaimed = [(worker, reclaim(oracle, worker)) for worker in silent]
+            for worker, trial in reclaimed:
+                on_reclaimed(worker, trial)
+        return True
     finally:
         server.stop(grace=5).wait()
 
@@ -198,10 +224,12 @@ def oracle_channel(address: str, token: str, worker_id: str | None = None) -> gr
     """A channel to the oracle on `address` whose every call carries `token` (and `worker_id`); TLS with
     `SEARCH_ORACLE_TLS_CA` set."""
     ca = os.environ.get(TLS_CA_ENV)
+    options = [("grpc.initial_reconnect_backoff_ms", 1000), ("grpc.max_reconnect_backoff_ms", 5000)]  # after a blip
     if ca:
-        channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=_read(TLS_CA_ENV, ca)))
+        credentials = grpc.ssl_channel_credentials(root_certificates=_read(TLS_CA_ENV, ca))
+        channel = grpc.secure_channel(address, credentials, options=options)
     else:
-        channel = grpc.insecure_channel(address)
+        channel = grpc.insecure_channel(address, options=options)
     return grpc.intercept_channel(channel, _WithToken(token, worker_id))
 
 
@@ -221,8 +249,11 @@ def guard_client(oracle_client, address: str, token: str, worker_id: str, heartb
                 time.sleep(heartbeat_s)
                 try:
                     stub.GetSpace(request, timeout=heartbeat_s)
-                except grpc.RpcError:
-                    pass  # the chief is gone or busy: the worker's own calls say so
+                except grpc.RpcError as err:
+                    if err.code() == grpc.StatusCode.FAILED_PRECONDITION:  # presumed dead: its trial is another's
+                        print(f"error: {err.details()}", file=sys.stderr, flush=True)
+                        os._exit(3)  # its run was closed KILLED by the chief; training on would write twice
+                    # otherwise the chief is gone or busy: the worker's own calls say so
 
         threading.Thread(target=beat, name="oracle-heartbeat", daemon=True).start()
 
@@ -241,3 +272,27 @@ def _read(variable: str, path: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as err:
         raise UserError(f"{variable}={path}: cannot be read ({err.strerror})") from None
+
+
+def shared_across_threads(oracle) -> None:
+    """Make `oracle` safe for two threads: Keras Tuner's `synchronized` lock is left held when the method it guards
+    raises (the consecutive-failures `RuntimeError` of `end_trial`), which would block the other thread for good;
+    and `get_best_trials` iterates the trials unguarded while the other thread may add one."""
+    import keras_tuner
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    def releasing(method):
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except BaseException:
+                if oracle_module.THREADS[oracle] == threading.current_thread().name:  # raised inside the lock
+                    oracle_module.THREADS[oracle] = None
+                    oracle_module.LOCKS[oracle].release()
+                raise
+
+        return call
+
+    oracle.get_best_trials = keras_tuner.synchronized(type(oracle).get_best_trials).__get__(oracle)
+    for name in ("create_trial", "update_trial", "end_trial", "get_best_trials"):
+        setattr(oracle, name, releasing(getattr(oracle, name)))

@@ -134,7 +134,9 @@ class TrackingMixin:
             return super().search(*args, **kwargs)
         self.oracle.verbose = kwargs.get("verbose", self.oracle.verbose)
         self.save()
-        serve_until_done(self.oracle, address, required_token("chief"), self.worker_timeout_s, self._worker_presumed_dead)
+        token = required_token("chief")
+        if not serve_until_done(self.oracle, address, token, self.worker_timeout_s, self._worker_presumed_dead, failed_in_a_row):
+            raise RuntimeError("too many failed trials in a row")  # as Keras Tuner's oracle says it (`tuning._search`)
         return None
 
     def _worker_presumed_dead(self, worker_id: str, trial) -> None:
@@ -144,10 +146,13 @@ class TrackingMixin:
             say(f"worker {worker_id}: {why.removeprefix(f'its worker {worker_id} ')}; it held no trial")
             return
         say(f"worker {worker_id}: {why.removeprefix(f'its worker {worker_id} ')}; trial {trial.trial_id} goes to another")
-        for run in self.tracker.trial_runs(trial.trial_id):
-            if run.info.status == "RUNNING":
-                self.tracker.set_tags(run.info.run_id, {"killed_reason": f"{why}: the trial went to another worker"})
-                self.tracker.end(run.info.run_id, "KILLED")
+        try:  # its own run only: the next worker may already have opened one for the trial
+            for run in self.tracker.trial_runs(trial.trial_id):
+                if run.info.status == "RUNNING" and run.data.tags.get("worker") == worker_id:
+                    self.tracker.set_tags(run.info.run_id, {"killed_reason": f"{why}: the trial went to another worker"})
+                    self.tracker.end(run.info.run_id, "KILLED")
+        except Exception as err:  # noqa: BLE001 - the store unreachable now: closed at the end (`close_stale_runs`)
+            say(f"warning: the run worker {worker_id} left could not be closed now ({type(err).__name__}); it will be at the end")
 
     def run_trial(self, trial, *args, **kwargs):
         values = trial.hyperparameters.values
@@ -384,9 +389,26 @@ def make_tuner(
         tuner.trained_models = TrainedModels(tracker, tuner_cfg.max_epochs, tuner_cfg.factor)
     tuner.worker_timeout_s = worker_timeout_s
     if tuner._is_worker():  # its oracle is a client of the chief's: every call carries the search's token
-        guard_client(tuner.oracle, _oracle_address(), required_token("worker"), tuner.tuner_id, worker_timeout_s / 5)
+        heartbeat_s = min(worker_timeout_s / 5, HEARTBEAT_S)
+        guard_client(tuner.oracle, _oracle_address(), required_token("worker"), tuner.tuner_id, heartbeat_s)
     _guard_create_trial(tuner.oracle, idle_wait_s=0.2 if tuner._is_worker() else 0.0)
     return tuner
+
+
+HEARTBEAT_S = 10.0
+"""A distributed worker's heartbeat to the chief, at most this far apart (a fifth of the timeout where shorter): the
+chief's `search.distributed.worker_timeout_s` may be set shorter than the worker's."""
+
+
+def failed_in_a_row(oracle) -> bool:
+    """Whether `max_consecutive_failed_trials` trials failed in a row anywhere in the oracle's history: the rule by
+    which Keras Tuner raises (`Oracle._check_consecutive_failures`), so its RuntimeError means that and nothing else."""
+    in_a_row = 0
+    for trial_id in oracle.end_order:
+        in_a_row = in_a_row + 1 if oracle.trials[trial_id].status == "FAILED" else 0
+        if in_a_row >= oracle.max_consecutive_failed_trials:
+            return True
+    return False
 
 
 def _oracle_address() -> str:

@@ -21,7 +21,7 @@ from search.record.summary import Summary
 from search.record.tracking import Tracker
 from search.tune import distributed
 from search.tune.settings import Settings
-from search.tune.tuner import make_tuner
+from search.tune.tuner import failed_in_a_row, make_tuner
 
 
 def prepare_backend(deterministic: bool, seed: int) -> None:
@@ -115,7 +115,7 @@ def _search(tuner, settings: Settings, tracker: Tracker, plan: Plan, run_dir: Pa
                 return _search_with_workers(tuner, settings, tracker, plan, run_dir, labels)
             tuner.search(epochs=settings.tuner.max_epochs, verbose=0)
     except RuntimeError:
-        if not _stopped_by_failures(tuner.oracle):
+        if not failed_in_a_row(tuner.oracle):
             raise
         return _failures_message(settings.tuner)
     finally:
@@ -142,7 +142,7 @@ def _search_with_workers(tuner, settings: Settings, tracker: Tracker, plan: Plan
         train_beside_workers(tuner, settings.tuner.max_epochs, assignment.worker_ids[0], stop)
 
     def why_stopped(oracle) -> str | None:
-        return _failures_message(settings.tuner) if _stopped_by_failures(oracle) else None
+        return _failures_message(settings.tuner) if failed_in_a_row(oracle) else None
 
     return serve(tuner.oracle, pool, why_stopped, train_here)
 
@@ -210,17 +210,6 @@ def close_stale_runs(tracker: Tracker, oracle) -> None:
         else:
             tracker.set_tags(run.info.run_id, {"superseded": "true"})
             tracker.end(run.info.run_id, "KILLED", error="left RUNNING by a process that was killed")
-
-
-def _stopped_by_failures(oracle) -> bool:
-    """Whether `max_consecutive_failed_trials` trials failed in a row anywhere in the oracle's history: the rule by
-    which Keras Tuner raises (`Oracle._check_consecutive_failures`), so its RuntimeError means that and nothing else."""
-    in_a_row = 0
-    for trial_id in oracle.end_order:
-        in_a_row = in_a_row + 1 if oracle.trials[trial_id].status == "FAILED" else 0
-        if in_a_row >= oracle.max_consecutive_failed_trials:
-            return True
-    return False
 
 
 def hypermodel_for(settings: Settings, plan: Plan) -> WindowedHyperModel:

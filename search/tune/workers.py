@@ -32,7 +32,7 @@ from pathlib import Path
 from data.errors import UserError
 from search.plan.cores import Assignment
 from search.record.report import say
-from search.tune.oracle_guard import TLS_CA_ENV, TOKEN_ENV, new_token, serve_oracle
+from search.tune.oracle_guard import TLS_CA_ENV, TOKEN_ENV, new_token, serve_oracle, shared_across_threads
 
 POLL_S = 0.2  # how often the chief looks at its workers and the oracle
 CHIEF_IDLE_WAIT_S = 0.05  # how long the chief waits to ask its own oracle again while Hyperband waits for a round
@@ -269,30 +269,6 @@ def train_beside_workers(tuner, epochs: int, worker_id: str, stop: threading.Eve
         tuner.search(epochs=epochs, verbose=0)
     finally:
         oracle.create_trial = create_trial
-
-
-def shared_across_threads(oracle) -> None:
-    """Make `oracle` safe for two threads: Keras Tuner's `synchronized` lock is left held when the method it guards
-    raises (the consecutive-failures `RuntimeError` of `end_trial`), which would block the other thread for good;
-    and `get_best_trials` iterates the trials unguarded while the other thread may add one."""
-    import keras_tuner
-    from keras_tuner.src.engine import oracle as oracle_module
-
-    def releasing(method):
-        def call(*args, **kwargs):
-            try:
-                return method(*args, **kwargs)
-            except BaseException:
-                if oracle_module.THREADS[oracle] == threading.current_thread().name:  # raised inside the lock
-                    oracle_module.THREADS[oracle] = None
-                    oracle_module.LOCKS[oracle].release()
-                raise
-
-        return call
-
-    oracle.get_best_trials = keras_tuner.synchronized(type(oracle).get_best_trials).__get__(oracle)
-    for name in ("create_trial", "update_trial", "end_trial", "get_best_trials"):
-        setattr(oracle, name, releasing(getattr(oracle, name)))
 
 
 def worker_command(config_path: Path, run_dir: Path, labels, parent_id: str) -> list[str]:
