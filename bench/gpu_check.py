@@ -88,7 +88,7 @@ def default_backend() -> str:
     sys.path.insert(0, str(ROOT))
     from search.fit.backends import auto
 
-    return auto(gpu_present())
+    return auto()
 
 
 class GpuSampler:

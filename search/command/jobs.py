@@ -23,6 +23,7 @@ from search.core import interrupts
 from search.core.devices import gpu_for_job, job_environment, visible_gpus
 from search.core.exits import EXIT_INTERRUPTED, EXIT_SEARCH_FAILED, EXIT_USAGE
 from search.core.files import disk_full
+from search.core.quiet import quiet_start_up
 from search.core.secrets import redact
 from search.fit import backends
 from search.plan.planning import RunLabels
@@ -50,6 +51,7 @@ def run_job(cfg, run_dir: Path, labels: RunLabels, parallel_jobs: int = 1) -> tu
 
     `parallel_jobs`: multirun jobs running side by side with this one (they share the cores with `search.workers`).
     """
+    quiet_start_up()  # (a launcher's worker process, e.g. joblib's, did not start through `search.__main__`)
     try:
         backend = backends.resolve(cfg.get("backend"))
         backends.activate(backend)  # before anything below imports Keras

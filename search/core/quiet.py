@@ -179,7 +179,8 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
 def quiet_start_up() -> None:
     """Drop the lines libraries write as they start: TensorFlow's (`TENSORFLOW_START_UP`) wherever this process first
     imports it, and MLflow's INFO lines as it creates a new store's tables ("Creating initial MLflow database
-    tables...", "Updating database tables"). Call before either is imported (the command does, first thing);
+    tables...", "Updating database tables") or waits for a model version ("Waiting up to 300 seconds ..."). Call before
+    either is imported (the command does, first thing);
     TensorFlow's part is a no-op once it is loaded. Sets (where unset) the variables that keep the rest quiet and the
     tracking URI unprinted."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF/XLA C++ chatter after start-up (CUDA probes on CPUs)
@@ -188,5 +189,6 @@ def quiet_start_up() -> None:
     # and the closing table says where the runs are.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.store.model_registry.abstract_store").setLevel(logging.WARNING)  # "Waiting up to 300 s"
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())

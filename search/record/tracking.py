@@ -389,7 +389,15 @@ class Tracker:
         from mlflow.entities import DatasetInput, InputTag
         from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-        self._client.log_inputs(run_id, datasets=[DatasetInput(self.dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])])
+        inputs = [DatasetInput(self.dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])]
+        try:
+            self._client.log_inputs(run_id, datasets=inputs)
+        except Exception as err:  # noqa: BLE001 - narrowed just below
+            # Two runs of one experiment logging the same new dataset at once (sweep jobs side by side on a server):
+            # the second insert of the dataset row fails its UNIQUE constraint. The row exists now: link it again.
+            if "UNIQUE constraint failed: datasets" not in str(err) and "Duplicate entry" not in str(err):
+                raise
+            self._client.log_inputs(run_id, datasets=inputs)
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         """All metrics of one step in a single `log_batch` call."""
