@@ -41,11 +41,9 @@ def run(*overrides: str, run_dir: str | Path | None = None) -> dict:
     from search.config import register_configs
     from search.core import interrupts
     from search.core.exits import EXIT_INTERRUPTED, EXIT_USAGE
-    from search.core.quiet import quiet_start_up
     from search.plan.planning import RunLabels
 
-    quiet_start_up()
-    register_configs()
+    register_configs()  # (`run_job` starts quiet, as the command does, before anything imports TensorFlow)
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="search"):
             cfg = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)

@@ -160,8 +160,7 @@ def run_in_fresh_process(
     code = EXIT_INTERRUPTED if code < 0 else code
     if code and code != EXIT_INTERRUPTED:
         try:
-            _record_failed_job(run_dir, code, None, overrides)  # keeps the job's own message if it wrote one
-            error = json.loads((run_dir / "summary.json").read_text()).get("error")
+            error = _record_failed_job(run_dir, code, None, overrides)  # keeps the job's own message if it wrote one
         except OSError as err:
             if err.errno != errno.ENOSPC:
                 raise
@@ -180,14 +179,15 @@ def _job_process(config_path: str, run_dir: str, labels: str, overrides: str, pa
     sys.exit(run_sweep_job(cfg, Path(run_dir), RunLabels(**json.loads(labels)), json.loads(overrides), int(parallel_jobs)))
 
 
-def _record_failed_job(run_dir: Path, code: int, error: str | None, overrides: list[str]) -> None:
-    """Make sure a failed job's directory says why, for the sweep summary."""
+def _record_failed_job(run_dir: Path, code: int, error: str | None, overrides: list[str]) -> str:
+    """Make sure a failed job's directory says why, for the sweep summary; returns the error it records."""
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "summary.json"
     summary = json.loads(path.read_text()) if path.is_file() else {}
     summary.setdefault("error", error or f"exit code {code}")
     summary.update(exit_code=code, overrides=[redact(override) for override in overrides])
     write_summary(path, summary)
+    return summary["error"]
 
 
 if __name__ == "__main__":
