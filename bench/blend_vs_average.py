@@ -187,20 +187,43 @@ def offered(names: list[str], winner: str) -> list[str]:
 
 def rescore(dump_dir: Path) -> None:
     """Each dump of `--dump` scored with today's selection (`search.choose.blend.choose_blend` on the candidates it
-    offers): the blend's test MAE beside the equal-weight average of refits, the searched best alone and the best
-    baseline, per run and per series (means, paired differences, how often at or below the best baseline)."""
+    offers), once for each `search.blend_evidence` its forecasts allow (`earlier` and `both` need a search run with
+    `search.blend_evidence=earlier` or `both`): the blend's test MAE beside the equal-weight average of refits, the
+    searched best alone and the best baseline, per run and per series (means, paired differences, how often at or
+    below the best baseline)."""
+    for evidence in ("validation", "earlier", "both"):
+        paths = sorted(dump_dir.glob("*.json"))
+        if evidence != "validation" and not any("earlier" in json.loads(p.read_text())["val"] for p in paths):
+            return
+        print(f"-- weights chosen on: {evidence}")
+        rescore_with(paths, evidence)
+
+
+def rescore_with(paths: list[Path], evidence: str) -> None:
     import numpy as np
 
     from search.choose.blend import Member, choose_blend
 
     by_series: dict[str, list[dict]] = {}
-    for path in sorted(dump_dir.glob("*.json")):
+    for path in paths:
         dump = json.loads(path.read_text())
         summary, val, test = dump["summary"], dump["val"], dump["test"]
         actual, test_actual = np.asarray(val["actual"]), np.asarray(test["actual"])
         names = [n for n in offered(list(val["members"]), summary["best_trial_id"]) if n in test["members"]]
-        members = [Member(n, "x", np.asarray(val["members"][n]).reshape(actual.shape), 0.0) for n in names]
-        choose_blend(members, actual, 25)
+        earlier = val.get("earlier", {"members": {}})
+        early_actual = np.asarray(earlier["actual"]) if "actual" in earlier else None
+        early_members = earlier["members"]
+        members = [
+            Member(
+                n,
+                "statistical" if not n.startswith(("trial", "average")) else "refit",
+                np.asarray(val["members"][n]).reshape(actual.shape),
+                0.0,
+                earlier_forecasts=np.asarray(early_members[n]).reshape(early_actual.shape) if n in early_members else None,
+            )
+            for n in names
+        ]
+        choose_blend(members, actual, 25, evidence, early_actual)
         blend = sum(m.weight * np.asarray(test["members"][m.name]).reshape(test_actual.shape) for m in members)
         average = next(n for n in test["members"] if n.startswith("average of") and n.endswith("refits"))
         row = {

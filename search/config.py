@@ -57,6 +57,12 @@ class Backtest(Choice):
     never = "never"
 
 
+class BlendEvidence(Choice):
+    validation = "validation"
+    earlier = "earlier"
+    both = "both"
+
+
 class IntervalMethod(Choice):
     conformal = "conformal"
     cqr = "cqr"
@@ -208,6 +214,7 @@ class SearchConfig:
     select: SelectConfig = field(default_factory=SelectConfig)
     blend: bool = True  # weigh networks and statistical forecasters on out-of-sample forecasts (false: refit + average)
     blend_rounds: int = 25  # the blend's greedy selection rounds on each resample of the validation origins
+    blend_evidence: BlendEvidence = BlendEvidence.validation  # origins the weights are chosen on: validation | earlier | both
     refit: bool = True  # retrain on every point before the test tail (blend: a candidate, kept where it earns it)
     ensemble: int = 5  # the networks offered: k configurations (blend: weighed; else k > 1 averages them); 1: the winner
     ensemble_of: EnsembleOf = EnsembleOf.configurations  # the k best of the backtest | seeds: k seeds of the winner

@@ -52,6 +52,7 @@ class Member:
     scored: str = "one fold back"  # or "in the search" (a searched model too short to run one fold back)
     weight: float = 0.0
     parts: list[Member] = field(default_factory=list)  # an average's members
+    earlier_forecasts: np.ndarray | None = None  # the same recipe one more block back, on the earlier origins
 
     def as_dict(self) -> dict:
         return {
@@ -144,6 +145,8 @@ class Blend:
     cross_fitted_forecasts: np.ndarray | None
     rounds: int
     actual: np.ndarray  # what the members forecast on the validation origins, `(n, horizon)`
+    evidence: str = "validation"  # the origins the weights were chosen on (`search.blend_evidence`)
+    earlier_actual: np.ndarray | None = None  # what the members forecast on the earlier block, where it was run
 
     @property
     def chosen(self) -> list[Member]:
@@ -155,6 +158,7 @@ class Blend:
             "val_mae": self.val_mae,
             "val_mae_cross_fitted": self.val_mae_cross_fitted,
             "rounds": self.rounds,
+            "evidence": self.evidence,
             "method": "greedy forward selection with replacement (Caruana), bagged over block-bootstrap resamples of "
             "the out-of-sample validation forecasts; val_mae_cross_fitted: weights chosen on one half of the validation "
             "origins, scored on the other",
@@ -163,24 +167,62 @@ class Blend:
     def forecasts(self) -> dict:
         """Every candidate's validation forecasts (`(n, horizon)` lists, by name) and what they forecast: the evidence
         the weights were chosen on, to check or to try another rule on (`bench.blend_vs_average`)."""
-        return {"actual": self.actual.tolist(), "members": {m.name: np.asarray(m.val_forecasts).tolist() for m in self.members}}
+        found = {"actual": self.actual.tolist(), "members": {m.name: np.asarray(m.val_forecasts).tolist() for m in self.members}}
+        if self.earlier_actual is not None:
+            ran = [m for m in self.members if m.earlier_forecasts is not None]
+            earlier = {m.name: m.earlier_forecasts.tolist() for m in ran}
+            found["earlier"] = {"actual": self.earlier_actual.tolist(), "members": earlier}
+        return found
 
     def weights(self) -> dict[str, float]:
         """`ensemble_weights` in summary.json: every member with a weight, by name."""
         return {m.name: m.weight for m in sorted(self.chosen, key=lambda m: -m.weight)}
 
 
-def choose_blend(members: list[Member], actual: np.ndarray, rounds: int) -> Blend:
-    """Weights for `members` from their validation forecasts (`actual`: what they forecast): `bagged_weights` with
-    `rounds` greedy rounds a resample, and the blend's cross-fitted validation MAE."""
-    stacked = np.stack([np.asarray(m.val_forecasts, dtype=np.float64).reshape(actual.shape) for m in members])
-    weights = bagged_weights(stacked, actual, rounds)
-    for member, weight in zip(members, weights, strict=True):
+def _stacked(forecasts: list[np.ndarray], shape: tuple) -> np.ndarray:
+    return np.stack([np.asarray(f, dtype=np.float64).reshape(shape) for f in forecasts])
+
+
+def choose_blend(
+    members: list[Member], actual: np.ndarray, rounds: int, evidence: str = "validation", earlier_actual: np.ndarray | None = None
+) -> Blend:
+    """Weights for `members` from their out-of-sample forecasts: `bagged_weights` with `rounds` greedy rounds a
+    resample, and the blend's validation MAE on forecasts its weights were not chosen on.
+
+    `evidence` names the origins the weights are chosen on (`search.blend_evidence`): `validation` (`actual`: what
+    the members forecast there; the score cross-fitted over its halves); `earlier` (`earlier_actual`: the block of
+    origins before the validation points, which the search did not choose its configurations on; scored on the
+    validation origins); `both` (the two blocks one after the other; cross-fitted over its halves, the validation
+    half reported). With `earlier` or `both`, a member without forecasts on the earlier block (too few points to
+    train one more block back) takes no weight; where no network has them, the weights come from validation."""
+    with_earlier = [m for m in members if m.earlier_forecasts is not None]
+    if evidence == "validation" or earlier_actual is None or not any(m.kind != "statistical" for m in with_earlier):
+        stacked = _stacked([m.val_forecasts for m in members], actual.shape)
+        weights = bagged_weights(stacked, actual, rounds)
+        for member, weight in zip(members, weights, strict=True):
+            member.weight = float(weight)
+        blended = np.tensordot(weights, stacked, axes=1)
+        honest = cross_fitted(stacked, actual, rounds)
+        honest_mae = float(np.mean(np.abs(actual - honest))) if honest is not None else None
+        used = "validation" if evidence == "validation" else "validation (no network could train a block earlier)"
+        return Blend(members, float(np.mean(np.abs(actual - blended))), honest_mae, honest, rounds, actual, used, earlier_actual)
+    val = _stacked([m.val_forecasts for m in with_earlier], actual.shape)
+    early = _stacked([m.earlier_forecasts for m in with_earlier], earlier_actual.shape)
+    for member in members:
+        member.weight = 0.0
+    if evidence == "earlier":
+        weights = bagged_weights(early, earlier_actual, rounds)
+        blended = honest = np.tensordot(weights, val, axes=1)
+    else:
+        both, both_actual = np.concatenate([early, val], axis=1), np.concatenate([earlier_actual, actual])
+        weights = bagged_weights(both, both_actual, rounds)
+        blended = np.tensordot(weights, val, axes=1)
+        crossed = cross_fitted(both, both_actual, rounds)
+        honest = crossed[len(earlier_actual) :] if crossed is not None else None
+    for member, weight in zip(with_earlier, weights, strict=True):
         member.weight = float(weight)
-    blended = np.tensordot(weights, stacked, axes=1)
-    honest = cross_fitted(stacked, actual, rounds)
     honest_mae = float(np.mean(np.abs(actual - honest))) if honest is not None else None
-    return Blend(members, float(np.mean(np.abs(actual - blended))), honest_mae, honest, rounds, actual)
+    return Blend(members, float(np.mean(np.abs(actual - blended))), honest_mae, honest, rounds, actual, evidence, earlier_actual)
 
 
 def averages(networks: list[Member], actual: np.ndarray) -> list[Member]:
@@ -193,7 +235,11 @@ def averages(networks: list[Member], actual: np.ndarray) -> list[Member]:
             forecasts = np.mean([m.val_forecasts for m in parts], axis=0)
             mae = float(np.mean(np.abs(actual - forecasts)))
             scored = "one fold back" if all(m.scored == "one fold back" for m in parts) else "in the search"
-            found.append(Member(f"average of {len(parts)} {label}", "average", forecasts, mae, scored=scored, parts=parts))
+            early = None
+            if all(m.earlier_forecasts is not None for m in parts):
+                early = np.mean([m.earlier_forecasts for m in parts], axis=0)
+            name = f"average of {len(parts)} {label}"
+            found.append(Member(name, "average", forecasts, mae, scored=scored, parts=parts, earlier_forecasts=early))
     return found
 
 
@@ -217,23 +263,33 @@ class BlendCandidates:
     members); `load_searched(trial_id)` gives a trial's model as the search trained it.
     """
 
-    def __init__(self, hypermodel, data, fits: Fits, run: FitRunner, load_searched, ets: bool = True):
+    def __init__(self, hypermodel, data, fits: Fits, run: FitRunner, load_searched, ets: bool = True, earlier: bool = False):
         self.hypermodel, self.data, self.fits, self.run = hypermodel, data, fits, run
         self.load_searched, self.ets = load_searched, ets
         self.layout, self.series = hypermodel.layout, hypermodel.series
         self.validation = range(self.layout.score_start, self.layout.test_start)
-        _, y = window_view(self.series, 1, self.validation.start, self.validation.stop, self.layout.horizon)
-        self.actual = np.asarray(y, dtype=np.float64).reshape(-1, self.layout.horizon)  # what every candidate forecasts
+        self.actual = self._actual(self.validation)  # what every candidate forecasts
+        self.gap = self.layout.test_start - self.layout.score_start
+        # `search.blend_evidence` earlier | both: every recipe run one more block back, on the points before validation
+        self.earlier = None
+        if earlier and self.layout.score_start - self.gap > self.layout.horizon:
+            self.earlier = range(self.layout.score_start - self.gap, self.layout.score_start)
+        self.earlier_actual = self._actual(self.earlier) if self.earlier is not None else None
 
-    def _one_fold_back(self, candidate: Candidate) -> int | None:
-        """Where the searched recipe's training stops one fold back, or None where too few windows are left."""
-        gap = self.layout.test_start - self.layout.score_start
-        stop = self.hypermodel.split_time(candidate.values) - gap
-        values = {**candidate.values}
+    def _actual(self, points: range) -> np.ndarray:
+        _, y = window_view(self.series, 1, points.start, points.stop, self.layout.horizon)
+        return np.asarray(y, dtype=np.float64).reshape(-1, self.layout.horizon)
+
+    def _trainable(self, values: dict, stop: int | None) -> int | None:
+        """`stop` where training on `[:stop]` leaves `MIN_TRAINING_WINDOWS` windows for `values`, else None."""
         needed = self.hypermodel.input_length(values) + self.layout.horizon + MIN_TRAINING_WINDOWS
         if values.get("scaling") == "profile":  # the season's profile needs a change at every phase
             needed = max(needed, self.hypermodel.season_length + 2)
-        return stop if stop >= needed else None
+        return stop if stop is not None and stop >= needed else None
+
+    def _one_fold_back(self, candidate: Candidate) -> int | None:
+        """Where the searched recipe's training stops one fold back, or None where too few windows are left."""
+        return self._trainable(candidate.values, self.hypermodel.split_time(candidate.values) - self.gap)
 
     def networks(self, pool: list[tuple[Candidate, int]], refit: bool) -> list[Member]:
         """Each configuration of `pool` (`(candidate, seed offset)`, the winner first) refit one fold back, with `refit`;
@@ -252,48 +308,54 @@ class BlendCandidates:
             if refit:
                 recipes.append(("refit", self.layout.score_start))
             for recipe, stop in recipes:
-                plans.append((candidate, offset, recipe, stop))
-                if stop is None:
-                    continue
-                jobs.append(
-                    FitJob(
-                        stage="blend_candidate",
-                        key=f"{candidate.trial_id}-{recipe}-m{offset}",
-                        values=candidate.values,
-                        epochs=candidate.epochs,
-                        train_stop=stop,
-                        seed_offset=offset,
-                        params={**candidate.values, "recipe": recipe, "train_stop": stop, "epochs": candidate.epochs},
-                        tags={"source_trial_id": candidate.trial_id, "recipe": recipe},
-                        scored=(self.validation.start, self.validation.stop),
-                        forecasts=True,
+                early_stop = self._trainable(candidate.values, stop - self.gap) if self.earlier and stop else None
+                plans.append((candidate, offset, recipe, stop, early_stop))
+                for block, train_stop, suffix in ((self.validation, stop, ""), (self.earlier, early_stop, "-earlier")):
+                    if train_stop is None:
+                        continue
+                    jobs.append(
+                        FitJob(
+                            stage="blend_candidate",
+                            key=f"{candidate.trial_id}-{recipe}-m{offset}{suffix}",
+                            values=candidate.values,
+                            epochs=candidate.epochs,
+                            train_stop=train_stop,
+                            seed_offset=offset,
+                            params={**candidate.values, "recipe": recipe, "train_stop": train_stop, "epochs": candidate.epochs},
+                            tags={"source_trial_id": candidate.trial_id, "recipe": recipe, "block": suffix[1:] or "validation"},
+                            scored=(block.start, block.stop),
+                            forecasts=True,
+                        )
                     )
-                )
         outcomes = iter(self.run(jobs, self.fits.one))
         members, actual = [], self.actual
-        for candidate, offset, recipe, stop in plans:
+        for candidate, offset, recipe, stop, early_stop in plans:
+            early = None
             if stop is None:
                 model = self.load_searched(candidate.trial_id)
                 forecasts, scored = self.fits.refitter.forecasts(model, self.validation), "in the search"
             else:
                 outcome = next(outcomes)
+                early_outcome = next(outcomes) if early_stop is not None else None
                 if outcome.error:
                     print(f"warning: trial {candidate.trial_id} {recipe} left out of the blend: {outcome.error}", flush=True)
                     continue
                 forecasts, scored = np.asarray(outcome.forecasts, dtype=np.float64), "one fold back"
+                if early_outcome is not None and not early_outcome.error:
+                    early = np.asarray(early_outcome.forecasts, dtype=np.float64)
             name = f"trial {candidate.trial_id}" + (" refit" if recipe == "refit" else "")
             if sum(1 for c, _ in pool if c.trial_id == candidate.trial_id) > 1 and recipe == "refit":
                 name += f" seed {offset}"
             mae = float(np.mean(np.abs(actual - forecasts)))
-            members.append(Member(name, recipe, forecasts, mae, candidate, offset, scored=scored))
+            members.append(Member(name, recipe, forecasts, mae, candidate, offset, scored=scored, earlier_forecasts=early))
         return members + averages(members, actual)
 
-    def _statistical(self, fit_stop: int) -> list[LinearForecaster]:
+    def _statistical(self, fit_stop: int, available: int | None = None) -> list[LinearForecaster]:
         data = self.data
         return statistical_forecasters(
             self.series,
             fit_stop,
-            self.layout.score_start,  # every validation origin has this much history: the same windows at test
+            available or self.layout.score_start,  # every validation origin has this much history: the same windows at test
             self.layout.horizon,
             data.season_length,
             data.ma_window,
@@ -310,6 +372,15 @@ class BlendCandidates:
             if np.all(np.isfinite(forecasts)):
                 mae = float(np.mean(np.abs(actual - forecasts)))
                 members.append(Member(forecaster.name, "statistical", forecasts, mae, linear=forecaster))
+        if self.earlier is not None:  # fitted one block further back, on the earlier origins
+            earlier = {f.name: f for f in self._statistical(self.earlier.start, self.earlier.start)}
+            for member in members:
+                forecaster = earlier.get(member.name)
+                if forecaster is not None:
+                    x, _ = window_view(self.series, forecaster.length, self.earlier.start, self.earlier.stop, layout.horizon)
+                    forecasts = forecaster.forecast(x)
+                    if np.all(np.isfinite(forecasts)):
+                        member.earlier_forecasts = forecasts
         return members
 
     def registered(self, blend: Blend):

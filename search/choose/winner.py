@@ -84,10 +84,11 @@ def choose_and_train(
         def load_searched(trial_id: str):
             return searched if trial_id == winner.trial_id else tuner.load_model(tuner.oracle.get_trial(trial_id))
 
-        builder = BlendCandidates(hypermodel, data, fits, run, load_searched, ets=settings.ets_baseline)
+        evidence = str(settings.blend_evidence)
+        builder = BlendCandidates(hypermodel, data, fits, run, load_searched, settings.ets_baseline, evidence != "validation")
         print(f"blend: {len(members)} configurations one fold back, and the statistical forecasters", flush=True)
         offered = builder.networks(members, settings.refit) + builder.statistical()
-        blend = choose_blend(offered, builder.actual, settings.blend_rounds)
+        blend = choose_blend(offered, builder.actual, settings.blend_rounds, evidence, builder.earlier_actual)
         final = builder.registered(blend)
         seconds["blend"] = round(time.monotonic() - clock, 1)
         return Chosen(winner, candidates, searched, final, seconds, blend)
