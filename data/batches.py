@@ -41,7 +41,7 @@ class WindowBatches(keras.utils.PyDataset):
     def __init__(
         self,
         series: np.ndarray,
-        starts: range,
+        starts: range | np.ndarray,
         window_size: int,
         batch_size: int,
         shuffle_buffer: int,
@@ -51,7 +51,10 @@ class WindowBatches(keras.utils.PyDataset):
     ):
         super().__init__()
         self.values = np.asarray(series, dtype=np.float32)
-        self.starts = np.arange(starts.start, starts.stop, dtype=np.int64)
+        if isinstance(starts, range):
+            self.starts = np.arange(starts.start, starts.stop, dtype=np.int64)
+        else:
+            self.starts = np.asarray(starts, dtype=np.int64)
         self.offsets = np.arange(window_size + horizon, dtype=np.int64)
         self.window_size, self.batch_size, self.horizon, self.label_copies = window_size, batch_size, horizon, label_copies
         self.shuffle_buffer = shuffle_buffer

@@ -132,6 +132,12 @@ def series_source(cfg) -> str:
         return str(Path(cfg.path).expanduser().resolve())
     if cfg.source == "bundled":
         return str(BUNDLED_DIR / cfg.file)
+    if cfg.source == "panel":
+        return str(Path(cfg.path).expanduser().resolve())
+    if cfg.source == "synthetic_panel":
+        from data.panel import SyntheticPanel
+
+        return "data.panel.synthetic_panel(" + ", ".join(f"{name}={cfg[name]}" for name in SyntheticPanel.__dataclass_fields__) + ")"
     shape = ", ".join(f"{name}={cfg[name]}" for name in CourseSeries.__dataclass_fields__)
     return f"data.sources.synthetic_series({shape})"
 

@@ -55,6 +55,7 @@ def windowed_dataset(
     seed: int | None = None,
     horizon: int = 1,
     label_copies: int = 1,
+    starts: np.ndarray | None = None,
 ):
     """A `tf.data.Dataset` of `(window, next values)` batches, shapes `(b, window_size)` and `(b,)` (one step
     ahead) or `(b, horizon)`; on Keras' JAX and PyTorch backends the same batches as a `data.batches.WindowBatches`.
@@ -70,11 +71,14 @@ def windowed_dataset(
         horizon: values each label holds; a window is kept when all of them lie before `label_stop`.
         label_copies: the labels repeated side by side this many times, shape `(b, horizon * label_copies)` (a
             quantile head's targets).
+        starts: the windows' first indices, given instead of `label_start` / `label_stop` (a panel's windows,
+            `data.panel_windows.panel_window_starts`, which never cross from one series into the next).
     """
     import keras
 
     label_stop = len(series) if label_stop is None else label_stop
-    starts = window_starts(label_start, label_stop, window_size, horizon)
+    if starts is None:
+        starts = window_starts(label_start, label_stop, window_size, horizon)
     if keras.backend.backend() != "tensorflow":
         from data.batches import WindowBatches
 
@@ -92,7 +96,10 @@ def windowed_dataset(
             return windows[:, :-1], windows[:, -1]
         return windows[:, :window_size], windows[:, window_size:]
 
-    dataset = tf.data.Dataset.range(starts.start, starts.stop)
+    if isinstance(starts, range):
+        dataset = tf.data.Dataset.range(starts.start, starts.stop)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices(np.asarray(starts, dtype=np.int64))
     if shuffle_buffer > 1:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed)
     batches_per_chunk = math.ceil(GATHER_CHUNK / batch_size)

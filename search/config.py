@@ -127,6 +127,37 @@ class BundledData(ColumnData):
 
 
 @dataclass
+class PanelCommon(DataCommon):
+    """Fields of a panel (many series in one search, `data.panel`): the last `test_size` points of every series are
+    its test tail; `windows_per_series` caps each series' training windows an epoch (0: all of them)."""
+
+    windows_per_series: int = 0
+
+
+@dataclass
+class PanelData(PanelCommon):
+    """A long CSV of many series: one row per series and time (`data.panel.read_panel`)."""
+
+    source: str = "panel"
+    path: str = MISSING
+    id_column: str = "unique_id"
+    time_column: str = "ds"
+    column: str = "y"
+
+
+@dataclass
+class SyntheticPanelData(PanelCommon):
+    """The embedded panel of short seasonal series (`data.panel.synthetic_panel`): `count`, `min_length`,
+    `max_length`, `season_length`, `seed`."""
+
+    source: str = "synthetic_panel"
+    count: int = 300
+    min_length: int = 60
+    max_length: int = 240
+    seed: int = 0
+
+
+@dataclass
 class HyperparameterSpec:
     """One entry of a search space. Setting `value` pins it, whatever its kind."""
 
@@ -263,3 +294,5 @@ def register_configs() -> None:
     store.store(group="data", name="synthetic_schema", node=SyntheticData)
     store.store(group="data", name="csv_schema", node=CsvData)
     store.store(group="data", name="bundled_schema", node=BundledData)
+    store.store(group="data", name="panel_schema", node=PanelData)
+    store.store(group="data", name="synthetic_panel_schema", node=SyntheticPanelData)

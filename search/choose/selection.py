@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from data.windows import window_view
 from models import forecast as batched_forecast
 from models.ensemble import average_model
 from search.fit.hypermodel import StopOnNaN, WindowedHyperModel
@@ -90,13 +89,15 @@ class Refitter:
     def mae(self, model, points: range) -> float:
         """MAE over the origins whose labels (all `horizon` of them) lie in `points`."""
         horizon = self.hypermodel.layout.horizon
-        x, y = window_view(self.hypermodel.series, model.input_shape[1], points.start, points.stop, horizon)
-        return float(np.mean(np.abs(y - batched_forecast(model, x))))
+        x, y = self.hypermodel.origin_windows(model.input_shape[1], points)
+        return float(
+            np.mean(np.abs(np.asarray(y).reshape(len(x), horizon) - batched_forecast(model, x).reshape(len(x), horizon)))
+        )
 
     def forecasts(self, model, points: range) -> np.ndarray:
         """`(n, horizon)` forecasts from the origins whose labels (all `horizon` of them) lie in `points`."""
         horizon = self.hypermodel.layout.horizon
-        x, _ = window_view(self.hypermodel.series, model.input_shape[1], points.start, points.stop, horizon)
+        x, _ = self.hypermodel.origin_windows(model.input_shape[1], points)
         return batched_forecast(model, x).reshape(len(x), horizon)
 
 

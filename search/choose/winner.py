@@ -78,7 +78,7 @@ def choose_and_train(
     final = searched
     ranked = sorted(candidates, key=lambda c: c.backtest_mae if c.backtest_mae is not None else c.search_val_mae)
     members = ensemble_members(winner, ranked, settings.ensemble, settings.ensemble_of)
-    if settings.blend:
+    if settings.blend and not hypermodel.panel:  # a blend weighs one series' forecasts
         clock = time.monotonic()
 
         def load_searched(trial_id: str):

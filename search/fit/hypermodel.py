@@ -62,6 +62,8 @@ class WindowedHyperModel(keras_tuner.HyperModel):
         season_length: the data's season (`data.season_length`), for the `seasons` context.
     """
 
+    panel = False  # one model over many series (`search.fit.panel_hypermodel`)
+
     def __init__(
         self,
         series: np.ndarray,
@@ -151,15 +153,7 @@ class WindowedHyperModel(keras_tuner.HyperModel):
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
         """Train on windows of `[:split_time]`, validate on the points every trial is scored on."""
         values = declare(hp, self.specs)
-        valid = windowed_dataset(
-            self.series,
-            self.input_length(values),
-            max(values["batch_size"], 256),
-            0,
-            label_start=self.layout.score_start,
-            label_stop=self.layout.test_start,
-            horizon=self.layout.horizon,
-        )
+        valid = self.validation_windows(values)
         callbacks = list(callbacks or []) + [StopOnNaN()]
         if self.layout.horizon > 1:  # first, so the tuner's epoch logger sees the per-step figures
             callbacks.insert(0, StepMAE(*self.scored_windows(self.input_length(values))))
@@ -169,6 +163,22 @@ class WindowedHyperModel(keras_tuner.HyperModel):
         kwargs["shuffle"] = False  # the dataset shuffles itself
         return model.fit(self.training_windows(values), *args, validation_data=valid, callbacks=callbacks, **kwargs)
 
+    def validation_windows(self, values: dict):
+        """The scored validation origins' `(window, next values)` batches, in time order."""
+        return windowed_dataset(
+            self.series,
+            self.input_length(values),
+            max(values["batch_size"], 256),
+            0,
+            label_start=self.layout.score_start,
+            label_stop=self.layout.test_start,
+            horizon=self.layout.horizon,
+        )
+
     def scored_windows(self, length: int) -> tuple[np.ndarray, np.ndarray]:
         """Inputs (`length` raw points each) and labels (`(n,)`, or `(n, horizon)`) of the scored validation origins."""
-        return window_view(self.series, length, self.layout.score_start, self.layout.test_start, self.layout.horizon)
+        return self.origin_windows(length, range(self.layout.score_start, self.layout.test_start))
+
+    def origin_windows(self, length: int, points: range) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs (`length` raw points each) and labels of every origin whose `horizon` labels lie in `points`."""
+        return window_view(self.series, length, points.start, points.stop, self.layout.horizon)

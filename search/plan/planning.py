@@ -17,12 +17,14 @@ from omegaconf import OmegaConf
 
 from data.baselines import naive, seasonal_naive, targets
 from data.errors import UserError
+from data.panel import ScaledPanel
 from data.sources import load_series
 from data.split import Layout, plan_layout
 from models.framing import SEASONAL_SCALINGS
 from models.profile import profile_path, seasonal_profile
 from search.plan.cores import AUTO_MAX_WORKERS, available_cores, is_auto, resolve_workers, threads_per_worker
 from search.plan.lr_range import check_settings
+from search.plan.panel_planning import is_panel, padded_note, panel_plan
 from search.plan.space import auto_learning_rate, candidates, in_points, input_lengths, narrowed_to_season, validate_space
 from search.scoring.intervals import calibration_limit
 
@@ -61,12 +63,13 @@ class RunLabels:
 class Plan:
     """What a search will run on, all checked: the series, the space and the layout."""
 
-    series: np.ndarray
+    series: np.ndarray  # one series `(n,)`; a panel's scaled values `(series, length)` (`panel` holds the rest)
     specs: dict
     layout: Layout
     workers: int = 1  # trials trained at once (`search.workers`, resolved)
     worker_threads: int = 0  # TensorFlow threads of each worker process (0: TensorFlow's default, one process)
     folds: int = 3  # the backtest's folds (`search.select.folds`, lowered to what the validation points hold; 0: none)
+    panel: ScaledPanel | None = None  # many series in one search (`data=panel`, `data=synthetic_panel`)
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,8 @@ def make_plan(request: Request, parallel_jobs: int = 1) -> Plan:
     workers, cores = _workers(request.search, request.mode, parallel_jobs)
     data = request.data
     specs, note = searched_space(request.space, data)
+    if is_panel(data):
+        return _panel_plan(request, specs, note, workers, cores, parallel_jobs)
     if request.mode == "lr_find" or auto_learning_rate(specs):
         check_settings(request.lr_find)
     series = load_series(data)
@@ -129,6 +134,25 @@ def make_plan(request: Request, parallel_jobs: int = 1) -> Plan:
     _check_scoring(request.search, layout)
     threads = threads_per_worker(workers, cores, parallel_jobs) if workers > 1 else 0
     return Plan(series, specs, layout, workers, threads, folds)
+
+
+def _panel_plan(request: Request, specs: dict, note: str | None, workers: int, cores: int, parallel_jobs: int) -> Plan:
+    """`make_plan` for a panel (`search.plan.panel_planning`): no backtest, no blend (they weigh one series' origins)."""
+    data = request.data
+    specs, scaled, layout, panel_note = panel_plan(specs, data, request.mode)
+    longest = max(input_lengths(specs, data.season_length))
+    notes = [note, panel_note, padded_note(scaled, layout, longest)]
+    if request.search.blend:
+        notes.append("search.blend weighs one series' forecasts: a panel registers the refit average (search.blend=false)")
+    if any(notes):
+        print(f"note: {'; '.join(filter(None, notes))}", flush=True)
+    if longest + data.horizon >= layout.score_start:
+        raise UserError(
+            f"space.window_size: the longest input ({longest} points) leaves no training window in the longest series "
+            f"({layout.length} points); lower space.window_size (or space.seasons, space.ar_skip)"
+        )
+    threads = threads_per_worker(workers, cores, parallel_jobs) if workers > 1 else 0
+    return Plan(scaled.values, specs, layout, workers, threads, folds=0, panel=scaled)
 
 
 def _check_budget(request: Request) -> None:

@@ -177,3 +177,26 @@ def forecast_best_figure(series, layout, actual, shown, rows: tuple, models: tup
             fontsize=8,
         )
     return figure
+
+
+def panel_figure(
+    panel, layout, picked: list[int], rows: np.ndarray, forecasts: dict, mase: np.ndarray, origin: int, title: str = ""
+):
+    """One panel per picked series (the best, the median and the worst by the winner's MASE): its last points and,
+    from `origin`, each forecaster's path (`forecasts`: name -> `(origins, horizon)` in `rows` order)."""
+    figure = Figure(figsize=(10, 2.6 * len(picked)))
+    axes_list = figure.subplots(len(picked), 1, squeeze=False)[:, 0]
+    for axes, row, label in zip(axes_list, picked, ("best", "median", "worst"), strict=False):
+        first = int(np.flatnonzero(rows == row)[0])
+        start = max(int(panel.starts()[row]), origin - 4 * layout.horizon)
+        time = np.arange(start, origin + layout.horizon)
+        axes.plot(time, panel.values[row, start : origin + layout.horizon], label="actual", linewidth=1, color="black")
+        steps = np.arange(origin, origin + layout.horizon)
+        for name, paths in forecasts.items():
+            axes.plot(steps, paths[first], label=name, linewidth=1)
+        axes.axvline(origin, color="grey", linewidth=0.8, linestyle=":")
+        axes.set_title(f"{title}{label}: {panel.ids[row]} (scaled MAE {mase[row]:.3g})", fontsize=9)
+        axes.grid(alpha=0.3)
+    axes_list[0].legend(fontsize=8)
+    figure.tight_layout()
+    return figure

@@ -58,16 +58,20 @@ def closing_table(summary: dict) -> str:
             f"{_fmt(summary.get('best_val_mae'))}  (backtest winner, trial {summary['best_trial_id']}; "
             f"the search's lowest: {_fmt(summary.get('search_best_val_mae'))}, trial {summary['search_best_trial_id']})",
         )
-    rows.append(("test_mae", _fmt(summary.get("test_mae")) + ("  (the registered blend)" if summary.get("blend") else "")))
+    registered = "  (the registered blend)" if summary.get("blend") else ""
+    if summary.get("panel"):
+        registered = "  (mean over series of each one's MAE, in its own units)"
+    rows.append(("test_mae", _fmt(summary.get("test_mae")) + registered))
     if summary.get("test_mae_without_refit") is not None:
         rows.append(("  searched best alone", _fmt(summary["test_mae_without_refit"])))  # the registered one differs
     rows += _blend_rows(summary.get("blend"))
+    rows += _panel_rows(summary)
     skill, mase = summary.get("skill_vs_naive", {}), summary.get("mase", {})
     if skill:
         rows.append(("skill vs naive", f"val {_pct(skill.get('val'))}  test {_pct(skill.get('test'))}"))
         scale = summary.get("mase_scale", "naive (lag 1)")
         rows.append(("MASE", f"val {_fmt(mase.get('val'))}  test {_fmt(mase.get('test'))}  (scaled by in-sample {scale})"))
-    for name, maes in summary.get("baselines", {}).items():
+    for name, maes in summary.get("baselines", {}).items() if not summary.get("panel") else ():
         rows.append((f"baseline {name}", f"val {_fmt(maes.get('val_mae'))}  test {_fmt(maes.get('test_mae'))}"))
     if summary.get("ets_skipped"):
         rows.append(("baseline ets", f"skipped: {summary['ets_skipped']}"))
@@ -102,6 +106,36 @@ def closing_table(summary: dict) -> str:
     if summary.get("ui_url"):
         rows.append(("  then open", summary["ui_url"]))
     return _aligned(rows)
+
+
+def _panel_rows(summary: dict) -> list[tuple[str, str]]:
+    """A panel's figures: each forecaster's mean and median MASE over series, and how often the winner beats seasonal
+    naive and ETS series by series; where each series' figures are."""
+    panel = summary.get("panel")
+    if not panel:
+        return []
+    rows = [("MASE over series", f"mean / median, {summary.get('series')} series, each scaled by its in-sample seasonal naive")]
+    order = sorted(
+        panel, key=lambda name: (name not in ("winner", "searched"), panel[name].get("test_mean", panel[name].get("val_mean", 0)))
+    )
+    for name in order:
+        figures = panel[name]
+        cells = [
+            f"{split} {_fmt(figures.get(f'{split}_mean'))} / {_fmt(figures.get(f'{split}_median'))}"
+            for split in ("val", "test")
+            if figures.get(f"{split}_mean") is not None
+        ]
+        label = {"winner": "registered", "searched": "  searched best alone"}.get(name, f"baseline {name}")
+        rows.append((label, "  ".join(cells)))
+    wins = [
+        f"{name} on {figures:.0%}"
+        for name, figures in ((k[6:], v) for k, v in panel["winner"].items() if k.startswith("beats_"))
+        if figures is not None
+    ]
+    if wins:
+        rows.append(("winner beats", ", ".join(wins) + " of the series"))
+    rows.append(("per series", summary.get("per_series_csv", "")))
+    return rows
 
 
 def _blend_rows(blend: dict | None) -> list[tuple[str, str]]:

@@ -46,6 +46,9 @@ class Evaluation:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     blend: dict[str, Any] | None = None  # `search.blend`: members, weights, validation MAEs (search.choose.blend)
     ensemble_weights: dict[str, float] | None = None  # the blend's members with a weight, by name
+    series: int | None = None  # a panel: how many series were searched and scored
+    per_series_csv: str | None = None  # a panel: each series' figures (`search.choose.panel_winner`)
+    panel: dict[str, Any] | None = None  # a panel: each forecaster's mean / median MASE over series, the winner's wins
 
     def as_dict(self) -> dict[str, Any]:
         head = {
@@ -67,6 +70,8 @@ class Evaluation:
         if self.blend is not None:
             tail["blend"] = self.blend
             tail["ensemble_weights"] = self.ensemble_weights
+        if self.panel is not None:
+            tail.update(series=self.series, per_series_csv=self.per_series_csv, panel=self.panel)
         return {**head, **self.scores.as_dict(), **tail, **asdict(self.registration)}
 
 

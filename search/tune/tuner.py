@@ -94,6 +94,8 @@ def _trial_figure(hypermodel, model, trial_id: str, scores: list[float]):
     from data.baselines import naive
 
     layout = hypermodel.layout
+    if hypermodel.panel:
+        return _panel_trial_figure(hypermodel, model, trial_id)
     x, actual = hypermodel.scored_windows(model.input_shape[1])
     # One direct call on every window: no predict-function tracing for a model used once.
     # convert_to_numpy: a PyTorch output still holds its autograd graph, which np.asarray refuses
@@ -108,6 +110,24 @@ def _trial_figure(hypermodel, model, trial_id: str, scores: list[float]):
     shown = spread_origins(origins, 6, layout.horizon)
     time = np.arange(layout.score_start, layout.test_start)
     return paths_figure(time, hypermodel.series[time], shown, [predicted[t - origins.start] for t in shown], title)
+
+
+def _panel_trial_figure(hypermodel, model, trial_id: str):
+    """A panel trial's validation forecasts of its best, median and worst series (in each series' scaled units)."""
+    import dataclasses
+
+    from search.record.plots import panel_figure
+
+    layout = hypermodel.layout
+    x, actual = hypermodel.scored_windows(model.input_shape[1])
+    rows, _ = hypermodel.origin_rows(model.input_shape[1], range(layout.score_start, layout.test_start))
+    predicted = keras.ops.convert_to_numpy(model(np.ascontiguousarray(x), training=False)).reshape(actual.shape)
+    count = hypermodel.scaled.panel.count
+    errors = np.bincount(rows, np.abs(predicted - actual).mean(axis=1), count) / np.maximum(np.bincount(rows, minlength=count), 1)
+    order = np.argsort(errors)
+    picked = [int(order[0]), int(order[count // 2]), int(order[-1])]
+    scaled = dataclasses.replace(hypermodel.scaled.panel, values=hypermodel.series)
+    return panel_figure(scaled, layout, picked, rows, {"trial": predicted}, errors, layout.score_start, f"trial {trial_id}, ")
 
 
 class TrackingMixin:

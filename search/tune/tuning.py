@@ -66,19 +66,37 @@ def search_and_evaluate(
         from search.choose.winner import evaluate_winner
 
         with _fit_pool(settings, plan, tracker, run_dir, labels) as pool:
-            summary.evaluation = evaluate_winner(
-                tuner,
-                hypermodel,
-                plan,
-                settings.search,
-                settings.data,
-                settings.seed,
-                tracker,
-                completed,
-                labels,
-                settings.tracking.registered_model,
-                pool.run,
-            )
+            if plan.panel is not None:
+                from search.choose.panel_winner import evaluate_panel_winner
+
+                summary.evaluation = evaluate_panel_winner(
+                    tuner,
+                    hypermodel,
+                    plan,
+                    settings.search,
+                    settings.data,
+                    settings.seed,
+                    tracker,
+                    completed,
+                    labels,
+                    run_dir,
+                    settings.tracking.registered_model,
+                    pool.run,
+                )
+            else:
+                summary.evaluation = evaluate_winner(
+                    tuner,
+                    hypermodel,
+                    plan,
+                    settings.search,
+                    settings.data,
+                    settings.seed,
+                    tracker,
+                    completed,
+                    labels,
+                    settings.tracking.registered_model,
+                    pool.run,
+                )
         summary.stage_seconds.update(summary.evaluation.stage_seconds)
     else:
         error = error or "no trial completed; see the FAILED child runs for why"
@@ -213,6 +231,19 @@ def close_stale_runs(tracker: Tracker, oracle) -> None:
 
 
 def hypermodel_for(settings: Settings, plan: Plan) -> WindowedHyperModel:
+    if plan.panel is not None:
+        from search.fit.panel_hypermodel import PanelHyperModel
+
+        return PanelHyperModel(
+            plan.panel,
+            plan.layout,
+            plan.specs,
+            shuffle_buffer=settings.data.shuffle_buffer,
+            patience=settings.tuner.patience,
+            seed=settings.seed,
+            season_length=settings.data.season_length,
+            windows_per_series=settings.data.windows_per_series,
+        )
     return WindowedHyperModel(
         plan.series,
         plan.layout,
@@ -257,6 +288,15 @@ def _narrow_learning_rate(settings: Settings, plan: Plan, tracker: Tracker, run_
     return {key: result[key] for key in ("suggested_learning_rate", "range", "rule", "mlflow_run_id")}
 
 
+def _panel_scored_on(layout, count: int) -> str:
+    return (
+        f"each of {count} series: validation the {layout.score_points} points before its test tail, test its last "
+        f"{layout.test_size} points (right-aligned columns [{layout.score_start}, {layout.test_start}) and "
+        f"[{layout.test_start}, {layout.length})); {layout.horizon}-step forecasts, {len(layout.val_origins)} validation and "
+        f"{len(layout.test_origins)} test origin(s) per series"
+    )
+
+
 def _summary(settings: Settings, tracker: Tracker, run_dir: Path, labels: RunLabels, plan: Plan, trials, completed) -> Summary:
     layout = plan.layout
     failed = [t for t in trials if t.status in ("FAILED", "INVALID")]
@@ -266,7 +306,9 @@ def _summary(settings: Settings, tracker: Tracker, run_dir: Path, labels: RunLab
         tuner=str(settings.tuner.name),
         seed=settings.seed,
         trials={"total": len(trials), "completed": len(completed), "failed": len(failed)},
-        scored_on=(
+        scored_on=_panel_scored_on(layout, plan.panel.panel.count)
+        if plan.panel is not None
+        else (
             f"validation points [{layout.score_start}, {layout.test_start}) "
             f"({layout.score_points} points, common to every split_time); test tail [{layout.test_start}, "
             f"{layout.length}) ({layout.test_size} points)"

