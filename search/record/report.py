@@ -115,9 +115,8 @@ def _panel_rows(summary: dict) -> list[tuple[str, str]]:
     if not panel:
         return []
     rows = [("MASE over series", f"mean / median, {summary.get('series')} series, each scaled by its in-sample seasonal naive")]
-    order = sorted(
-        panel, key=lambda name: (name not in ("winner", "searched"), panel[name].get("test_mean", panel[name].get("val_mean", 0)))
-    )
+    rank = {"winner": 0, "searched": 1}
+    order = sorted(panel, key=lambda name: (rank.get(name, 2), panel[name].get("test_mean", panel[name].get("val_mean", 0))))
     for name in order:
         figures = panel[name]
         cells = [
@@ -125,7 +124,7 @@ def _panel_rows(summary: dict) -> list[tuple[str, str]]:
             for split in ("val", "test")
             if figures.get(f"{split}_mean") is not None
         ]
-        label = {"winner": "registered", "searched": "  searched best alone"}.get(name, f"baseline {name}")
+        label = {"winner": "registered model", "searched": "  searched best alone"}.get(name, f"baseline {name}")
         rows.append((label, "  ".join(cells)))
     wins = [
         f"{name} on {figures:.0%}"
