@@ -135,7 +135,8 @@ class SyntheticPanel:
 
 def synthetic_panel(**shape) -> Panel:
     """A panel of short monthly-like series (`SyntheticPanel`; `shape` overrides its fields): levels from 10 to 10,000
-    (log-uniform), trends of either sign, a seasonal shape of two harmonics with its own amplitude and phase, noise
+    (log-uniform), trends of either sign (a fall of at most half the level), a seasonal shape of two
+    harmonics with its own amplitude and phase, noise
     from 2 to 15 % of the seasonal swing, and a level shift in a quarter of them. Timestamps are month starts,
     every series ending at the same month."""
     import pandas as pd
@@ -151,7 +152,7 @@ def synthetic_panel(**shape) -> Panel:
         phase = rng.uniform(0, 2 * np.pi)
         angle = 2 * np.pi * t / spec.season_length + phase
         season = np.sin(angle) + rng.uniform(0, 0.6) * np.sin(2 * angle + rng.uniform(0, 2 * np.pi))
-        trend = level * rng.normal(0, 0.004) * t
+        trend = level * rng.uniform(-0.002, 0.004) * t  # at most half the level lost over the longest series
         noise = rng.normal(0, swing * rng.uniform(0.02, 0.15), n)
         shift = np.where(t >= rng.integers(n // 3, n), level * rng.normal(0, 0.1), 0.0) if rng.random() < 0.25 else 0.0
         series.append(np.maximum(level + trend + swing * season / 2 + noise + shift, 0.0).astype(np.float32))

@@ -137,7 +137,9 @@ def series_source(cfg) -> str:
     if cfg.source == "synthetic_panel":
         from data.panel import SyntheticPanel
 
-        return "data.panel.synthetic_panel(" + ", ".join(f"{name}={cfg[name]}" for name in SyntheticPanel.__dataclass_fields__) + ")"
+        return (
+            "data.panel.synthetic_panel(" + ", ".join(f"{name}={cfg[name]}" for name in SyntheticPanel.__dataclass_fields__) + ")"
+        )
     shape = ", ".join(f"{name}={cfg[name]}" for name in CourseSeries.__dataclass_fields__)
     return f"data.sources.synthetic_series({shape})"
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from data.panel import ScaledPanel, panel_frame
 from data.panel_scores import panel_baselines, panel_scales, per_series_mae
+from data.panel_windows import panel_window_view
 from models import forecast as batched_forecast
 from search.choose.registry import register
 from search.choose.selection import member_count
@@ -55,11 +57,14 @@ def evaluate_panel_winner(
     val_points, test_points = range(layout.score_start, layout.test_start), range(layout.test_start, layout.length)
     test_scales = panel_scales(panel, layout.test_start, data.season_length)
 
-    def network(model, points: range) -> tuple[np.ndarray, np.ndarray]:
-        length = int(model.input_shape[1])
-        x, _ = hypermodel.origin_windows(length, points)
-        rows, _ = hypermodel.origin_rows(length, points)
-        return batched_forecast(model, x).reshape(len(x), horizon) * scaled.scales[rows, None], rows
+    # On test, each series is scaled as the served model scales it: by its MASE scale from every point it has before
+    # the test tail (`models.panel_pyfunc`); on validation as the search scored it.
+    served = {"val": scaled, "test": ScaledPanel.of(panel, test_scales)}
+
+    def network(model, points: range, split: str) -> tuple[np.ndarray, np.ndarray]:
+        length, inputs = int(model.input_shape[1]), served[split]
+        x, _, rows, _ = panel_window_view(inputs.values, length, points.start, points.stop, horizon)
+        return batched_forecast(model, x).reshape(len(x), horizon) * inputs.scales[rows, None], rows
 
     per_series, figures = {}, {}
     for split, points, scales in (("val", val_points, scaled.scales), ("test", test_points, test_scales)):
@@ -72,7 +77,7 @@ def evaluate_panel_winner(
         if split == "test" and chosen.final is not chosen.searched:
             models["searched"] = chosen.searched
         for name, model in models.items():
-            predicted, model_rows = network(model, points)
+            predicted, model_rows = network(model, points, split)
             assert np.array_equal(model_rows, rows)  # both series after series, origins in time order
             forecasts = {name: predicted, **forecasts}
         for name, predicted in forecasts.items():
@@ -94,22 +99,18 @@ def evaluate_panel_winner(
     fingerprint = hashlib.sha1(np.ascontiguousarray(np.nan_to_num(panel.values), dtype=np.float32).tobytes()).hexdigest()[:12]
     scored_on = f"panel sha1 {fingerprint} ({panel.count} series), validation points [{layout.score_start}, {layout.test_start})"
     name = model_name or labels.registered_model(tracker.experiment_name)
-    x_example, _ = hypermodel.origin_windows(int(chosen.final.input_shape[1]), val_points)
     description = (
         f"{chosen.winner.values.get('model', 'model')} trained on the {panel.count} series of {data.name} at once; "
-        f"mean test MASE {scores.mase.get('test', float('nan')):.4g}. Input: a series' last {int(chosen.final.input_shape[1])} "
-        "values divided by its in-sample seasonal-naive MAE; output: the next values in the same units."
+        f"mean test MASE {scores.mase.get('test') or float('nan'):.4g}. A pyfunc: give it a long DataFrame (unique_id, ds, "
+        f"y; {int(chosen.final.input_shape[1])} points a series are read), get unique_id, ds, forecast for the next "
+        f"{horizon} steps."
     )
+
+    def log_version() -> str:
+        return _log_panel_model(tracker, chosen.final, panel, data.season_length, horizon, name, run_dir)
+
     registration = register(
-        chosen.final,
-        x_example[:5],
-        batched_forecast(chosen.final, x_example[:5]),
-        tracker,
-        name,
-        scores.winner_val_mae,
-        scored_on,
-        scores,
-        description,
+        chosen.final, None, None, tracker, name, scores.winner_val_mae, scored_on, scores, description, log_version
     )
     return Evaluation(
         best_trial_id=chosen.winner.trial_id,
@@ -239,3 +240,27 @@ def _log_panel_figure(tracker: Tracker, panel, layout, scored: tuple, per_series
     origin = layout.test_start if split == "test" else layout.score_start
     figure = panel_figure(panel, layout, picked, rows, shown, mase, origin, f"{split}, ")
     tracker.log_figure(tracker.parent_id, figure, "forecast_series.png")
+
+
+def _log_panel_model(tracker: Tracker, model, panel, season_length: int, horizon: int, name: str, run_dir: Path) -> str:
+    """The panel's registered form (`models.panel_pyfunc`): the Keras model as an artifact, its input length, horizon
+    and season as the pyfunc's config, a signature from a few of the panel's series."""
+    import tempfile
+
+    from mlflow.models import infer_signature
+
+    import models.panel_pyfunc as panel_pyfunc
+    from search.fit.backends import requirements
+
+    config = {"input_length": int(model.input_shape[1]), "horizon": horizon, "season_length": season_length}
+    with tempfile.TemporaryDirectory(prefix="panel-model-") as folder:
+        path = Path(folder) / "model.keras"
+        model.save(path)
+        example = panel_frame(panel).groupby("unique_id").tail(config["input_length"]).head(3 * config["input_length"])
+        forecaster = panel_pyfunc.PanelForecaster()
+        forecaster.model, forecaster.input_length, forecaster.horizon = model, config["input_length"], horizon
+        forecaster.season_length = season_length
+        signature = infer_signature(example, forecaster.predict(None, example))
+        return tracker.log_pyfunc_to_parent(
+            Path(panel_pyfunc.__file__), {"keras_model": str(path)}, config, signature, requirements(), name
+        )

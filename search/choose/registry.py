@@ -27,6 +27,7 @@ def register(
     scored_on: str,
     scores: Scores,
     description: str = "",
+    log_version=None,
 ) -> Registration:
     """Log the winner as an MLflow model (signature, pinned requirements) as a new version of `name`, with
     `description` (what it is and how it scored: `version_description`) as the version's description.
@@ -38,10 +39,13 @@ def register(
 
     from search.fit.backends import requirements
 
-    outputs = np.asarray(y_example, dtype=np.float32)
-    # One column per step ahead: (n, 1) for one-step forecasts, (n, horizon) over a horizon.
-    signature = infer_signature(np.asarray(x_example, dtype=np.float32), outputs.reshape(len(outputs), -1))
-    version = tracker.log_model_to_parent(model, signature, requirements(), name)
+    if log_version is not None:  # another form than the Keras model (a panel's pyfunc): it logs and registers itself
+        version = log_version()
+    else:
+        outputs = np.asarray(y_example, dtype=np.float32)
+        # One column per step ahead: (n, 1) for one-step forecasts, (n, horizon) over a horizon.
+        signature = infer_signature(np.asarray(x_example, dtype=np.float32), outputs.reshape(len(outputs), -1))
+        version = tracker.log_model_to_parent(model, signature, requirements(), name)
     client = tracker.registry_client
     tags = {"val_mae": str(val_mae), "scored_on": scored_on}
     for tag, value in (("test_mae", scores.test_mae), ("skill_vs_naive", scores.skill_vs_naive.get("test"))):

@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -298,6 +299,32 @@ class Tracker:
         with interrupts.critical(), mlflow.start_run(run_id=self.parent_id, nested=True), stderr_without(MLFLOW_REGISTRATION):
             info = mlflow.keras.log_model(
                 model, name="model", signature=signature, pip_requirements=requirements, registered_model_name=registered_name
+            )
+        self._client.update_run(self.parent_id, status="RUNNING")
+        return str(info.registered_model_version)
+
+    def log_pyfunc_to_parent(
+        self, python_model: Path, artifacts: dict, config: dict, signature, requirements: list[str], registered_name: str
+    ) -> str:
+        """Log a pyfunc model from code (`python_model`, a file; `artifacts` by name; `config` its model_config) as the
+        parent run's `model` artifact, registered as a new version of `registered_name`; returns the version."""
+        import mlflow
+
+        with (
+            interrupts.critical(),
+            mlflow.start_run(run_id=self.parent_id, nested=True),
+            stderr_without(MLFLOW_REGISTRATION),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore", UserWarning)  # MLflow's advice to type-hint predict (the signature is given)
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(python_model),
+                artifacts=artifacts,
+                model_config=config,
+                signature=signature,
+                pip_requirements=requirements,
+                registered_model_name=registered_name,
             )
         self._client.update_run(self.parent_id, status="RUNNING")
         return str(info.registered_model_version)
