@@ -108,7 +108,7 @@ def read_panel(path: str, id_column: str = "unique_id", time_column: str = "ds",
     if duplicated.any():
         row = int(duplicated.idxmax())
         raise UserError(
-            f"data.time_column={time_column!r}: series {long['id'][row]!r} has the time {frame[time_column][row]!r} twice "
+            f"data.time_column={time_column!r}: series {long['id'][row]!r} has the time {frame[time_column][row]} twice "
             f"(row {row + 2} of {path}); keep one row per series and time"
         )
     long = long.sort_values(["id", "t"], kind="stable")

@@ -34,7 +34,11 @@ def next_times(stamps, horizon: int) -> list:
 
     last = stamps.iloc[-1]
     if isinstance(last, pd.Timestamp) and len(stamps) >= 3:
-        frequency = pd.infer_freq(pd.DatetimeIndex(stamps))
+        try:  # pandas >= 3.1 returns an offset with this option, and warns without it
+            with pd.option_context("future.infer_freq_returns_offset", True):
+                frequency = pd.infer_freq(pd.DatetimeIndex(stamps))
+        except (KeyError, pd.errors.OptionError):
+            frequency = pd.infer_freq(pd.DatetimeIndex(stamps))
         if frequency is not None:
             return list(pd.date_range(last, periods=horizon + 1, freq=frequency)[1:])
     steps = stamps.diff().dropna()

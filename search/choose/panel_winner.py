@@ -247,6 +247,7 @@ def _log_panel_model(tracker: Tracker, model, panel, season_length: int, horizon
     and season as the pyfunc's config, a signature from a few of the panel's series."""
     import tempfile
 
+    import keras
     from mlflow.models import infer_signature
 
     import models.panel_pyfunc as panel_pyfunc
@@ -255,7 +256,9 @@ def _log_panel_model(tracker: Tracker, model, panel, season_length: int, horizon
     config = {"input_length": int(model.input_shape[1]), "horizon": horizon, "season_length": season_length}
     with tempfile.TemporaryDirectory(prefix="panel-model-") as folder:
         path = Path(folder) / "model.keras"
-        model.save(path)
+        served = keras.models.clone_model(model)  # uncompiled: no optimizer state to save, nor to skip when loading
+        served.set_weights(model.get_weights())
+        served.save(path)
         example = panel_frame(panel).groupby("unique_id").tail(config["input_length"]).head(3 * config["input_length"])
         forecaster = panel_pyfunc.PanelForecaster()
         forecaster.model, forecaster.input_length, forecaster.horizon = model, config["input_length"], horizon

@@ -1,0 +1,155 @@
+"""Many series in one search: the long CSV, windows that never cross series, per-series scores, and the whole command
+(`data=synthetic_panel`, `data=panel`) to a registered pyfunc that forecasts a long DataFrame."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.errors import UserError
+from data.panel import Panel, ScaledPanel, panel_frame, read_panel, right_aligned, synthetic_panel
+from data.panel_scores import panel_baselines, panel_scales, per_series_mae
+from data.panel_windows import panel_window_starts, panel_window_view
+from tests.conftest import ROOT, parent_and_children, run_cli
+
+TINY_PANEL = [
+    "+space=dnn",
+    "space.window_size.max=20",
+    "space.dense_units.max=16",
+    "space.dense_layers.max=1",
+    "space.batch_size.values=[64]",
+    "tuner.max_epochs=2",
+    "tuner.factor=2",
+    "search.workers=1",
+    "search.ensemble=2",
+    "search.select.top_k=2",
+    "tracking.log_trial_models=false",
+]
+
+
+def test_a_long_csv_reads_back_as_the_panel_it_was_written_from(tmp_path):
+    panel = synthetic_panel(count=7, min_length=30, max_length=50)
+    path = tmp_path / "long.csv"
+    panel_frame(panel).sample(frac=1.0, random_state=0).to_csv(path, index=False)  # rows in any order
+    read = read_panel(str(path))
+    assert read.ids == panel.ids and list(read.lengths) == list(panel.lengths)
+    np.testing.assert_allclose(np.nan_to_num(read.values), np.nan_to_num(panel.values), rtol=1e-6)
+    assert np.isnan(read.values[np.argmin(read.lengths), 0])  # right-aligned: the shortest starts late
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"id": ["a"], "ds": [1], "y": [1.0]}), "data.id_column='unique_id' is not a column"),
+        (pd.DataFrame({"unique_id": ["a", "a"], "ds": [1, 1], "y": [1.0, 2.0]}), "series 'a' has the time 1 twice"),
+        (pd.DataFrame({"unique_id": ["a", "a"], "ds": [1, 2], "y": [1.0, "x"]}), "non-numeric value 'x' at row 3"),
+        (pd.DataFrame({"unique_id": ["a", "a"], "ds": [1, 2], "y": [1.0, None]}), "is empty at row 3"),
+    ],
+)
+def test_bad_long_csvs_are_refused_with_the_key_to_change(tmp_path, frame, message):
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_panel(str(path))
+
+
+def test_training_windows_stay_inside_one_series_and_before_the_stop():
+    values, lengths = right_aligned([np.arange(10.0), 100 + np.arange(25.0), 1000 + np.arange(6.0)])
+    panel = Panel(values, ["a", "b", "c"], lengths)
+    starts = panel_window_starts(panel.starts(), panel.length, 4, 0, 20, horizon=2)
+    flat = values.ravel()
+    windows = np.stack([flat[s : s + 6] for s in starts])
+    assert not np.isnan(windows).any()
+    assert np.all(np.diff(windows, axis=1) == 1.0)  # consecutive points of one series, never two series joined
+    assert np.all((starts % panel.length) + 6 <= 20)  # every label before column 20
+    assert len(starts) == 15  # b (columns 0..24): starts 0..14; a (15..24) holds 5 points before 20, c none: too few
+    capped = panel_window_starts(panel.starts(), panel.length, 4, 0, 25, horizon=1, per_series=3)
+    assert np.bincount(capped // panel.length, minlength=3).max() == 3
+
+
+def test_per_series_scores_are_scale_free():
+    season = np.tile([0.0, 3.0, 1.0, 5.0], 10)
+    values, lengths = right_aligned([10 + season, 10_000 + 1000 * season])
+    panel = Panel(values, ["small", "large"], lengths)
+    forecasts, actual, rows, origins = panel_baselines(panel, 32, 40, 4, season_length=4, with_ets=False)
+    assert list(rows) == [0, 0, 0, 0, 0, 1, 1, 1, 1, 1] and list(origins[:5]) == [32, 33, 34, 35, 36]
+    assert np.allclose(forecasts["seasonal_naive"], actual)  # a pure season: seasonal naive is exact
+    scales = panel_scales(panel, 32, season_length=4)  # seasonal naive's in-sample MAE is 0 in both: the fallback
+    naive_mase = per_series_mae(forecasts["naive"], actual, rows, 2) / panel_scales(panel, 32, season_length=0)
+    assert naive_mase[0] == pytest.approx(naive_mase[1])  # the same shape at 1,000x the level scores the same
+    assert np.all(scales > 0)
+
+
+def test_padded_inputs_reach_every_series_at_the_validation_origin():
+    panel = synthetic_panel(count=5, min_length=40, max_length=80)
+    scaled = ScaledPanel.of(panel, np.ones(panel.count))
+    x, _, rows, _ = panel_window_view(scaled.values, 40, panel.length - 24, panel.length - 12, 12)
+    assert sorted(set(rows.tolist())) == list(range(5)) and not np.isnan(x).any()
+    assert 0 < scaled.padded(40, panel.length - 24) == int(np.sum(panel.lengths - 24 < 40))
+
+
+@pytest.fixture(scope="module")
+def panel_search(tmp_path_factory, _empty_store):
+    from tests.conftest import store_in
+
+    folder = tmp_path_factory.mktemp("panel")
+    uri = store_in(folder, _empty_store)
+    result = run_cli([*TINY_PANEL, "data=synthetic_panel", "data.count=40", f"hydra.run.dir={folder / 'run'}"], uri, ROOT)
+    return folder, uri, result
+
+
+def test_a_panel_search_scores_every_series_and_registers_a_long_dataframe_forecaster(panel_search):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    folder, uri, result = panel_search
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((folder / "run" / "summary.json").read_text())
+    assert summary["series"] == 40
+    assert set(summary["panel"]) >= {"winner", "naive", "seasonal_naive", "ets"}
+    assert summary["mase"]["test"] == pytest.approx(summary["panel"]["winner"]["test_mean"])
+    assert 0.0 <= summary["panel"]["winner"]["beats_seasonal_naive"] <= 1.0
+    assert "MASE over series" in result.stdout and "winner beats" in result.stdout
+    with open(summary["per_series_csv"]) as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 40
+    assert {"unique_id", "points", "scale", "winner_test_mase", "seasonal_naive_test_mase", "ets_val_mae"} <= set(rows[0])
+    mase = np.array([float(r["winner_test_mase"]) for r in rows])
+    assert np.nanmean(mase) == pytest.approx(summary["panel"]["winner"]["test_mean"], rel=1e-4)
+    client = MlflowClient(uri)
+    parent, children = parent_and_children(client, summary["mlflow_parent_run_id"])
+    assert parent.info.status == "FINISHED" and all(c.info.status != "RUNNING" for c in children)
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"per_series.csv", "forecast_series.png"} <= artifacts
+
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(summary["model_uri"])
+    new = panel_frame(synthetic_panel(count=3, seed=99))  # series the search never saw, any level
+    forecast = model.predict(new)
+    assert list(forecast.columns) == ["unique_id", "ds", "forecast"]
+    assert len(forecast) == 3 * 12 and np.isfinite(forecast["forecast"]).all()
+    first = forecast[forecast.unique_id == "S0000"]["ds"]
+    assert list(first[:2]) == [pd.Timestamp("2021-01-01"), pd.Timestamp("2021-02-01")]  # month after month
+    level = new.groupby("unique_id")["y"].last()
+    ratio = forecast.groupby("unique_id")["forecast"].mean() / level
+    assert ratio.between(0.3, 3.0).all()  # forecasts at each series' own level
+
+
+def test_a_panel_csv_without_its_id_column_or_too_short_gets_one_line(tmp_path, store):
+    panel = synthetic_panel(count=30, min_length=50, max_length=70)
+    path = tmp_path / "sales.csv"
+    panel_frame(panel).rename(columns={"unique_id": "store"}).to_csv(path, index=False)
+    bad = run_cli([*TINY_PANEL, "data=panel", f"data.path={path}", f"hydra.run.dir={tmp_path / 'bad'}"], store, ROOT)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1].startswith("error: data.id_column='unique_id' is not a column")
+    assert "Traceback" not in bad.stderr
+    short = run_cli(
+        [*TINY_PANEL, "data=panel", f"data.path={path}", "data.id_column=store", "data.test_size=40", "data.horizon=40"],
+        store,
+        tmp_path,
+    )
+    assert short.returncode == 2 and "every series of panel is shorter than the 82 points" in short.stderr
