@@ -16,7 +16,7 @@ def test_the_readme_is_one_page():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 300
 
 
-@pytest.mark.parametrize("data", ["synthetic", "csv", "co2"])
+@pytest.mark.parametrize("data", ["synthetic", "csv", "co2", "panel", "synthetic_panel"])
 def test_every_config_key_is_documented(data):
     docs = "\n".join(page.read_text() for page in PAGES)
     config = OmegaConf.to_container(compose_config("+space=conv_lstm", f"data={data}"), resolve=False)
