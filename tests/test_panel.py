@@ -114,6 +114,10 @@ def test_a_panel_search_scores_every_series_and_registers_a_long_dataframe_forec
     assert summary["mase"]["test"] == pytest.approx(summary["panel"]["winner"]["test_mean"])
     assert 0.0 <= summary["panel"]["winner"]["beats_seasonal_naive"] <= 1.0
     assert "MASE over series" in result.stdout and "winner beats" in result.stdout
+    trial_lines = [line for line in result.stdout.splitlines() if line.startswith("trial ")]
+    assert len(trial_lines) == summary["trials"]["total"] == 5  # Hyperband at 2 epochs, factor 2: the budget's 5
+    assert trial_lines[0].endswith("left]") and "[1/5 trials, ~" in trial_lines[0]
+    assert trial_lines[-1].endswith("[5/5 trials]")
     with open(summary["per_series_csv"]) as file:
         rows = list(csv.DictReader(file))
     assert len(rows) == 40
@@ -153,3 +157,13 @@ def test_a_panel_csv_without_its_id_column_or_too_short_gets_one_line(tmp_path, 
         tmp_path,
     )
     assert short.returncode == 2 and "every series of panel is shorter than the 82 points" in short.stderr
+
+
+def test_the_budget_schedule_is_the_one_the_config_comment_promises():
+    from search.plan.budget import Progress, hyperband_schedule
+
+    assert len(hyperband_schedule(27, 4)) == 44 and len(hyperband_schedule(27, 3)) == 70  # search/config.py's figures
+    assert len(hyperband_schedule(27, 4, iterations=2)) == 88
+    progress = Progress([1, 1, 2], started=0.0)
+    assert progress.line("0000", now=10.0) == "1/3 trials, ~30s left"  # 1 epoch in 10 s, 3 epochs to go
+    assert progress.line("0002", now=40.0) == "3/3 trials"

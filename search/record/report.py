@@ -27,9 +27,12 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def progress_line(trial, names: list[str], best: float | None, seconds: float, worker: str | None = None) -> str:
-    """`trial 0007 b1 r0 ep 3-9 window_size=30 ... val_mae=5.12 best=4.98 12.3s` (or FAILED with the reason);
-    `trial 0007 [w2] ...` when worker `w2` of several trained it."""
+def progress_line(
+    trial, names: list[str], best: float | None, seconds: float, worker: str | None = None, budget: str = ""
+) -> str:
+    """`trial 0007 b1 r0 ep 3-9 window_size=30 ... val_mae=5.12 best=4.98 12.3s [8/44 trials, ~3m10s left]` (or FAILED
+    with the reason); `trial 0007 [w2] ...` when worker `w2` of several trained it; `budget`: where the search is
+    (`search.plan.budget.Progress`)."""
     values = trial.hyperparameters.values
     parts = [f"trial {trial.trial_id}"] + ([f"[{worker}]"] if worker else [])
     if "tuner/bracket" in values:
@@ -46,6 +49,8 @@ def progress_line(trial, names: list[str], best: float | None, seconds: float, w
         parts.append(f"{status}: {last[:120]}")
     parts.append(f"best={best:.4g}" if best is not None else "best=-")
     parts.append(f"{seconds:.1f}s")
+    if budget:
+        parts.append(f"[{budget}]")
     return " ".join(parts)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from search.core import interrupts
 from search.core.files import disk_full, write_atomic
 from search.fit.memory import release_traced_graphs
+from search.plan.budget import Progress, trial_schedule
 from search.plan.space import tunable_names
 from search.record.plots import forecast_figure, paths_figure, spread_origins
 from search.record.report import progress_line, say
@@ -266,7 +267,9 @@ class TrackingMixin:
         best = self.oracle.get_best_trials(1)
         if self.worker_id:  # the chief's oracle scored the trial; this process's copy of it has no score
             trial = self.oracle.get_trial(trial.trial_id)
-        line = progress_line(trial, tunable_names(self.specs), best[0].score if best else None, seconds, self.worker_id)
+        progress = getattr(self, "progress", None)
+        budget = progress.line(trial.trial_id, time.perf_counter()) if progress else ""
+        line = progress_line(trial, tunable_names(self.specs), best[0].score if best else None, seconds, self.worker_id, budget)
         say(line)
         interrupts.check()  # an interrupt swallowed during the trial stops the search here, its state saved
 
@@ -408,6 +411,7 @@ def make_tuner(
     if tuner_cfg.name == "hyperband" and tuner_cfg.reuse_models:
         tuner.trained_models = TrainedModels(tracker, tuner_cfg.max_epochs, tuner_cfg.factor)
     tuner.worker_timeout_s = worker_timeout_s
+    tuner.progress = Progress(trial_schedule(tuner_cfg), time.perf_counter())
     if tuner._is_worker():  # its oracle is a client of the chief's: every call carries the search's token
         heartbeat_s = min(worker_timeout_s / 5, HEARTBEAT_S)
         guard_client(tuner.oracle, _oracle_address(), required_token("worker"), tuner.tuner_id, heartbeat_s)
