@@ -157,6 +157,8 @@ def test_a_panel_csv_without_its_id_column_or_too_short_gets_one_line(tmp_path, 
         tmp_path,
     )
     assert short.returncode == 2 and "every series of panel is shorter than the 82 points" in short.stderr
+    intervals = run_cli([*TINY_PANEL, "data=synthetic_panel", "search.intervals=[0.9]"], store, tmp_path)
+    assert intervals.returncode == 2 and "error: search.intervals: intervals are not computed on a panel yet" in intervals.stderr
 
 
 def test_the_budget_schedule_is_the_one_the_config_comment_promises():

@@ -139,6 +139,8 @@ def make_plan(request: Request, parallel_jobs: int = 1) -> Plan:
 def _panel_plan(request: Request, specs: dict, note: str | None, workers: int, cores: int, parallel_jobs: int) -> Plan:
     """`make_plan` for a panel (`search.plan.panel_planning`): no backtest, no blend (they weigh one series' origins)."""
     data = request.data
+    if request.search.intervals:
+        raise UserError("search.intervals: intervals are not computed on a panel yet; drop search.intervals")
     specs, scaled, layout, panel_note = panel_plan(specs, data, request.mode)
     longest = max(input_lengths(specs, data.season_length))
     notes = [note, panel_note, padded_note(scaled, layout, longest)]
