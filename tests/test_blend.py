@@ -132,3 +132,21 @@ def test_the_average_of_the_networks_is_one_candidate_and_registers_as_its_parts
     average.weight, refits[0].weight = 0.6, 0.4
     held = {m.name: m.weight for m in atoms([average, refits[0]])}
     assert held == pytest.approx({"trial 1 refit": 0.7, "trial 2 refit": 0.3})
+
+
+def test_weights_chosen_on_the_earlier_block_follow_it_and_are_scored_on_validation():
+    """`search.blend_evidence=earlier`: a network that looks best on validation (where the search chose it) but not on
+    the block before takes no weight; a member with no earlier forecasts takes none; without any network run one
+    block back, the weights come from validation."""
+    rng = np.random.default_rng(0)
+    actual, earlier_actual = rng.normal(0, 1, (40, 3)), rng.normal(0, 1, (40, 3))
+    lucky = Member("trial 1 refit", "refit", actual + 0.1, 0.1, earlier_forecasts=earlier_actual + 2.0)
+    steady = Member("ar_changes", "statistical", actual + 0.5, 0.5, earlier_forecasts=earlier_actual + 0.5)
+    unrun = Member("trial 2 refit", "refit", actual + 0.05, 0.05)
+    blend = choose_blend([lucky, steady, unrun], actual, 10, "earlier", earlier_actual)
+    assert (lucky.weight, steady.weight, unrun.weight) == (0.0, 1.0, 0.0)
+    assert blend.evidence == "earlier" and blend.val_mae_cross_fitted == pytest.approx(0.5)  # scored on validation
+    assert "earlier" in blend.forecasts() and set(blend.forecasts()["earlier"]["members"]) == {"trial 1 refit", "ar_changes"}
+    lucky.earlier_forecasts = None
+    fallback = choose_blend([lucky, steady, unrun], actual, 10, "earlier", earlier_actual)
+    assert fallback.evidence.startswith("validation") and unrun.weight > 0.5
