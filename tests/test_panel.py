@@ -118,6 +118,9 @@ def test_a_panel_search_scores_every_series_and_registers_a_long_dataframe_forec
     assert len(trial_lines) == summary["trials"]["total"] == 5  # Hyperband at 2 epochs, factor 2: the budget's 5
     assert trial_lines[0].endswith("left]") and "[1/5 trials, ~" in trial_lines[0]
     assert trial_lines[-1].endswith("[5/5 trials]")
+    members = summary["selection"]["members"]  # search.ensemble=2 picks over the top_k=2 configurations
+    assert sum(members.values()) == 2 and set(members) <= {c["trial_id"] for c in summary["selection"]["candidates"]}
+    assert "averaged" in result.stdout
     with open(summary["per_series_csv"]) as file:
         rows = list(csv.DictReader(file))
     assert len(rows) == 40

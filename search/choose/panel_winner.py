@@ -124,6 +124,7 @@ def evaluate_panel_winner(
             "folds": 0,
             "backtest": "never (a panel)",
             "candidates": [c.as_dict() for c in chosen.candidates],
+            "members": _member_counts(chosen.members),
         },
         refit=bool(settings.refit),
         ensemble=settings.ensemble,
@@ -267,3 +268,11 @@ def _log_panel_model(tracker: Tracker, model, panel, season_length: int, horizon
         return tracker.log_pyfunc_to_parent(
             Path(panel_pyfunc.__file__), {"keras_model": str(path)}, config, signature, requirements(), name
         )
+
+
+def _member_counts(members: list) -> dict[str, int]:
+    """How many members (seeds) of each configuration the registered model averages, by trial id."""
+    counts: dict[str, int] = {}
+    for candidate, _ in members:
+        counts[candidate.trial_id] = counts.get(candidate.trial_id, 0) + 1
+    return counts

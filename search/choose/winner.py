@@ -6,6 +6,7 @@ The stages after the search (`search.select`, `search.refit`, `search.ensemble`)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tempfile
 import time
@@ -49,6 +50,7 @@ class Chosen:
     final: object
     seconds: dict
     blend: Blend | None = None  # `search.blend`: the members, their weights and scores
+    members: list = dataclasses.field(default_factory=list)  # without a blend: `(configuration, seed offset)` averaged
 
 
 def choose_and_train(
@@ -78,6 +80,13 @@ def choose_and_train(
     final = searched
     ranked = sorted(candidates, key=lambda c: c.backtest_mae if c.backtest_mae is not None else c.search_val_mae)
     members = ensemble_members(winner, ranked, settings.ensemble, settings.ensemble_of)
+    if hypermodel.panel and str(settings.ensemble_of) == "configurations" and len(candidates) > 1:
+        from search.choose.panel_members import panel_members
+
+        def load(trial_id: str):
+            return searched if trial_id == winner.trial_id else tuner.load_model(tuner.oracle.get_trial(trial_id))
+
+        members = panel_members(load, hypermodel, candidates, settings.ensemble)
     if settings.blend and not hypermodel.panel:  # a blend weighs one series' forecasts
         clock = time.monotonic()
 
@@ -97,7 +106,7 @@ def choose_and_train(
         clock = time.monotonic()
         final = fit_final(fits, members, train_stop, run) or searched  # every member diverged: keep the searched
         seconds["refit" if len(members) == 1 else "ensemble"] = round(time.monotonic() - clock, 1)
-    return Chosen(winner, candidates, searched, final, seconds)
+    return Chosen(winner, candidates, searched, final, seconds, members=members)
 
 
 def evaluate_winner(

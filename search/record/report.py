@@ -138,6 +138,11 @@ def _panel_rows(summary: dict) -> list[tuple[str, str]]:
     ]
     if wins:
         rows.append(("winner beats", ", ".join(wins) + " of the series"))
+    members = summary.get("selection", {}).get("members")
+    if members:
+        total = sum(members.values())
+        picked = ", ".join(f"trial {trial} x{count}" for trial, count in sorted(members.items(), key=lambda m: -m[1]))
+        rows.append(("averaged", f"{total} refits: {picked} (picked on the series' validation forecasts)"))
     rows.append(("per series", summary.get("per_series_csv", "")))
     return rows
 
