@@ -19,24 +19,19 @@ def panel_window_starts(
     label_stop: int,
     horizon: int = 1,
     per_series: int = 0,
-    seed: int = 0,
 ) -> np.ndarray:
     """Flat start indices (into the `(N, length)` panel flattened) of every window of `window_size` points whose
     `horizon` labels lie in columns `[label_start, label_stop)` and whose first point is at or after its row's first
-    point (`first_points[i]`). With `per_series` > 0, at most that many windows of each series (the latest ones
-    always, the rest drawn with `seed`), so memory and epoch time stay bounded with long series."""
+    point (`first_points[i]`). With `per_series` > 0, at most that many windows of each series, the latest ones (the
+    nearest the points it will forecast), so memory and epoch time stay bounded with many or long series."""
     first_label = np.maximum(first_points + window_size, label_start)
     last_label = label_stop - horizon  # inclusive
     counts = np.maximum(last_label - first_label + 1, 0)
     if per_series > 0:
         counts = np.minimum(counts, per_series)
-        rng = np.random.default_rng(seed)
     starts = []
     for row in np.flatnonzero(counts):
-        available = last_label - first_label[row] + 1
-        labels = np.arange(first_label[row], last_label + 1)
-        if counts[row] < available:
-            labels = np.sort(rng.choice(labels, counts[row], replace=False))
+        labels = np.arange(last_label - counts[row] + 1, last_label + 1)
         starts.append(row * length + labels - window_size)
     return np.concatenate(starts).astype(np.int64) if starts else np.zeros(0, dtype=np.int64)
 

@@ -69,6 +69,7 @@ def test_training_windows_stay_inside_one_series_and_before_the_stop():
     assert len(starts) == 15  # b (columns 0..24): starts 0..14; a (15..24) holds 5 points before 20, c none: too few
     capped = panel_window_starts(panel.starts(), panel.length, 4, 0, 25, horizon=1, per_series=3)
     assert np.bincount(capped // panel.length, minlength=3).max() == 3
+    assert list(capped[capped // panel.length == 1] % panel.length) == [18, 19, 20]  # b's latest: labels 22, 23, 24
 
 
 def test_per_series_scores_are_scale_free():

@@ -75,7 +75,7 @@ class PanelHyperModel(WindowedHyperModel):
         stop = self.split_time(values) if train_stop is None else train_stop
         seed = self.seed if seed is None else seed
         starts = panel_window_starts(
-            self.first_points, self.layout.length, length, 0, stop, self.layout.horizon, self.windows_per_series, seed
+            self.first_points, self.layout.length, length, 0, stop, self.layout.horizon, self.windows_per_series
         )
         if len(starts) == 0:
             raise ValueError(
