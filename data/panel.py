@@ -13,11 +13,10 @@ NeuralForecast convention), or generated (`synthetic_panel`, the embedded defaul
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from data.errors import UserError, first_line
+from data.errors import UserError
 
 
 @dataclass
@@ -67,13 +66,9 @@ def read_panel(path: str, id_column: str = "unique_id", time_column: str = "ds",
     """
     import pandas as pd
 
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise UserError(f"data.path={path!r}: no such file; point data.path at a long CSV (one row per series and time)")
-    try:
-        frame = pd.read_csv(file)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise UserError(f"data.path={path!r} cannot be read as CSV ({first_line(err)}); fix the file") from None
+    from data.sources import read_csv_file
+
+    frame = read_csv_file(path, "a long CSV (one row per series and time)")
     for field, name in (("data.id_column", id_column), ("data.time_column", time_column), ("data.column", column)):
         if name not in frame.columns:
             raise UserError(

@@ -54,13 +54,7 @@ def csv_series(path: str, column: str, time_column: str | None = None, gaps: str
 
     if gaps not in GAP_POLICIES:
         raise UserError(f"data.gaps={gaps!r} is not a gap policy: use one of {', '.join(GAP_POLICIES)}")
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise UserError(f"data.path={path!r}: no such file; point data.path at a CSV file")
-    try:
-        frame = pd.read_csv(file)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise UserError(f"data.path={path!r} cannot be read as CSV ({first_line(err)}); fix the file") from None
+    frame = read_csv_file(path, "a CSV file")
     for field, name in (("data.column", column), ("data.time_column", time_column)):
         if name is not None and name not in frame.columns:
             raise UserError(f"{field}={name!r} is not a column of {path}; columns are: {', '.join(map(str, frame.columns))}")
@@ -74,6 +68,19 @@ def csv_series(path: str, column: str, time_column: str | None = None, gaps: str
     if time_column is not None:
         values = _regular_time_index(values, frame[time_column], path, time_column)
     return _fill_gaps(values, gaps, column).to_numpy(dtype=np.float32)
+
+
+def read_csv_file(path: str, what: str):
+    """The CSV file at `data.path` as a DataFrame; a missing or unreadable file is a `UserError` saying it is `what`."""
+    import pandas as pd
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise UserError(f"data.path={path!r}: no such file; point data.path at {what}")
+    try:
+        return pd.read_csv(file)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise UserError(f"data.path={path!r} cannot be read as CSV ({first_line(err)}); fix the file") from None
 
 
 def _regular_time_index(values, times, path: str, time_column: str):

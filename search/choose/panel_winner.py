@@ -41,9 +41,9 @@ def evaluate_panel_winner(
     tracker: Tracker,
     completed,
     labels: RunLabels,
-    run_dir: Path,
     model_name=None,
     run=None,
+    run_dir: Path = Path("."),
 ) -> Evaluation:
     """`search.choose.winner.evaluate_winner` for a panel: choose and train (refit and average, no blend), score per
     series, write `per_series.csv`, log, register."""

@@ -5,6 +5,7 @@ Imported only after `search.plan.planning` has checked the config, the data and 
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -65,38 +66,25 @@ def search_and_evaluate(
     if completed:
         from search.choose.winner import evaluate_winner
 
-        with _fit_pool(settings, plan, tracker, run_dir, labels) as pool:
-            if plan.panel is not None:
-                from search.choose.panel_winner import evaluate_panel_winner
+        evaluate = evaluate_winner
+        if plan.panel is not None:
+            from search.choose.panel_winner import evaluate_panel_winner
 
-                summary.evaluation = evaluate_panel_winner(
-                    tuner,
-                    hypermodel,
-                    plan,
-                    settings.search,
-                    settings.data,
-                    settings.seed,
-                    tracker,
-                    completed,
-                    labels,
-                    run_dir,
-                    settings.tracking.registered_model,
-                    pool.run,
-                )
-            else:
-                summary.evaluation = evaluate_winner(
-                    tuner,
-                    hypermodel,
-                    plan,
-                    settings.search,
-                    settings.data,
-                    settings.seed,
-                    tracker,
-                    completed,
-                    labels,
-                    settings.tracking.registered_model,
-                    pool.run,
-                )
+            evaluate = functools.partial(evaluate_panel_winner, run_dir=run_dir)
+        with _fit_pool(settings, plan, tracker, run_dir, labels) as pool:
+            summary.evaluation = evaluate(
+                tuner,
+                hypermodel,
+                plan,
+                settings.search,
+                settings.data,
+                settings.seed,
+                tracker,
+                completed,
+                labels,
+                settings.tracking.registered_model,
+                pool.run,
+            )
         summary.stage_seconds.update(summary.evaluation.stage_seconds)
     else:
         error = error or "no trial completed; see the FAILED child runs for why"
