@@ -129,9 +129,9 @@ class BundledData(ColumnData):
 @dataclass
 class PanelCommon(DataCommon):
     """Fields of a panel (many series in one search, `data.panel`): the last `test_size` points of every series are
-    its test tail; `windows_per_series` caps each series' training windows an epoch (0: all of them)."""
+    its test tail; `windows_per_series`: each series' latest training windows kept (0: all of them)."""
 
-    windows_per_series: int = 0
+    windows_per_series: int = 16
 
 
 @dataclass
