@@ -185,7 +185,23 @@ def offered(names: list[str], winner: str) -> list[str]:
     return [n for n in names if n not in searched_others and not n.endswith(" searched models")]
 
 
-def rescore(dump_dir: Path) -> None:
+STATISTICAL = {"naive", "seasonal_naive", "moving_average", "drift", "ar_changes", "ets"}
+
+
+def shrunk(weights, members: list, shrink: float):
+    """`weights` times (1 - `shrink`), plus `shrink` on the statistical member with the lowest validation MAE."""
+    import numpy as np
+
+    if not shrink:
+        return weights
+    statistical = [i for i, m in enumerate(members) if m.name in STATISTICAL]
+    best = min(statistical, key=lambda i: float(np.mean(np.abs(members[i].val_forecasts - members[i].actual))))
+    out = (1 - shrink) * np.asarray(weights, dtype=np.float64)
+    out[best] += shrink
+    return out
+
+
+def rescore(dump_dir: Path, shrinks: tuple[float, ...] = ()) -> None:
     """Each dump of `--dump` scored with today's selection (`search.choose.blend.choose_blend` on the candidates it
     offers), once for each `search.blend_evidence` its forecasts allow (`earlier` and `both` need a search run with
     `search.blend_evidence=earlier` or `both`): the blend's test MAE beside the equal-weight average of refits, the
@@ -197,9 +213,12 @@ def rescore(dump_dir: Path) -> None:
             return
         print(f"-- weights chosen on: {evidence}")
         rescore_with(paths, evidence)
+        for shrink in shrinks if evidence == "validation" else ():
+            print(f"-- weights chosen on: validation, shrunk by {shrink} toward the best classical forecaster")
+            rescore_with(paths, evidence, shrink)
 
 
-def rescore_with(paths: list[Path], evidence: str) -> None:
+def rescore_with(paths: list[Path], evidence: str, shrink: float = 0.0) -> None:
     import numpy as np
 
     from search.choose.blend import Member, choose_blend
@@ -224,6 +243,11 @@ def rescore_with(paths: list[Path], evidence: str) -> None:
             for n in names
         ]
         choose_blend(members, actual, 25, evidence, early_actual)
+        for member in members:
+            member.actual = actual
+        weights = shrunk([m.weight for m in members], members, shrink)
+        for member, weight in zip(members, weights, strict=True):
+            member.weight = float(weight)
         blend = sum(m.weight * np.asarray(test["members"][m.name]).reshape(test_actual.shape) for m in members)
         average = next(n for n in test["members"] if n.startswith("average of") and n.endswith("refits"))
         row = {
@@ -263,9 +287,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tiny", action="store_true", help="a tiny dense search (CI: every code path)")
     parser.add_argument("--dump", type=Path, help="write each run's validation and test forecasts here (JSON)")
     parser.add_argument("--rescore", type=Path, help="score the dumps in this folder with today's selection; no search")
+    parser.add_argument("--shrink", type=float, nargs="*", default=[], help="--rescore: also with these shrinkages (λ)")
     args = parser.parse_args(argv)
     if args.rescore:
-        rescore(args.rescore)
+        rescore(args.rescore, tuple(args.shrink))
         return
     space = TINY_SPACE if args.tiny else "conv_lstm"
     extra = [*TINY, *args.set] if args.tiny else list(args.set)
