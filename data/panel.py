@@ -89,15 +89,15 @@ def read_panel(path: str, id_column: str = "unique_id", time_column: str = "ds",
         raise UserError(
             f"data.column={column!r} is empty at row {row + 2} of {path} (series {frame[id_column][row]!r}); fill or drop it"
         )
-    times = pd.to_datetime(frame[time_column], errors="coerce")
-    if times.isna().any():  # not dates: numbers (a time index) sort as they are
-        numeric = pd.to_numeric(frame[time_column], errors="coerce")
-        if numeric.isna().any():
-            row = int((times.isna() & numeric.isna()).idxmax())
+    if pd.api.types.is_numeric_dtype(frame[time_column]):  # a time index: numbers order the rows as they are
+        times = frame[time_column]
+    else:
+        times = pd.to_datetime(frame[time_column], errors="coerce")
+        if times.isna().any():
+            row = int(times.isna().idxmax())
             raise UserError(
                 f"data.time_column={time_column!r} has an unreadable time {frame[time_column][row]!r} at row {row + 2} of {path}"
             )
-        times = numeric
     long = pd.DataFrame({"id": frame[id_column].astype(str), "t": times, "y": values.astype(np.float64)})
     duplicated = long.duplicated(["id", "t"])
     if duplicated.any():
@@ -111,9 +111,26 @@ def read_panel(path: str, id_column: str = "unique_id", time_column: str = "ds",
     ids = list(groups.groups)
     array, lengths = right_aligned([group["y"].to_numpy(np.float32) for _, group in groups])
     last_times = [group["t"].iloc[-1] for _, group in groups]
-    steps = groups["t"].diff().dropna()
-    step = steps.mode().iloc[0] if len(steps) else None
-    return Panel(array, ids, lengths, last_times, step)
+    longest = max((group["t"] for _, group in groups), key=len)
+    return Panel(array, ids, lengths, last_times, time_step(longest.reset_index(drop=True)))
+
+
+def time_step(times):
+    """The step between a series' times: a calendar frequency for dates where pandas can infer one (month starts
+    stay month starts), else the most common difference; None for fewer than two times."""
+    import pandas as pd
+
+    if len(times) < 2:
+        return None
+    if pd.api.types.is_datetime64_any_dtype(times) and len(times) >= 3:
+        try:  # pandas >= 3.1 returns an offset with this option, and warns without it
+            with pd.option_context("future.infer_freq_returns_offset", True):
+                frequency = pd.infer_freq(pd.DatetimeIndex(times))
+        except (KeyError, pd.errors.OptionError):
+            frequency = pd.infer_freq(pd.DatetimeIndex(times))
+        if frequency is not None:
+            return pd.tseries.frequencies.to_offset(frequency)
+    return times.diff().dropna().mode().iloc[0]
 
 
 @dataclass
@@ -165,7 +182,7 @@ def panel_frame(panel: Panel):
     for i, name in enumerate(panel.ids):
         row = panel.row(i)
         if panel.last_times is not None and panel.step is not None:
-            last = pd.Timestamp(panel.last_times[i])
+            last = panel.last_times[i]
             times = [last - panel.step * k for k in range(len(row) - 1, -1, -1)]
         else:
             times = list(range(len(row)))

@@ -20,7 +20,7 @@ from data.panel_windows import panel_window_view
 def panel_scales(panel: Panel, stop: int, season_length: int = 0) -> np.ndarray:
     """Each series' MASE scale from its points before column `stop`: seasonal naive's in-sample MAE (lag
     `season_length`, where the series has more points than that before `stop`), else naive's; a series flat there
-    (scale 0) or with under two points takes the panel's median scale, so its errors still count."""
+    (scale 0) or with under two points takes its own mean absolute value (`_level`), as the served model does."""
     first = panel.starts()
     scales = np.array(
         [
@@ -29,8 +29,14 @@ def panel_scales(panel: Panel, stop: int, season_length: int = 0) -> np.ndarray:
         ]
     )
     usable = np.isfinite(scales) & (scales > 0)
-    fallback = float(np.median(scales[usable])) if usable.any() else 1.0
-    return np.where(usable, scales, fallback)
+    own = np.array([_level(panel.values[i, first[i] : stop]) for i in range(panel.count)])
+    return np.where(usable, scales, own)
+
+
+def _level(values: np.ndarray) -> float:
+    """A flat series' stand-in scale: its mean absolute value (1 where that is 0 too): its own units, not others'."""
+    level = float(np.mean(np.abs(values))) if len(values) else 0.0
+    return level if level > 0 else 1.0
 
 
 def per_series_mae(forecasts: np.ndarray, actual: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:

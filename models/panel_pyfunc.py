@@ -3,7 +3,8 @@
 Input: one row per series and time, columns `unique_id`, `ds`, `y` (the training convention), sorted or not. For each
 series the model reads its last `input_length` values (a shorter series is padded with its first value, as in
 training), divides them by the series' MASE scale (the in-sample MAE of its seasonal naive forecast, naive where it
-holds less than a season and one point: the scale it was trained in), forecasts `horizon` values and scales them back.
+holds less than a season and one point: the scale it was trained in; so give it each series' whole history, not only
+its last input-length values), forecasts `horizon` values and scales them back.
 Output: one row per series and step, `unique_id`, `ds` (the next timestamps on the series' own step; 1, 2, ... after
 the last `ds` when `ds` is a number) and `forecast`.
 
@@ -19,30 +20,42 @@ import numpy as np
 
 def series_scale(values: np.ndarray, season_length: int) -> float:
     """MASE's scale of one series' history: seasonal naive's in-sample MAE (lag `season_length` when the history is
-    longer than it), else naive's; NaN when it cannot be computed or is 0 (the caller falls back)."""
+    longer than it), else naive's; for a flat or one-point history its mean absolute value (1 where that is 0), as
+    training scales such a series (`data.panel_scores.panel_scales`)."""
     lag = season_length if 0 < season_length < len(values) else 1
-    if len(values) <= lag:
-        return float("nan")
-    scale = float(np.mean(np.abs(values[lag:] - values[:-lag])))
-    return scale if scale > 0 else float("nan")
+    if len(values) > lag:
+        scale = float(np.mean(np.abs(values[lag:] - values[:-lag])))
+        if scale > 0:
+            return scale
+    level = float(np.mean(np.abs(values))) if len(values) else 0.0
+    return level if level > 0 else 1.0
 
 
-def next_times(stamps, horizon: int) -> list:
-    """The `horizon` timestamps after a series' last: on its calendar frequency (month starts stay month starts),
-    else its most common step; numbers count on by that step (1 for a single point)."""
+def next_times(stamps, horizon: int, frequency=None, uid=None) -> list:
+    """The `horizon` timestamps after a series' last: on its own calendar frequency where pandas infers one from three
+    stamps or more (month starts stay month starts), else on `frequency` (the training panel's: a pandas frequency
+    string for dates, a number for a time index), else on its most common step."""
     import pandas as pd
 
     last = stamps.iloc[-1]
-    if isinstance(last, pd.Timestamp) and len(stamps) >= 3:
+    dated = isinstance(last, pd.Timestamp)
+    if dated and len(stamps) >= 3:
         try:  # pandas >= 3.1 returns an offset with this option, and warns without it
             with pd.option_context("future.infer_freq_returns_offset", True):
-                frequency = pd.infer_freq(pd.DatetimeIndex(stamps))
+                inferred = pd.infer_freq(pd.DatetimeIndex(stamps))
         except (KeyError, pd.errors.OptionError):
-            frequency = pd.infer_freq(pd.DatetimeIndex(stamps))
-        if frequency is not None:
-            return list(pd.date_range(last, periods=horizon + 1, freq=frequency)[1:])
+            inferred = pd.infer_freq(pd.DatetimeIndex(stamps))
+        if inferred is not None:
+            return list(pd.date_range(last, periods=horizon + 1, freq=inferred)[1:])
+    if dated and isinstance(frequency, str):
+        return list(pd.date_range(last, periods=horizon + 1, freq=frequency)[1:])
+    if not dated and isinstance(frequency, (int, float)) and len(stamps) < 2:
+        step = int(frequency) if float(frequency).is_integer() else frequency
+        return [last + step * k for k in range(1, horizon + 1)]
     steps = stamps.diff().dropna()
-    step = steps.mode().iloc[0] if len(steps) else 1
+    if len(steps) == 0:
+        raise ValueError(f"series {uid!r}: one point and no known time step; give it two points or more")
+    step = steps.mode().iloc[0]
     if pd.api.types.is_integer_dtype(stamps):
         step = int(step)
     return [last + step * k for k in range(1, horizon + 1)]
@@ -61,6 +74,7 @@ class PanelForecaster(mlflow.pyfunc.PythonModel):
         config = context.model_config
         self.input_length, self.horizon = int(config["input_length"]), int(config["horizon"])
         self.season_length = int(config.get("season_length", 0))
+        self.frequency = config.get("frequency")
 
     def predict(self, context, model_input, params=None):
         import pandas as pd
@@ -86,13 +100,12 @@ class PanelForecaster(mlflow.pyfunc.PythonModel):
             ids.append(uid)
             stamps.append(group["ds"].reset_index(drop=True))
         scales = np.asarray(scales)
-        usable = np.isfinite(scales)
-        scales = np.where(usable, scales, np.median(scales[usable]) if usable.any() else 1.0)
         x = (np.asarray(windows) / scales[:, None]).astype(np.float32)
         forecasts = np.asarray(self.model.predict(x, verbose=0)).reshape(len(x), -1)[:, : self.horizon] * scales[:, None]
         rows = []
         for i, uid in enumerate(ids):
-            for ds, value in zip(next_times(stamps[i], self.horizon), forecasts[i], strict=True):
+            times = next_times(stamps[i], self.horizon, getattr(self, "frequency", None), uid)
+            for ds, value in zip(times, forecasts[i], strict=True):
                 rows.append((uid, ds, float(value)))
         return pd.DataFrame(rows, columns=["unique_id", "ds", "forecast"])
 

@@ -161,6 +161,8 @@ def test_a_panel_csv_without_its_id_column_or_too_short_gets_one_line(tmp_path, 
         tmp_path,
     )
     assert short.returncode == 2 and "every series of panel is shorter than the 82 points" in short.stderr
+    profile = run_cli([*TINY_PANEL, "data=synthetic_panel", "space.scaling.value=profile"], store, tmp_path)
+    assert profile.returncode == 2 and "error: space.scaling=profile matches one series' seasonal profile" in profile.stderr
     intervals = run_cli([*TINY_PANEL, "data=synthetic_panel", "search.intervals=[0.9]"], store, tmp_path)
     assert intervals.returncode == 2 and "error: search.intervals: intervals are not computed on a panel yet" in intervals.stderr
 
@@ -173,3 +175,39 @@ def test_the_budget_schedule_is_the_one_the_config_comment_promises():
     progress = Progress([1, 1, 2], started=0.0)
     assert progress.line("0000", now=10.0) == "1/3 trials, ~30s left"  # 1 epoch in 10 s, 3 epochs to go
     assert progress.line("0002", now=40.0) == "3/3 trials"
+
+
+def test_a_flat_series_is_scaled_by_its_own_level_in_training_and_serving():
+    from models.panel_pyfunc import series_scale
+
+    values, lengths = right_aligned([np.full(30, 500.0), 10 + np.tile([0.0, 1.0, 3.0], 10)])
+    scales = panel_scales(Panel(values, ["flat", "seasonal"], lengths), 30, season_length=3)
+    assert scales[0] == pytest.approx(500.0) and scales[1] > 0
+    assert series_scale(np.full(30, 500.0), 3) == pytest.approx(500.0) and series_scale(np.array([7.0]), 12) == 7.0
+
+
+def test_the_served_forecaster_takes_integer_times_and_values_and_one_point_series():
+    import keras
+
+    from models.panel_pyfunc import PanelForecaster
+
+    forecaster = PanelForecaster()
+    forecaster.model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    forecaster.input_length, forecaster.horizon, forecaster.season_length, forecaster.frequency = 4, 2, 0, 1.0
+    history = pd.DataFrame({"unique_id": [3, 3, 3, 3, 3, 7], "ds": [10, 11, 12, 13, 14, 5], "y": [1, 2, 3, 4, 5, 9]})
+    forecast = forecaster.predict(None, history.sample(frac=1.0, random_state=1))  # any row order
+    assert list(forecast["ds"]) == [15, 16, 6, 7] and np.isfinite(forecast["forecast"]).all()
+    dated = pd.DataFrame({"unique_id": ["a"], "ds": ["2020-05-01"], "y": [4.0]})
+    forecaster.frequency = "MS"
+    assert list(forecaster.predict(None, dated)["ds"]) == [pd.Timestamp("2020-06-01"), pd.Timestamp("2020-07-01")]
+    forecaster.frequency = None
+    with pytest.raises(ValueError, match="series 'a': one point and no known time step"):
+        forecaster.predict(None, dated)
+
+
+def test_numeric_times_stay_numbers(tmp_path):
+    path = tmp_path / "ticks.csv"
+    pd.DataFrame({"unique_id": ["a"] * 5, "ds": [0, 1, 2, 3, 4], "y": [1, 2, 3, 4, 5]}).to_csv(path, index=False)
+    panel = read_panel(str(path))
+    assert panel.last_times == [4] and panel.step == 1
+    assert list(panel_frame(panel)["ds"]) == [0, 1, 2, 3, 4]

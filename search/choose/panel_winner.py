@@ -102,8 +102,8 @@ def evaluate_panel_winner(
     description = (
         f"{chosen.winner.values.get('model', 'model')} trained on the {panel.count} series of {data.name} at once; "
         f"mean test MASE {scores.mase.get('test') or float('nan'):.4g}. A pyfunc: give it a long DataFrame (unique_id, ds, "
-        f"y; {int(chosen.final.input_shape[1])} points a series are read), get unique_id, ds, forecast for the next "
-        f"{horizon} steps."
+        f"y) with each series' whole history (its last {int(chosen.final.input_shape[1])} values are read, all of them "
+        f"set its scale), get unique_id, ds, forecast for the next {horizon} steps."
     )
 
     def log_version() -> str:
@@ -249,25 +249,43 @@ def _log_panel_model(tracker: Tracker, model, panel, season_length: int, horizon
     import tempfile
 
     import keras
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
 
     import models.panel_pyfunc as panel_pyfunc
     from search.fit.backends import requirements
 
     config = {"input_length": int(model.input_shape[1]), "horizon": horizon, "season_length": season_length}
+    config["frequency"] = _frequency(panel.step)
     with tempfile.TemporaryDirectory(prefix="panel-model-") as folder:
         path = Path(folder) / "model.keras"
         served = keras.models.clone_model(model)  # uncompiled: no optimizer state to save, nor to skip when loading
         served.set_weights(model.get_weights())
         served.save(path)
-        example = panel_frame(panel).groupby("unique_id").tail(config["input_length"]).head(3 * config["input_length"])
+        example = panel_frame(panel).groupby("unique_id").tail(4 * config["input_length"]).head(8 * config["input_length"])
         forecaster = panel_pyfunc.PanelForecaster()
         forecaster.model, forecaster.input_length, forecaster.horizon = model, config["input_length"], horizon
-        forecaster.season_length = season_length
-        signature = infer_signature(example, forecaster.predict(None, example))
+        forecaster.season_length, forecaster.frequency = season_length, config["frequency"]
+        # The output's schema only: the input is checked and converted by `predict` itself, so integer values or
+        # times, and ids of any type, are taken as `data=panel` reads them.
+        signature = ModelSignature(inputs=None, outputs=infer_signature(example, forecaster.predict(None, example)).outputs)
         return tracker.log_pyfunc_to_parent(
             Path(panel_pyfunc.__file__), {"keras_model": str(path)}, config, signature, requirements(), name
         )
+
+
+def _frequency(step):
+    """The panel's time step for the served model's config: a pandas frequency string for dates, a number for a time
+    index, None without one."""
+    import pandas as pd
+
+    if step is None:
+        return None
+    if isinstance(step, (int, float, np.integer, np.floating)):
+        return float(step)
+    try:
+        return pd.tseries.frequencies.to_offset(step).freqstr
+    except (TypeError, ValueError):
+        return None
 
 
 def _member_counts(members: list) -> dict[str, int]:

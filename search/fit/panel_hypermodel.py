@@ -77,6 +77,8 @@ class PanelHyperModel(WindowedHyperModel):
         starts = panel_window_starts(
             self.first_points, self.layout.length, length, 0, stop, self.layout.horizon, self.windows_per_series
         )
+        # Series after series as built: a shuffle buffer smaller than the panel would walk the series in id order.
+        starts = np.random.default_rng(seed).permutation(starts)
         if len(starts) == 0:
             raise ValueError(
                 f"window_size: no series holds a {length}-point input and its {self.layout.horizon} labels before {stop}"

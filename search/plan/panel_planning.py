@@ -14,6 +14,7 @@ from data.errors import UserError
 from data.panel import ScaledPanel, load_panel
 from data.panel_scores import panel_scales
 from data.split import Layout
+from search.plan.space import effective_kind
 
 PANEL_SOURCES = ("panel", "synthetic_panel")
 UNSUPPORTED_SCALINGS = ("profile",)
@@ -59,11 +60,11 @@ def panel_plan(specs: dict, data, mode: str) -> tuple[dict, ScaledPanel, Layout,
         )
     specs = {name: dict(spec) for name, spec in specs.items()}
     scaling = specs.get("scaling", {})
-    if scaling.get("kind") == "fixed" and scaling.get("value") in UNSUPPORTED_SCALINGS:
+    if effective_kind(scaling) == "fixed" and scaling.get("value") in UNSUPPORTED_SCALINGS:
         raise UserError(
             f"space.scaling={scaling['value']} matches one series' seasonal profile: choose another scaling for a panel"
         )
-    if scaling.get("kind") == "choice":
+    if effective_kind(scaling) == "choice":
         kept = [v for v in scaling["values"] if v not in UNSUPPORTED_SCALINGS]
         if len(kept) < len(scaling["values"]):
             scaling["values"] = kept
