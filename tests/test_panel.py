@@ -103,6 +103,7 @@ def panel_search(tmp_path_factory, _empty_store):
     return folder, uri, result
 
 
+@pytest.mark.slow
 def test_a_panel_search_scores_every_series_and_registers_a_long_dataframe_forecaster(panel_search):
     import mlflow
     from mlflow.tracking import MlflowClient
