@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from data.csv_files import read_csv_file
 from data.errors import UserError
 
 
@@ -65,8 +66,6 @@ def read_panel(path: str, id_column: str = "unique_id", time_column: str = "ds",
     an empty value, or a timestamp that appears twice within one series.
     """
     import pandas as pd
-
-    from data.sources import read_csv_file
 
     frame = read_csv_file(path, "a long CSV (one row per series and time)")
     for field, name in (("data.id_column", id_column), ("data.time_column", time_column), ("data.column", column)):

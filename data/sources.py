@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data.errors import UserError, first_line
+from data.csv_files import read_csv_file
+from data.errors import UserError
 
 GAP_POLICIES = ("error", "interpolate", "drop")
 BUNDLED_DIR = Path(__file__).resolve().parent / "series"
@@ -68,19 +69,6 @@ def csv_series(path: str, column: str, time_column: str | None = None, gaps: str
     if time_column is not None:
         values = _regular_time_index(values, frame[time_column], path, time_column)
     return _fill_gaps(values, gaps, column).to_numpy(dtype=np.float32)
-
-
-def read_csv_file(path: str, what: str):
-    """The CSV file at `data.path` as a DataFrame; a missing or unreadable file is a `UserError` saying it is `what`."""
-    import pandas as pd
-
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise UserError(f"data.path={path!r}: no such file; point data.path at {what}")
-    try:
-        return pd.read_csv(file)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise UserError(f"data.path={path!r} cannot be read as CSV ({first_line(err)}); fix the file") from None
 
 
 def _regular_time_index(values, times, path: str, time_column: str):
