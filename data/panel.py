@@ -122,6 +122,7 @@ def time_step(times):
     if len(times) < 2:
         return None
     if pd.api.types.is_datetime64_any_dtype(times) and len(times) >= 3:
+        # models/panel_pyfunc.py infers a series' frequency the same way: the served file loads without this project.
         try:  # pandas >= 3.1 returns an offset with this option, and warns without it
             with pd.option_context("future.infer_freq_returns_offset", True):
                 frequency = pd.infer_freq(pd.DatetimeIndex(times))

@@ -219,28 +219,18 @@ def close_stale_runs(tracker: Tracker, oracle) -> None:
 
 
 def hypermodel_for(settings: Settings, plan: Plan) -> WindowedHyperModel:
-    if plan.panel is not None:
-        from search.fit.panel_hypermodel import PanelHyperModel
-
-        return PanelHyperModel(
-            plan.panel,
-            plan.layout,
-            plan.specs,
-            shuffle_buffer=settings.data.shuffle_buffer,
-            patience=settings.tuner.patience,
-            seed=settings.seed,
-            season_length=settings.data.season_length,
-            windows_per_series=settings.data.windows_per_series,
-        )
-    return WindowedHyperModel(
-        plan.series,
-        plan.layout,
-        plan.specs,
+    """The HyperModel of the plan: one series, or a panel's (`search.fit.panel_hypermodel`)."""
+    common = dict(
         shuffle_buffer=settings.data.shuffle_buffer,
         patience=settings.tuner.patience,
         seed=settings.seed,
         season_length=settings.data.season_length,
     )
+    if plan.panel is not None:
+        from search.fit.panel_hypermodel import PanelHyperModel
+
+        return PanelHyperModel(plan.panel, plan.layout, plan.specs, **common, windows_per_series=settings.data.windows_per_series)
+    return WindowedHyperModel(plan.series, plan.layout, plan.specs, **common)
 
 
 def _narrow_learning_rate(settings: Settings, plan: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels) -> dict:
