@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     from hydra import compose, initialize_config_dir
 
     from search.command.composed import CONF_DIR
+    from search.config import register_configs
     from search.plan.planning import Request, make_plan
     from search.plan.space import reference_values
     from search.tune.settings import Settings
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         "search.workers=1",
     ]
     started = time.monotonic()
+    register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="panel_scale"):
         cfg = compose(config_name="config", overrides=overrides)
     plan = make_plan(Request.of(cfg))
