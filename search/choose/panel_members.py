@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from models import forecast as batched_forecast
 from search.choose.blend import greedy_weights
 from search.choose.selection import Candidate
 
@@ -28,7 +29,7 @@ def panel_members(load_searched, hypermodel, candidates: list[Candidate], rounds
     for candidate in candidates:
         model = load_searched(candidate.trial_id)
         x, y = hypermodel.origin_windows(int(model.input_shape[1]), points)
-        forecasts.append(np.asarray(model.predict(x, verbose=0, batch_size=1024), dtype=np.float64).reshape(len(x), -1))
+        forecasts.append(np.asarray(batched_forecast(model, x), dtype=np.float64).reshape(len(x), -1))
         actual = np.asarray(y, dtype=np.float64).reshape(len(x), -1)
     counts = np.round(greedy_weights(np.stack(forecasts), actual, rounds) * rounds).astype(int)
     return [(candidate, SEED_OFFSET + k) for candidate, count in zip(candidates, counts, strict=True) for k in range(count)]

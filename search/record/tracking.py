@@ -308,12 +308,21 @@ class Tracker:
         returns the version. The parent stays RUNNING (MLflow's fluent run would end it)."""
         import mlflow
 
-        with interrupts.critical(), mlflow.start_run(run_id=self.parent_id, nested=True), stderr_without(MLFLOW_REGISTRATION):
+        with self._logging_on_parent():
             info = mlflow.keras.log_model(
                 model, name="model", signature=signature, pip_requirements=requirements, registered_model_name=registered_name
             )
-        self._client.update_run(self.parent_id, status="RUNNING")
         return str(info.registered_model_version)
+
+    @contextmanager
+    def _logging_on_parent(self):
+        """MLflow's fluent run on the parent (a model logs through it), kept from being interrupted, without MLflow's
+        registration lines; the parent stays RUNNING after it (the fluent run would end it)."""
+        import mlflow
+
+        with interrupts.critical(), mlflow.start_run(run_id=self.parent_id, nested=True), stderr_without(MLFLOW_REGISTRATION):
+            yield
+        self._client.update_run(self.parent_id, status="RUNNING")
 
     def log_pyfunc_to_parent(
         self, python_model: Path, artifacts: dict, config: dict, signature, requirements: list[str], registered_name: str
@@ -322,12 +331,7 @@ class Tracker:
         parent run's `model` artifact, registered as a new version of `registered_name`; returns the version."""
         import mlflow
 
-        with (
-            interrupts.critical(),
-            mlflow.start_run(run_id=self.parent_id, nested=True),
-            stderr_without(MLFLOW_REGISTRATION),
-            warnings.catch_warnings(),
-        ):
+        with self._logging_on_parent(), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # MLflow's advice to type-hint predict (the signature is given)
             info = mlflow.pyfunc.log_model(
                 name="model",
@@ -338,7 +342,6 @@ class Tracker:
                 pip_requirements=requirements,
                 registered_model_name=registered_name,
             )
-        self._client.update_run(self.parent_id, status="RUNNING")
         return str(info.registered_model_version)
 
     def start_trial(self, trial_id: str, params: Mapping[str, Any], tags: Mapping[str, str], run_name: str | None = None) -> str:
