@@ -43,8 +43,8 @@ class _DropMessages(logging.Filter):
 
 
 def quiet_known_noise() -> None:
-    """Drop Keras Tuner's failed-trial tracebacks, TF's retracing notice (each trial is a new model), Keras'
-    optimizer-restore notice and MLflow's notice that a file path resolves to a dataset source two ways.
+    """Drop Keras Tuner's failed-trial tracebacks, TF's retracing notice (each trial is a new model)
+    and Keras' optimizer-restore notice.
 
     Hyperband continues a trial from its predecessor's checkpoint; the checkpoint holds optimizer
     slots the fresh optimizer has not built yet, which Keras reports but handles.
@@ -56,8 +56,6 @@ def quiet_known_noise() -> None:
     logging.getLogger("tensorflow").addFilter(_DropMessages("triggered tf.function retracing"))
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # JAX's probe for a TPU on every start
     warnings.filterwarnings("ignore", message=r"Skipping variable loading for optimizer", category=UserWarning)
-    # MLflow resolving a CSV's path as a dataset source: two registered resolvers claim it, and it takes the first.
-    warnings.filterwarnings("ignore", message=r"The specified dataset source can be interpreted in multiple ways")
     if not getattr(sys.unraisablehook, "drops_full_disk_cleanup", False):
         unraisable = _without_full_disk_cleanup(sys.unraisablehook, lambda u: (u.exc_value, u.exc_traceback), interrupts=True)
         sys.unraisablehook = unraisable
@@ -192,5 +190,7 @@ def quiet_start_up() -> None:
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     logging.getLogger("mlflow.store.model_registry.abstract_store").setLevel(logging.WARNING)  # "Waiting up to 300 s"
+    # The series' file logged as a dataset input (before any training): two of MLflow's resolvers claim a local path.
+    warnings.filterwarnings("ignore", message=r"The specified dataset source can be interpreted in multiple ways")
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())
