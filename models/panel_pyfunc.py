@@ -6,7 +6,9 @@ training), divides them by the series' MASE scale (the in-sample MAE of its seas
 holds less than a season and one point: the scale it was trained in; so give it each series' whole history, not only
 its last input-length values), forecasts `horizon` values and scales them back.
 Output: one row per series and step, `unique_id`, `ds` (the next timestamps on the series' own step; 1, 2, ... after
-the last `ds` when `ds` is a number) and `forecast`.
+the last `ds` when `ds` is a number) and `forecast`; with intervals (`search.intervals`), `forecast-lo-<level>` and
+`forecast-hi-<level>` per level in percent (`forecast-lo-80`, as statsforecast and NeuralForecast name them): the
+forecast -+ the level's conformal margin for that step, in MASE units, times the series' scale.
 
 Logged as a model from code (`mlflow.pyfunc.log_model(python_model=<this file>)`): nothing is pickled; the Keras
 model is an artifact, loaded with Keras' default `safe_mode=True`.
@@ -75,6 +77,7 @@ class PanelForecaster(mlflow.pyfunc.PythonModel):
         self.input_length, self.horizon = int(config["input_length"]), int(config["horizon"])
         self.season_length = int(config.get("season_length", 0))
         self.frequency = config.get("frequency")
+        self.interval_margins = config.get("interval_margins") or {}
 
     def predict(self, context, model_input, params=None):
         import pandas as pd
@@ -102,12 +105,18 @@ class PanelForecaster(mlflow.pyfunc.PythonModel):
         scales = np.asarray(scales)
         x = (np.asarray(windows) / scales[:, None]).astype(np.float32)
         forecasts = np.asarray(self.model.predict(x, verbose=0)).reshape(len(x), -1)[:, : self.horizon] * scales[:, None]
+        columns, bounds = ["unique_id", "ds", "forecast"], []
+        for level, margin in sorted(getattr(self, "interval_margins", {}).items(), key=lambda item: float(item[0])):
+            name = f"{float(level) * 100:g}"
+            half = np.asarray(margin, dtype=np.float64)[None, : self.horizon] * scales[:, None]
+            columns += [f"forecast-lo-{name}", f"forecast-hi-{name}"]
+            bounds += [forecasts - half, forecasts + half]
         rows = []
         for i, uid in enumerate(ids):
             times = next_times(stamps[i], self.horizon, getattr(self, "frequency", None), uid)
-            for ds, value in zip(times, forecasts[i], strict=True):
-                rows.append((uid, ds, float(value)))
-        return pd.DataFrame(rows, columns=["unique_id", "ds", "forecast"])
+            for step, ds in enumerate(times):
+                rows.append((uid, ds, float(forecasts[i, step]), *(float(bound[i, step]) for bound in bounds)))
+        return pd.DataFrame(rows, columns=columns)
 
 
 mlflow.models.set_model(PanelForecaster())

@@ -14,6 +14,7 @@ from data.errors import UserError
 from data.panel import Panel, ScaledPanel, panel_frame, read_panel, right_aligned, synthetic_panel
 from data.panel_scores import panel_baselines, panel_scales, per_series_mae
 from data.panel_windows import panel_window_starts, panel_window_view
+from models.panel_pyfunc import series_scale
 from tests.conftest import ROOT, parent_and_children, run_cli
 
 TINY_PANEL = [
@@ -99,7 +100,8 @@ def panel_search(tmp_path_factory, _empty_store):
 
     folder = tmp_path_factory.mktemp("panel")
     uri = store_in(folder, _empty_store)
-    result = run_cli([*TINY_PANEL, "data=synthetic_panel", "data.count=40", f"hydra.run.dir={folder / 'run'}"], uri, ROOT)
+    overrides = ["data=synthetic_panel", "data.count=40", "search.intervals=[0.8]", f"hydra.run.dir={folder / 'run'}"]
+    result = run_cli([*TINY_PANEL, *overrides], uri, ROOT)
     return folder, uri, result
 
 
@@ -139,8 +141,18 @@ def test_a_panel_search_scores_every_series_and_registers_a_long_dataframe_forec
     model = mlflow.pyfunc.load_model(summary["model_uri"])
     new = panel_frame(synthetic_panel(count=3, seed=99))  # series the search never saw, any level
     forecast = model.predict(new)
-    assert list(forecast.columns) == ["unique_id", "ds", "forecast"]
-    assert len(forecast) == 3 * 12 and np.isfinite(forecast["forecast"]).all()
+    assert list(forecast.columns) == ["unique_id", "ds", "forecast", "forecast-lo-80", "forecast-hi-80"]
+    assert len(forecast) == 3 * 12 and np.isfinite(forecast.drop(columns=["unique_id", "ds"]).to_numpy()).all()
+    # Conformal over the 40 series: each step's margin in MASE units, times the new series' own scale.
+    interval = summary["intervals"]["0.8"]
+    assert interval["calibration_origins"] == 40 and interval["units"] == "each series' MASE scale"
+    assert 0.5 <= interval["coverage"] <= 1.0  # measured on the 40 test tails, the level 0.8
+    half = (forecast["forecast-hi-80"] - forecast["forecast-lo-80"]) / 2
+    assert np.allclose(forecast["forecast"] - forecast["forecast-lo-80"], half)
+    for uid, group in new.groupby("unique_id"):
+        scale = series_scale(group["y"].to_numpy(), 12)
+        assert np.allclose(half[forecast.unique_id == uid], np.array(interval["margin"]) * scale, rtol=1e-5)
+    assert "interval 80%" in result.stdout and "MASE (conformal, 40 series)" in result.stdout
     first = forecast[forecast.unique_id == "S0000"]["ds"]
     assert list(first[:2]) == [pd.Timestamp("2021-01-01"), pd.Timestamp("2021-02-01")]  # month after month
     level = new.groupby("unique_id")["y"].last()
@@ -164,8 +176,12 @@ def test_a_panel_csv_without_its_id_column_or_too_short_gets_one_line(tmp_path, 
     assert short.returncode == 2 and "every series of panel is shorter than the 82 points" in short.stderr
     profile = run_cli([*TINY_PANEL, "data=synthetic_panel", "space.scaling.value=profile"], store, tmp_path)
     assert profile.returncode == 2 and "error: space.scaling=profile matches one series' seasonal profile" in profile.stderr
-    intervals = run_cli([*TINY_PANEL, "data=synthetic_panel", "search.intervals=[0.9]"], store, tmp_path)
-    assert intervals.returncode == 2 and "error: search.intervals: intervals are not computed on a panel yet" in intervals.stderr
+    few = run_cli([*TINY_PANEL, "data=synthetic_panel", "data.count=10", "search.intervals=[0.95]"], store, tmp_path)
+    assert few.returncode == 2
+    needs = "error: search.intervals: a 0.95 interval needs at least 19 series' validation origins, this layout has 10"
+    assert needs in few.stderr
+    cqr = run_cli([*TINY_PANEL, "data=synthetic_panel", "search.intervals=[0.8]", "search.intervals_method=cqr"], store, tmp_path)
+    assert cqr.returncode == 2 and "error: search.intervals_method=cqr: a panel's intervals are conformal" in cqr.stderr
 
 
 def test_the_budget_schedule_is_the_one_the_config_comment_promises():

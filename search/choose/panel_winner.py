@@ -26,6 +26,7 @@ from search.plan.planning import Plan, RunLabels
 from search.record.summary import Evaluation
 from search.record.tracking import Tracker
 from search.scoring.evaluation import Scores
+from search.scoring.intervals import interval_report
 
 COMPARED = ("seasonal_naive", "ets")
 """The forecasters the report counts the winner's wins against, series by series."""
@@ -87,6 +88,9 @@ def evaluate_panel_winner(
         figures[split] = (forecasts, actual, rows)
     table = _panel_table(per_series)
     scores = _scores(per_series, table, horizon)
+    split_scales = {"val": scaled.scales, "test": test_scales}
+    if settings.intervals:
+        scores.intervals = panel_intervals(settings.intervals, figures, split_scales)
     csv_path = _write_per_series(run_dir / "per_series.csv", panel, test_scales, per_series)
     tracker.log_file(tracker.parent_id, csv_path)
     best_trial = min(completed, key=lambda t: t.score)
@@ -95,7 +99,7 @@ def evaluate_panel_winner(
         tracker.parent_id,
         {f"panel_{name}_{key}": value for name, row in table.items() for key, value in row.items() if value is not None},
     )
-    _log_panel_figure(tracker, panel, layout, figures.get("test") or figures["val"], per_series)
+    _log_panel_figure(tracker, panel, layout, figures.get("test") or figures["val"], per_series, scores.intervals, split_scales)
     fingerprint = hashlib.sha1(np.ascontiguousarray(np.nan_to_num(panel.values), dtype=np.float32).tobytes()).hexdigest()[:12]
     scored_on = f"panel sha1 {fingerprint} ({panel.count} series), validation points [{layout.score_start}, {layout.test_start})"
     name = model_name or labels.registered_model(tracker.experiment_name)
@@ -103,11 +107,19 @@ def evaluate_panel_winner(
         f"{chosen.winner.values.get('model', 'model')} trained on the {panel.count} series of {data.name} at once; "
         f"mean test MASE {scores.mase.get('test') or float('nan'):.4g}. A pyfunc: give it a long DataFrame (unique_id, ds, "
         f"y) with each series' whole history (its last {int(chosen.final.input_shape[1])} values are read, all of them "
-        f"set its scale), get unique_id, ds, forecast for the next {horizon} steps."
+        f"set its scale), get unique_id, ds, forecast for the next {horizon} steps"
+        + "".join(
+            f", forecast-lo-{float(level) * 100:g} and forecast-hi-{float(level) * 100:g} (test coverage "
+            f"{figures['coverage']:.1%})"
+            if figures.get("coverage") is not None
+            else f", forecast-lo/hi-{float(level) * 100:g}"
+            for level, figures in scores.intervals.items()
+        )
+        + "."
     )
 
     def log_version() -> str:
-        return _log_panel_model(tracker, chosen.final, panel, data.season_length, horizon, name, run_dir)
+        return _log_panel_model(tracker, chosen.final, panel, data.season_length, horizon, name, scores.intervals)
 
     registration = register(
         chosen.final, None, None, tracker, name, scores.winner_val_mae, scored_on, scores, description, log_version
@@ -138,6 +150,33 @@ def evaluate_panel_winner(
         per_series_csv=str(csv_path),
         panel=table,
     )
+
+
+def panel_intervals(levels, figures: dict, scales: dict) -> dict:
+    """`search.intervals` on a panel: split conformal over the series (`search.scoring.intervals`).
+
+    Each series' validation errors of the searched winner, divided by its scale, are one calibration sample of a
+    step ahead's error in MASE units; the series are the exchangeable units (not one series' neighbouring origins),
+    so the margin per step is the `ceil((n + 1) a)`-th smallest of n series' scaled errors, and a series' interval is
+    `forecast +- margin * scale` with its own scale (the served model's: every point before the forecast). Coverage
+    and `mean_width` are measured on the test tails in the same MASE units (`units`)."""
+
+    def scaled(split: str) -> tuple[np.ndarray, np.ndarray]:
+        forecasts, actual, rows = figures[split]
+        divide = np.asarray(scales[split], dtype=np.float64)[rows, None]
+        winner, actual = forecasts["winner"] / divide, actual / divide
+        kept = np.isfinite(winner).all(axis=1) & np.isfinite(actual).all(axis=1)
+        return winner[kept], actual[kept]
+
+    val_forecast, val_actual = scaled("val")
+    tail = (None, None)
+    if "test" in figures:
+        test_forecast, test_actual = scaled("test")
+        tail = (test_actual, {float(level): (test_forecast, test_forecast) for level in levels})
+    report = interval_report(levels, val_actual, {float(level): (val_forecast, val_forecast) for level in levels}, *tail)
+    for level_figures in report.values():
+        level_figures["units"] = "each series' MASE scale"
+    return report
 
 
 def _panel_table(per_series: dict) -> dict:
@@ -224,9 +263,9 @@ def _write_per_series(path: Path, panel, scales: np.ndarray, per_series: dict) -
     return path
 
 
-def _log_panel_figure(tracker: Tracker, panel, layout, scored: tuple, per_series: dict) -> None:
+def _log_panel_figure(tracker: Tracker, panel, layout, scored: tuple, per_series: dict, intervals: dict, scales: dict) -> None:
     """`forecast_series.png`: the best, the median and the worst series by the winner's MASE, with the winner's,
-    seasonal naive's and ETS's forecasts."""
+    seasonal naive's and ETS's forecasts, and the widest interval around the winner's."""
     from search.record.plots import panel_figure
 
     forecasts, _, rows = scored
@@ -239,13 +278,19 @@ def _log_panel_figure(tracker: Tracker, panel, layout, scored: tuple, per_series
     picked = [int(order[0]), int(order[finite // 2]), int(order[finite - 1])]
     shown = {name: forecasts[name] for name in ("winner", *COMPARED) if name in forecasts}
     origin = layout.test_start if split == "test" else layout.score_start
-    figure = panel_figure(panel, layout, picked, rows, shown, mase, origin, f"{split}, ")
+    band = None
+    if intervals:
+        level = max(intervals, key=float)
+        half = np.asarray(intervals[level]["margin"])[None, :] * scales[split][rows, None]
+        band = (f"{float(level):.0%} interval", forecasts["winner"] - half, forecasts["winner"] + half)
+    figure = panel_figure(panel, layout, picked, rows, shown, mase, origin, f"{split}, ", band)
     tracker.log_figure(tracker.parent_id, figure, "forecast_series.png")
 
 
-def _log_panel_model(tracker: Tracker, model, panel, season_length: int, horizon: int, name: str, run_dir: Path) -> str:
-    """The panel's registered form (`models.panel_pyfunc`): the Keras model as an artifact, its input length, horizon
-    and season as the pyfunc's config, a signature from a few of the panel's series."""
+def _log_panel_model(tracker: Tracker, model, panel, season_length: int, horizon: int, name: str, intervals: dict) -> str:
+    """The panel's registered form (`models.panel_pyfunc`): the Keras model as an artifact, its input length, horizon,
+    season and interval margins (MASE units per step, by level) as the pyfunc's config, a signature from a few of the
+    panel's series."""
     import tempfile
 
     import keras
@@ -256,6 +301,7 @@ def _log_panel_model(tracker: Tracker, model, panel, season_length: int, horizon
 
     config = {"input_length": int(model.input_shape[1]), "horizon": horizon, "season_length": season_length}
     config["frequency"] = _frequency(panel.step)
+    config["interval_margins"] = {level: figures["margin"] for level, figures in intervals.items()}
     with tempfile.TemporaryDirectory(prefix="panel-model-") as folder:
         path = Path(folder) / "model.keras"
         served = keras.models.clone_model(model)  # uncompiled: no optimizer state to save, nor to skip when loading
@@ -265,6 +311,7 @@ def _log_panel_model(tracker: Tracker, model, panel, season_length: int, horizon
         forecaster = panel_pyfunc.PanelForecaster()
         forecaster.model, forecaster.input_length, forecaster.horizon = model, config["input_length"], horizon
         forecaster.season_length, forecaster.frequency = season_length, config["frequency"]
+        forecaster.interval_margins = config["interval_margins"]
         # The output's schema only: the input is checked and converted by `predict` itself, so integer values or
         # times, and ids of any type, are taken as `data=panel` reads them.
         signature = ModelSignature(inputs=None, outputs=infer_signature(example, forecaster.predict(None, example)).outputs)

@@ -63,7 +63,8 @@ def register(
 def interval_tags(scores: Scores) -> dict[str, str]:
     """What a consumer of the registered model needs to draw its intervals: `horizon`, `interval_method`, and per level
     `interval_<level>_half_width` (conformal: forecast +- it) or `interval_<level>_margin` (cqr: the quantile head's
-    band, logged by run `interval_quantile_run_id`, widened by it), one value per step ahead, comma-separated."""
+    band, logged by run `interval_quantile_run_id`, widened by it), one value per step ahead, comma-separated; on a
+    panel `interval_units` says they are in MASE units (the served pyfunc returns each series' bounds itself)."""
     tags = {"horizon": str(scores.horizon)}
     for level, figures in scores.intervals.items():
         cqr = figures["method"] == "cqr"
@@ -71,6 +72,8 @@ def interval_tags(scores: Scores) -> dict[str, str]:
         tags[f"{level_name(level)}_{'margin' if cqr else 'half_width'}"] = ",".join(f"{m:.6g}" for m in figures["margin"])
         if cqr:
             tags["interval_quantile_run_id"] = figures["quantile_head_run_id"]
+        if figures.get("units"):  # a panel's: the margins are in MASE units, times each series' scale
+            tags["interval_units"] = figures["units"]
     return tags
 
 

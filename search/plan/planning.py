@@ -139,9 +139,13 @@ def make_plan(request: Request, parallel_jobs: int = 1) -> Plan:
 def _panel_plan(request: Request, specs: dict, note: str | None, workers: int, cores: int, parallel_jobs: int) -> Plan:
     """`make_plan` for a panel (`search.plan.panel_planning`): no backtest, no blend (they weigh one series' origins)."""
     data = request.data
-    if request.search.intervals:
-        raise UserError("search.intervals: intervals are not computed on a panel yet; drop search.intervals")
+    if request.search.intervals_method != "conformal":
+        raise UserError(
+            f"search.intervals_method={request.search.intervals_method}: a panel's intervals are conformal over its "
+            "series; use search.intervals_method=conformal"
+        )
     specs, scaled, layout, panel_note = panel_plan(specs, data, request.mode)
+    _check_scoring(request.search, layout, origins=scaled.panel.count * len(layout.val_origins), what="series' validation")
     longest = max(input_lengths(specs, data.season_length))
     notes = [note, panel_note, padded_note(scaled, layout, longest)]
     if request.search.blend:
@@ -320,16 +324,18 @@ def folds_that_fit(folds: int, top_k: int, layout: Layout) -> tuple[int, str | N
     )
 
 
-def _check_scoring(search, layout: Layout) -> None:
-    """The conformal intervals (`search.intervals`) need enough scored validation origins."""
+def _check_scoring(search, layout: Layout, origins: int | None = None, what: str = "scored validation") -> None:
+    """The conformal intervals (`search.intervals`) need enough calibration origins: the layout's scored validation
+    origins, or `origins` (a panel's: every series' validation origins together)."""
     if search.intervals_method != "conformal" and not search.intervals:
         raise UserError(f"search.intervals_method={search.intervals_method} needs levels: set search.intervals, e.g. [0.8,0.95]")
     for level in search.intervals:
         if not 0 < level < 1:
             raise UserError(f"search.intervals: {level} is not a level in (0, 1): use e.g. search.intervals=[0.8,0.95]")
-        needed, have = calibration_limit(level), len(layout.val_origins)
+        needed, have = calibration_limit(level), len(layout.val_origins) if origins is None else origins
         if have < needed:
+            more = "more series" if origins is not None else "lower space.split_time for more validation points"
             raise UserError(
-                f"search.intervals: a {level:g} interval needs at least {needed} scored validation origins, this layout has "
-                f"{have}: lower the level, or lower space.split_time for more validation points"
+                f"search.intervals: a {level:g} interval needs at least {needed} {what} origins, this layout has "
+                f"{have}: lower the level, or {more}"
             )

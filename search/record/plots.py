@@ -180,10 +180,19 @@ def forecast_best_figure(series, layout, actual, shown, rows: tuple, models: tup
 
 
 def panel_figure(
-    panel, layout, picked: list[int], rows: np.ndarray, forecasts: dict, mase: np.ndarray, origin: int, title: str = ""
+    panel,
+    layout,
+    picked: list[int],
+    rows: np.ndarray,
+    forecasts: dict,
+    mase: np.ndarray,
+    origin: int,
+    title: str = "",
+    band: tuple | None = None,
 ):
     """One panel per picked series (the best, the median and the worst by the winner's MASE): its last points and,
-    from `origin`, each forecaster's path (`forecasts`: name -> `(origins, horizon)` in `rows` order)."""
+    from `origin`, each forecaster's path (`forecasts`: name -> `(origins, horizon)` in `rows` order), and `band`
+    (`(label, low, high)`, arrays as the forecasts) shaded."""
     figure = Figure(figsize=(10, 2.6 * len(picked)))
     axes_list = figure.subplots(len(picked), 1, squeeze=False)[:, 0]
     for axes, row, label in zip(axes_list, picked, ("best", "median", "worst"), strict=False):
@@ -192,6 +201,8 @@ def panel_figure(
         time = np.arange(start, origin + layout.horizon)
         axes.plot(time, panel.values[row, start : origin + layout.horizon], label="actual", linewidth=1, color="black")
         steps = np.arange(origin, origin + layout.horizon)
+        if band is not None:
+            axes.fill_between(steps, band[1][first], band[2][first], alpha=0.2, label=band[0])
         for name, paths in forecasts.items():
             axes.plot(steps, paths[first], label=name, linewidth=1)
         axes.axvline(origin, color="grey", linewidth=0.8, linestyle=":")

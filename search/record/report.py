@@ -87,9 +87,9 @@ def closing_table(summary: dict) -> str:
         rows.append(
             (
                 f"interval {float(level):.0%}",
-                f"{on_test}, mean width {figures['mean_width']:.4g} "
+                f"{on_test}, mean width {figures['mean_width']:.4g}{' MASE' if figures.get('units') else ''} "
                 f"({'conformalized quantile head' if figures.get('method') == 'cqr' else 'conformal'}, "
-                f"{figures['calibration_origins']} validation origins)",
+                f"{figures['calibration_origins']} {'series' if figures.get('units') else 'validation origins'})",
             )
         )
     if summary.get("verdict"):
