@@ -21,8 +21,8 @@ from data.panel_windows import panel_window_view
 from models import forecast as batched_forecast
 from search.choose.registry import register
 from search.choose.selection import member_count
+from search.choose.stage import AfterSearch
 from search.choose.winner import _log_on_parent, choose_and_train
-from search.plan.planning import Plan, RunLabels
 from search.record.summary import Evaluation
 from search.record.tracking import Tracker
 from search.scoring.evaluation import Scores
@@ -32,29 +32,13 @@ COMPARED = ("seasonal_naive", "ets")
 """The forecasters the report counts the winner's wins against, series by series."""
 
 
-def evaluate_panel_winner(
-    tuner,
-    hypermodel,
-    plan: Plan,
-    settings,
-    data,
-    seed: int,
-    tracker: Tracker,
-    completed,
-    labels: RunLabels,
-    model_name=None,
-    run=None,
-    run_dir: Path = Path("."),
-) -> Evaluation:
+def evaluate_panel_winner(stage: AfterSearch, completed: list) -> Evaluation:
     """`search.choose.winner.evaluate_winner` for a panel: choose and train (refit and average, no blend), score per
-    series, write `per_series.csv`, log, register."""
-    from search.choose.selection import one_after_another
-
+    series, write `per_series.csv` in the run dir, log, register."""
+    plan, settings, data, tracker, run_dir = stage.plan, stage.settings, stage.data, stage.tracker, stage.run_dir
     layout, scaled = plan.layout, plan.panel
     panel, horizon = scaled.panel, layout.horizon
-    chosen = choose_and_train(
-        tuner, hypermodel, layout, settings, seed, tracker, completed, plan.folds, run or one_after_another, data
-    )
+    chosen = choose_and_train(stage, completed)
     val_points, test_points = range(layout.score_start, layout.test_start), range(layout.test_start, layout.length)
     test_scales = panel_scales(panel, layout.test_start, data.season_length)
 
@@ -102,7 +86,7 @@ def evaluate_panel_winner(
     _log_panel_figure(tracker, panel, layout, figures.get("test") or figures["val"], per_series, scores.intervals, split_scales)
     fingerprint = hashlib.sha1(np.ascontiguousarray(np.nan_to_num(panel.values), dtype=np.float32).tobytes()).hexdigest()[:12]
     scored_on = f"panel sha1 {fingerprint} ({panel.count} series), validation points [{layout.score_start}, {layout.test_start})"
-    name = model_name or labels.registered_model(tracker.experiment_name)
+    name = stage.model_name or stage.labels.registered_model(tracker.experiment_name)
     description = (
         f"{chosen.winner.values.get('model', 'model')} trained on the {panel.count} series of {data.name} at once; "
         f"mean test MASE {scores.mase.get('test') or float('nan'):.4g}. A pyfunc: give it a long DataFrame (unique_id, ds, "

@@ -21,7 +21,6 @@ from search.choose.blend import Blend, BlendCandidates, choose_blend
 from search.choose.registry import register, version_description
 from search.choose.selection import (
     Candidate,
-    FitRunner,
     Fits,
     Refitter,
     backtest,
@@ -30,9 +29,8 @@ from search.choose.selection import (
     fit_final,
     fold_blocks,
     member_count,
-    one_after_another,
 )
-from search.plan.planning import Plan, RunLabels
+from search.choose.stage import AfterSearch
 from search.record.plots import forecast_best_figure, progress_figure, vs_baselines_figure
 from search.record.summary import Evaluation
 from search.record.tracking import Tracker
@@ -53,22 +51,13 @@ class Chosen:
     members: list = dataclasses.field(default_factory=list)  # without a blend: `(configuration, seed offset)` averaged
 
 
-def choose_and_train(
-    tuner,
-    hypermodel,
-    layout,
-    settings,
-    seed: int,
-    tracker: Tracker,
-    completed,
-    folds: int,
-    run: FitRunner = one_after_another,
-    data=None,
-) -> Chosen:
-    """Backtest the best configurations (`settings` is the config's `search`: its `select`) over `folds` folds (0: no
-    backtest, the search's best is the winner), then blend (`search.blend`: `search.choose.blend`, with `data` the
-    config's `data`) or refit / ensemble the winner (`refit`, `ensemble`, `ensemble_of`); fits seeded from `seed`, run
-    by `run` (one after another here, or shared with fit processes: `search.tune.fit_pool`)."""
+def choose_and_train(stage: AfterSearch, completed: list) -> Chosen:
+    """Backtest the best configurations (`search.select`) over the plan's folds (0: no backtest, the search's best is
+    the winner), then blend (`search.blend`: `search.choose.blend`) or refit / ensemble the winner (`refit`,
+    `ensemble`, `ensemble_of`); fits seeded from the stage's seed, run by `stage.run` (one after another here, or
+    shared with fit processes: `search.tune.fit_pool`)."""
+    settings, hypermodel, tracker, run = stage.settings, stage.hypermodel, stage.tracker, stage.run
+    layout, folds, seed, tuner = stage.plan.layout, stage.plan.folds, stage.seed, stage.tuner
     candidates = best_candidates(completed, settings.select.top_k)
     fits = Fits(Refitter(hypermodel, seed), tracker)
     winner, seconds, clock = candidates[0], {}, time.monotonic()
@@ -94,7 +83,9 @@ def choose_and_train(
             return searched if trial_id == winner.trial_id else tuner.load_model(tuner.oracle.get_trial(trial_id))
 
         evidence = str(settings.blend_evidence)
-        builder = BlendCandidates(hypermodel, data, fits, run, load_searched, settings.ets_baseline, evidence != "validation")
+        builder = BlendCandidates(
+            hypermodel, stage.data, fits, run, load_searched, settings.ets_baseline, evidence != "validation"
+        )
         print(f"blend: {len(members)} configurations one fold back, and the statistical forecasters", flush=True)
         offered = builder.networks(members, settings.refit) + builder.statistical()
         blend = choose_blend(offered, builder.actual, settings.blend_rounds, evidence, builder.earlier_actual)
@@ -109,27 +100,12 @@ def choose_and_train(
     return Chosen(winner, candidates, searched, final, seconds, members=members)
 
 
-def evaluate_winner(
-    tuner,
-    hypermodel,
-    plan: Plan,
-    settings,
-    data,
-    seed: int,
-    tracker: Tracker,
-    completed,
-    labels: RunLabels,
-    model_name=None,
-    run: FitRunner = one_after_another,
-) -> Evaluation:
-    """Choose and train the winner, score it beside the baselines on the same points, log and register it.
-
-    Handed the parts of the config it reads: `settings` (the config's `search`: selection, refit, ensemble,
-    intervals, the ets baseline), `data` (the baselines' settings, the data's name), `seed`, and `model_name`
-    (`tracking.registered_model`; None: named after the data and space); `run` runs the fits after the search.
-    """
+def evaluate_winner(stage: AfterSearch, completed: list) -> Evaluation:
+    """Choose and train the winner, score it beside the baselines on the same points, log and register it."""
+    plan, settings, data, seed, tracker = stage.plan, stage.settings, stage.data, stage.seed, stage.tracker
+    hypermodel = stage.hypermodel
     layout, series = plan.layout, plan.series
-    chosen = choose_and_train(tuner, hypermodel, layout, settings, seed, tracker, completed, plan.folds, run, data)
+    chosen = choose_and_train(stage, completed)
     winner = chosen.winner
     forecasts = Forecasts.of(chosen, series, layout)
     scores = _scores(forecasts, series, layout, data, settings.ets_baseline)
@@ -141,7 +117,7 @@ def evaluate_winner(
     if chosen.blend is not None:
         _log_blend(tracker, chosen.blend)
     _log_figures(tracker, series, layout, forecasts, completed, scores, drawn)
-    name = model_name or labels.registered_model(tracker.experiment_name)
+    name = stage.model_name or stage.labels.registered_model(tracker.experiment_name)
     example = (forecasts.final_windows[:5], forecasts.final[:5])
     description = version_description(data.name, winner.trial_id, winner.values, winner.search_val_mae, scores, chosen.blend)
     registered_val_mae = winner.search_val_mae

@@ -5,7 +5,6 @@ Imported only after `search.plan.planning` has checked the config, the data and 
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -64,15 +63,14 @@ def search_and_evaluate(
     summary.learning_rate_range = lr_range
     summary.stage_seconds = {"search": round(time.monotonic() - search_started, 1)}
     if completed:
-        from search.choose.winner import evaluate_winner
+        from search.choose.stage import AfterSearch
 
-        evaluate = evaluate_winner
         if plan.panel is not None:
-            from search.choose.panel_winner import evaluate_panel_winner
-
-            evaluate = functools.partial(evaluate_panel_winner, run_dir=run_dir)
+            from search.choose.panel_winner import evaluate_panel_winner as evaluate
+        else:
+            from search.choose.winner import evaluate_winner as evaluate
         with _fit_pool(settings, plan, tracker, run_dir, labels) as pool:
-            summary.evaluation = evaluate(
+            stage = AfterSearch(
                 tuner,
                 hypermodel,
                 plan,
@@ -80,11 +78,12 @@ def search_and_evaluate(
                 settings.data,
                 settings.seed,
                 tracker,
-                completed,
                 labels,
+                run_dir,
                 settings.tracking.registered_model,
                 pool.run,
             )
+            summary.evaluation = evaluate(stage, completed)
         summary.stage_seconds.update(summary.evaluation.stage_seconds)
     else:
         error = error or "no trial completed; see the FAILED child runs for why"
