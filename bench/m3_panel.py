@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}  {cells}")
     wins = {k: v for k, v in panel["winner"].items() if k.startswith("beats_")}
     print(f"winner beats, series by series: {wins}")
+    for level, figures in summary.get("intervals", {}).items():
+        print(f"interval {level}: test coverage {figures['coverage']}, mean width {figures['mean_width']:.4f} MASE")
     print(f"hyperparameters: {summary['best_hyperparameters']}")
 
 
