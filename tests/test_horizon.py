@@ -259,7 +259,7 @@ def test_a_resume_with_another_horizon_is_refused(tmp_path):
     """A run dir's trials forecast its horizon: resuming them at another one would mix models of different outputs."""
     from data.errors import UserError
     from search.plan.run_dir import prepare_run_dir, unlock_run_dir
-    from search.record.tracking import save_parent_id
+    from search.record.parent_record import save_parent_id
 
     identity = {"space": "dnn", "data": "synthetic", "tuner": "hyperband", "data.horizon": "1"}
     save_parent_id(tmp_path, "run-id", "1", identity)

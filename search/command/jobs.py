@@ -28,8 +28,8 @@ from search.core.secrets import redact
 from search.fit import backends
 from search.plan.planning import RunLabels
 from search.plan.run_dir import unlock_run_dir
+from search.record.parent_record import load_parent_id
 from search.record.summary import WorkerReport, load_finished, write_summary
-from search.record.tracking import load_parent_id
 
 DISK_FULL = "the disk is full"
 

@@ -19,16 +19,15 @@ from search.core.secrets import redact
 from search.plan.planning import Plan, Request, RunLabels, make_plan
 from search.plan.run_dir import prepare_run_dir
 from search.plan.space import auto_learning_rate, describe, tunable_names
-from search.record.summary import Summary, WorkerReport, load_finished
-from search.record.tracking import (
+from search.record.parent_record import (
     PENDING_FILE,
-    Tracker,
     close_unrecorded_parent,
-    connect,
     load_parent_id,
     mark_parent_pending,
     save_parent_id,
 )
+from search.record.summary import Summary, WorkerReport, load_finished
+from search.record.tracking import Tracker, connect
 from search.tune import distributed
 from search.tune.settings import Settings
 

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from data.errors import UserError, first_line
-from search.record.tracking import PARENT_FILE, PENDING_FILE, load_parent_record
+from search.record.parent_record import PARENT_FILE, PENDING_FILE, load_parent_record
 
 
 def prepare_run_dir(run_dir: Path, resume: bool, identity: dict[str, str] | None = None) -> None:

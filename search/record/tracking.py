@@ -14,7 +14,6 @@ import os
 import sys
 import time
 import traceback
-import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,12 +24,10 @@ from typing import Any
 from data.errors import UserError, first_line
 from data.sources import series_source
 from search.core import interrupts
-from search.core.files import disk_full, write_json
 from search.core.quiet import MLFLOW_REGISTRATION, stderr_without
 from search.core.secrets import redact
+from search.record.sqlite_store import create_sqlite_store_whole, sqlite_path, store_creation_lock
 
-PARENT_FILE = "mlflow_run.json"
-PENDING_FILE = "mlflow_run.pending.json"  # a parent run being created: its token, until PARENT_FILE holds its id
 SOURCE_NAME = "python -m search"
 
 
@@ -59,9 +56,8 @@ def resolve_uri(configured: str | None, launch_dir: Path) -> str:
 
 def default_artifact_location(uri: str) -> str | None:
     """Artifacts beside a sqlite file (not under whoever's working directory); a server picks its own."""
-    if uri.startswith("sqlite:///"):
-        return (Path(uri[len("sqlite:///") :]).parent / "mlartifacts").resolve().as_uri()
-    return None
+    path = sqlite_path(uri)
+    return (path.parent / "mlartifacts").resolve().as_uri() if path is not None else None
 
 
 class UninterruptedClient:
@@ -121,8 +117,8 @@ class Tracker:
         mlflow.set_registry_uri(registry)
         # MLflow logs every database error with its traceback before raising it: the raised error is reported instead.
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
-        with _store_creation_lock(uri):  # MLflow creates a fresh sqlite file's tables here: one process at a time
-            _create_sqlite_store_whole(uri)
+        with store_creation_lock(uri):  # MLflow creates a fresh sqlite file's tables here: one process at a time
+            create_sqlite_store_whole(uri)
             self._client = UninterruptedClient(MlflowClient(tracking_uri=uri, registry_uri=registry))
             found = self._probe(experiment)
         self.experiment_name = experiment
@@ -501,111 +497,6 @@ class Tracker:
                 self._client.set_tag(run_id, "error", error[:5000])
             self._client.set_tag(run_id, "status", {"FINISHED": "COMPLETED"}.get(status, status))
             self._client.set_terminated(run_id, status=status)
-
-
-def save_parent_id(run_dir: Path, run_id: str, experiment_id: str, identity: Mapping[str, str] | None = None) -> None:
-    """Remember the parent run in the run dir, written atomically, so `search.resume=true` reattaches.
-
-    `identity` (space, data, tuner) is kept beside it: a resume with another space or data is refused.
-    """
-    write_json(run_dir / PARENT_FILE, {"run_id": run_id, "experiment_id": experiment_id, **(identity or {})})
-
-
-def mark_parent_pending(run_dir: Path) -> dict[str, str]:
-    """Before a parent run is created: a token in the run dir, put on the run as tag `search_token`, so a run whose
-    process was killed before `save_parent_id` can still be found (`close_unrecorded_parent`). Returns the tag."""
-    token = uuid.uuid4().hex
-    write_json(run_dir / PENDING_FILE, {"search_token": token})
-    return {"search_token": token}
-
-
-def close_unrecorded_parent(tracker: Tracker, run_dir: Path) -> None:
-    """Close the parent run a search in `run_dir` created but was killed (`kill -9`) before recording: without its id
-    on disk no resume would find it, and it would stay RUNNING in MLflow for ever."""
-    path = run_dir / PENDING_FILE
-    try:
-        token = json.loads(path.read_text())["search_token"]
-    except (OSError, ValueError, KeyError, TypeError):
-        path.unlink(missing_ok=True)
-        return
-    recorded = load_parent_id(run_dir)
-    for run in tracker.runs_tagged("search_token", token):
-        if run.info.status == "RUNNING" and run.info.run_id != recorded:
-            tracker.end(run.info.run_id, "KILLED", error="its process was killed before it recorded the run in the run dir")
-    path.unlink(missing_ok=True)
-
-
-def load_parent_record(run_dir: Path) -> dict | None:
-    """What `save_parent_id` wrote, or None if the run dir holds no search; a damaged file is a `UserError`."""
-    path = run_dir / PARENT_FILE
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text())
-        record["run_id"]  # noqa: B018 - a record without it is as damaged as a cut one
-    except (ValueError, KeyError, TypeError) as err:
-        raise UserError(
-            f"{path} is damaged ({first_line(err)}): the search in hydra.run.dir cannot be resumed; "
-            "choose another hydra.run.dir to start over"
-        ) from None
-    return record
-
-
-def load_parent_id(run_dir: Path) -> str | None:
-    record = load_parent_record(run_dir)
-    return record["run_id"] if record else None
-
-
-def _sqlite_path(uri: str) -> Path | None:
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(uri.removeprefix("sqlite:///").split("?")[0])
-
-
-def _create_sqlite_store_whole(uri: str) -> None:
-    """Create a new sqlite store's tables in a file beside it, moved into place once all are made.
-
-    MLflow builds a fresh store in some fifty migrations, each committed on its own: one that fails midway (the disk
-    fills up) leaves a half-migrated file that every later command on it fails on (`_alembic_tmp_... already
-    exists`). Built aside, a failure leaves no store at all, and the one line says so.
-    """
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    path = _sqlite_path(uri)
-    if path is None or (path.exists() and path.stat().st_size > 0) or not path.parent.is_dir():
-        return  # an existing store, or none that can be made here (the probe says why)
-    building = path.with_name(f".{path.name}.creating-{os.getpid()}")
-    try:
-        SqlAlchemyStore(f"sqlite:///{building}", "./mlruns").engine.dispose()
-        os.replace(building, path)
-    except Exception as err:  # noqa: BLE001 - whatever stopped it, nothing is left and the user is told
-        cause = "the disk is full" if disk_full(err) else redact(first_line(err))[:200]
-        raise UserError(
-            f"tracking store {redact(uri)} could not be created ({cause}); nothing was left at {path}: free space "
-            "there (or point tracking.uri / MLFLOW_TRACKING_URI elsewhere) and run the same command again"
-        ) from None
-    finally:
-        for leftover in (building, building.with_name(building.name + "-journal")):
-            leftover.unlink(missing_ok=True)
-
-
-@contextmanager
-def _store_creation_lock(uri: str):
-    """Hold `<sqlite file>.lock` while MLflow opens a sqlite store: processes that open one fresh file at once
-    (parallel sweep jobs, a chief and its workers) would otherwise race on creating its tables and all fail."""
-    import fcntl
-
-    path = uri.removeprefix("sqlite:///").removeprefix("file:").split("?")[0] if uri.startswith("sqlite:///") else None
-    try:
-        handle = open(f"{path}.lock", "a") if path else None  # noqa: SIM115 - held for the block
-    except OSError:  # a read-only directory: nothing can create the tables there anyway
-        handle = None
-    if handle is None:
-        yield
-        return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 @contextmanager
