@@ -15,6 +15,7 @@ import dataclasses  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
@@ -30,6 +31,9 @@ from search.core.files import write_atomic  # noqa: E402
 from search.core.secrets import redact  # noqa: E402
 from search.plan.planning import RunLabels  # noqa: E402
 
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
 register_configs()
 
 
@@ -38,7 +42,7 @@ def available_spaces() -> list[str]:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-def main(cfg) -> None:
+def main(cfg: DictConfig) -> None:
     """Hydra entry point: one search per (multirun) job; the sweep's exit code comes from `search.command.sweep.SweepSummary`."""
     hydra_errors.HELD.release()
     if not cfg.space:
@@ -71,7 +75,7 @@ def main(cfg) -> None:
         sys.exit(code)
 
 
-def resume_without_run_dir(cfg, hydra_cfg) -> str | None:
+def resume_without_run_dir(cfg: DictConfig, hydra_cfg: DictConfig) -> str | None:
     """`search.resume=true` without `hydra.run.dir=`: Hydra's default run dir is new on every command, so there is
     nothing in it to resume and the search would start afresh in a place its user will not look."""
     if not cfg.search.resume or hydra_cfg.mode == RunMode.MULTIRUN:
@@ -81,7 +85,7 @@ def resume_without_run_dir(cfg, hydra_cfg) -> str | None:
     return "search.resume=true needs the search's directory: add hydra.run.dir=<the run dir it was started in>"
 
 
-def parallel_jobs(hydra_cfg) -> int:
+def parallel_jobs(hydra_cfg: DictConfig) -> int:
     """How many multirun jobs run side by side: the joblib launcher's `n_jobs` (negative: all cores but n - 1), else 1."""
     from omegaconf import OmegaConf
 

@@ -21,7 +21,7 @@ class SearchFailed(RuntimeError):
     """A search that did not finish: bad input (`code` 2, the one line the command prints as the message), or a search
     that ran but could not finish (3). Its runs are closed as the command closes them."""
 
-    def __init__(self, code: int, error: str | None):
+    def __init__(self, code: int, error: str | None) -> None:
         super().__init__(error or f"exit code {code}")
         self.code, self.error = code, error
 

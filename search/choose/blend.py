@@ -23,7 +23,9 @@ model as the search trained it; the statistical ones fitted on every point befor
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +33,12 @@ from data.linear_forecasts import LinearForecaster, statistical_forecasters
 from data.windows import window_view
 from models.ensemble import weighted_model
 from search.choose.selection import Candidate, FitJob, FitRunner, Fits
+
+if TYPE_CHECKING:
+    import keras
+    from omegaconf import DictConfig
+
+    from search.fit.hypermodel import WindowedHyperModel
 
 MIN_TRAINING_WINDOWS = 30
 """A configuration run one fold back needs at least this many training windows, else its searched form is scored
@@ -263,7 +271,16 @@ class BlendCandidates:
     members); `load_searched(trial_id)` gives a trial's model as the search trained it.
     """
 
-    def __init__(self, hypermodel, data, fits: Fits, run: FitRunner, load_searched, ets: bool = True, earlier: bool = False):
+    def __init__(
+        self,
+        hypermodel: WindowedHyperModel,
+        data: DictConfig,
+        fits: Fits,
+        run: FitRunner,
+        load_searched: Callable[[str], keras.Model],
+        ets: bool = True,
+        earlier: bool = False,
+    ) -> None:
         self.hypermodel, self.data, self.fits, self.run = hypermodel, data, fits, run
         self.load_searched, self.ets = load_searched, ets
         self.layout, self.series = hypermodel.layout, hypermodel.series
@@ -383,7 +400,7 @@ class BlendCandidates:
                         member.earlier_forecasts = forecasts
         return members
 
-    def registered(self, blend: Blend):
+    def registered(self, blend: Blend) -> keras.Model:
         """The blend as one Keras model: refit members retrained on every point before the test tail (child runs
         `stage=refit`; one that diverges is replaced by its searched model), searched ones as the search trained
         them, the statistical ones refitted on the same points; an average's weight shared by its parts."""

@@ -10,17 +10,27 @@ regardless put a 15x-worse configuration into the average of a 5-trial search (`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from models import forecast as batched_forecast
 from search.choose.blend import greedy_weights
 from search.choose.selection import Candidate
 
+if TYPE_CHECKING:
+    import keras
+
+    from search.fit.panel_hypermodel import PanelHyperModel
+
 SEED_OFFSET = 100
 """The first member's seed offset (each further member of one configuration takes the next), as `ensemble_members`."""
 
 
-def panel_members(load_searched, hypermodel, candidates: list[Candidate], rounds: int) -> list[tuple[Candidate, int]]:
+def panel_members(
+    load_searched: Callable[[str], keras.Model], hypermodel: PanelHyperModel, candidates: list[Candidate], rounds: int
+) -> list[tuple[Candidate, int]]:
     """`(configuration, seed offset)` of each member: the greedy picks over `candidates`' validation forecasts
     (`load_searched(trial_id)`: the model the search trained), `rounds` of them."""
     layout = hypermodel.layout

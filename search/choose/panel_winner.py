@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +29,12 @@ from search.record.summary import Evaluation
 from search.record.tracking import Tracker
 from search.scoring.evaluation import Scores
 from search.scoring.intervals import interval_report
+
+if TYPE_CHECKING:
+    import keras
+
+    from data.panel import Panel
+    from data.split import Layout
 
 COMPARED = ("seasonal_naive", "ets")
 """The forecasters the report counts the winner's wins against, series by series."""
@@ -46,7 +54,7 @@ def evaluate_panel_winner(stage: AfterSearch, completed: list) -> Evaluation:
     # the test tail (`models.panel_pyfunc`); on validation as the search scored it.
     served = {"val": scaled, "test": ScaledPanel.of(panel, test_scales)}
 
-    def network(model, points: range, split: str) -> tuple[np.ndarray, np.ndarray]:
+    def network(model: keras.Model, points: range, split: str) -> tuple[np.ndarray, np.ndarray]:
         length, inputs = int(model.input_shape[1]), served[split]
         x, _, rows, _ = panel_window_view(inputs.values, length, points.start, points.stop, horizon)
         return batched_forecast(model, x).reshape(len(x), horizon) * inputs.scales[rows, None], rows
@@ -136,7 +144,7 @@ def evaluate_panel_winner(stage: AfterSearch, completed: list) -> Evaluation:
     )
 
 
-def panel_intervals(levels, figures: dict, scales: dict) -> dict:
+def panel_intervals(levels: Sequence[float], figures: dict, scales: dict) -> dict:
     """`search.intervals` on a panel: split conformal over the series (`search.scoring.intervals`).
 
     Each series' validation errors of the searched winner, divided by its scale, are one calibration sample of a
@@ -188,7 +196,7 @@ def _scores(per_series: dict, table: dict, horizon: int) -> Scores:
     """The panel's figures in the single-series record: MAEs are means over series (in each series' own units),
     `mase` the winner's mean MASE; the verdict from the means of MASE."""
 
-    def mean(name: str, key: str):
+    def mean(name: str, key: str) -> float | None:
         values = per_series.get(name, {}).get(key)
         return float(np.nanmean(values)) if values is not None and np.isfinite(values).any() else None
 
@@ -228,7 +236,7 @@ def _scores(per_series: dict, table: dict, horizon: int) -> Scores:
     )
 
 
-def _write_per_series(path: Path, panel, scales: np.ndarray, per_series: dict) -> Path:
+def _write_per_series(path: Path, panel: Panel, scales: np.ndarray, per_series: dict) -> Path:
     """`unique_id, points, scale` and `<forecaster>_val_mae, _test_mae, _test_mase` for the winner and each baseline."""
     names = list(per_series)
     header = ["unique_id", "points", "scale"]
@@ -247,7 +255,9 @@ def _write_per_series(path: Path, panel, scales: np.ndarray, per_series: dict) -
     return path
 
 
-def _log_panel_figure(tracker: Tracker, panel, layout, scored: tuple, per_series: dict, intervals: dict, scales: dict) -> None:
+def _log_panel_figure(
+    tracker: Tracker, panel: Panel, layout: Layout, scored: tuple, per_series: dict, intervals: dict, scales: dict
+) -> None:
     """`forecast_series.png`: the best, the median and the worst series by the winner's MASE, with the winner's,
     seasonal naive's and ETS's forecasts, and the widest interval around the winner's."""
     from search.record.plots import panel_figure
@@ -271,7 +281,9 @@ def _log_panel_figure(tracker: Tracker, panel, layout, scored: tuple, per_series
     tracker.log_figure(tracker.parent_id, figure, "forecast_series.png")
 
 
-def _log_panel_model(tracker: Tracker, model, panel, season_length: int, horizon: int, name: str, intervals: dict) -> str:
+def _log_panel_model(
+    tracker: Tracker, model: keras.Model, panel: Panel, season_length: int, horizon: int, name: str, intervals: dict
+) -> str:
     """The panel's registered form (`models.panel_pyfunc`): the Keras model as an artifact, its input length, horizon,
     season and interval margins (MASE units per step, by level) as the pyfunc's config, a signature from a few of the
     panel's series."""
@@ -304,7 +316,7 @@ def _log_panel_model(tracker: Tracker, model, panel, season_length: int, horizon
         )
 
 
-def _frequency(step):
+def _frequency(step: object) -> float | str | None:
     """The panel's time step for the served model's config: a pandas frequency string for dates, a number for a time
     index, None without one."""
     import pandas as pd

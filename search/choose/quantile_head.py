@@ -9,6 +9,9 @@ as the searched model was: the scored validation origins stay unseen, so they ca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import keras
 import numpy as np
 
@@ -18,8 +21,13 @@ from models.quantiles import Pinball, interval_quantiles
 from search.fit.hypermodel import StopOnNaN
 from search.plan.space import DEFAULTS
 
+if TYPE_CHECKING:
+    from search.fit.hypermodel import WindowedHyperModel
 
-def fit_quantile_head(hypermodel, values: dict, epochs: int, levels, seed: int, train_stop: int | None = None):
+
+def fit_quantile_head(
+    hypermodel: WindowedHyperModel, values: dict, epochs: int, levels: Sequence[float], seed: int, train_stop: int | None = None
+) -> keras.Model:
     """The winner's architecture with a quantile per level bound and step, trained on `[:split_time]` (or
     `[:train_stop]`: `bench.quantile_head` also measures a head trained on every point before the test tail)."""
     keras.utils.set_random_seed(seed % 2**32)
@@ -34,7 +42,7 @@ def fit_quantile_head(hypermodel, values: dict, epochs: int, levels, seed: int, 
     return model
 
 
-def quantile_bands(model, series: np.ndarray, start: int, stop: int, horizon: int, levels) -> dict:
+def quantile_bands(model: keras.Model, series: np.ndarray, start: int, stop: int, horizon: int, levels: Sequence[float]) -> dict:
     """`{level: (low, high)}` of the head on the origins whose labels lie in `[start, stop)`, shaped like their
     labels (`(n,)` one step ahead, `(n, horizon)` over a horizon)."""
     x, _ = window_view(series, model.input_shape[1], start, stop, horizon)

@@ -8,6 +8,8 @@ seeds registers every job's winner and the champion is the best of them, not the
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,18 +18,25 @@ from search.record.tracking import Tracker
 from search.scoring.evaluation import Scores
 from search.scoring.intervals import level_name
 
+if TYPE_CHECKING:
+    import keras
+    from mlflow.tracking import MlflowClient
+
+    from search.choose.blend import Blend
+    from search.record.tracking import UninterruptedClient
+
 
 def register(
-    model,
-    x_example,
-    y_example,
+    model: keras.Model,
+    x_example: np.ndarray | None,
+    y_example: np.ndarray | None,
     tracker: Tracker,
     name: str,
     val_mae: float,
     scored_on: str,
     scores: Scores,
     description: str = "",
-    log_version=None,
+    log_version: Callable[[], str] | None = None,
 ) -> Registration:
     """Log the winner as an MLflow model (signature, pinned requirements) as a new version of `name`, with
     `description` (what it is and how it scored: `version_description`) as the version's description.
@@ -80,7 +89,7 @@ def interval_tags(scores: Scores) -> dict[str, str]:
 ELECTION_ATTEMPTS = 5
 
 
-def elect_champion(client, name: str, scored_on: str) -> str:
+def elect_champion(client: MlflowClient | UninterruptedClient, name: str, scored_on: str) -> str:
     """Point alias `champion` at the best version of `name` scored on `scored_on`; returns that version.
 
     The best is recomputed from every version's tags rather than compared with the current champion,
@@ -110,7 +119,7 @@ def elect_champion(client, name: str, scored_on: str) -> str:
     return best.version
 
 
-def _champion_version(client, name: str) -> str | None:
+def _champion_version(client: MlflowClient | UninterruptedClient, name: str) -> str | None:
     """The version alias `champion` points at, or None while it points nowhere."""
     from mlflow.exceptions import MlflowException
 
@@ -120,7 +129,9 @@ def _champion_version(client, name: str) -> str | None:
         return None
 
 
-def version_description(data: str, trial_id: str, values: dict, val_mae: float, scores: Scores, blend=None) -> str:
+def version_description(
+    data: str, trial_id: str, values: dict, val_mae: float, scores: Scores, blend: Blend | None = None
+) -> str:
     """What a registered version is, for the Model Registry page: model, data, hyperparameters, scores, best baseline,
     and a blend's members with their weights (`search.choose.blend.Blend`, or None)."""
     hyperparameters = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items() if k != "model")

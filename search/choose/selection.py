@@ -74,10 +74,10 @@ def fold_blocks(score_start: int, test_start: int, folds: int) -> list[range]:
 class Refitter:
     """Trains one configuration outside the tuner: on `[:train_stop]`, for a fixed epoch count, seeded."""
 
-    def __init__(self, hypermodel: WindowedHyperModel, seed: int):
+    def __init__(self, hypermodel: WindowedHyperModel, seed: int) -> None:
         self.hypermodel, self.seed = hypermodel, seed
 
-    def fit(self, values: dict, epochs: int, train_stop: int, seed_offset: int = 0):
+    def fit(self, values: dict, epochs: int, train_stop: int, seed_offset: int = 0) -> keras.Model:
         seed = (self.seed + seed_offset) % 2**32  # NumPy takes seeds below 2**32 only
         keras.utils.set_random_seed(seed)
         values = {**DEFAULTS, **values}  # a trial records only the names its space declares
@@ -86,7 +86,7 @@ class Refitter:
         model.fit(data, epochs=epochs, verbose=0, shuffle=False, callbacks=[StopOnNaN()])
         return model
 
-    def mae(self, model, points: range) -> float:
+    def mae(self, model: keras.Model, points: range) -> float:
         """MAE over the origins whose labels (all `horizon` of them) lie in `points`."""
         horizon = self.hypermodel.layout.horizon
         x, y = self.hypermodel.origin_windows(model.input_shape[1], points)
@@ -94,7 +94,7 @@ class Refitter:
             np.mean(np.abs(np.asarray(y).reshape(len(x), horizon) - batched_forecast(model, x).reshape(len(x), horizon)))
         )
 
-    def forecasts(self, model, points: range) -> np.ndarray:
+    def forecasts(self, model: keras.Model, points: range) -> np.ndarray:
         """`(n, horizon)` forecasts from the origins whose labels (all `horizon` of them) lie in `points`."""
         horizon = self.hypermodel.layout.horizon
         x, _ = self.hypermodel.origin_windows(model.input_shape[1], points)
@@ -142,7 +142,7 @@ class Fits:
     """Runs fit jobs in this process, each as its child run (`Tracker.stage_run`): FINISHED, or FAILED with the
     reason when its loss turns NaN."""
 
-    def __init__(self, refitter: Refitter, tracker: Tracker):
+    def __init__(self, refitter: Refitter, tracker: Tracker) -> None:
         self.refitter, self.tracker = refitter, tracker
 
     def one(self, job: FitJob) -> FitOutcome:
@@ -210,7 +210,9 @@ def ensemble_members(winner: Candidate, ranked: list[Candidate], size: int, of: 
     return [(winner, 100 + index) for index in range(size)]
 
 
-def fit_final(fits: Fits, members: list[tuple[Candidate, int]], train_stop: int, run: FitRunner = one_after_another):
+def fit_final(
+    fits: Fits, members: list[tuple[Candidate, int]], train_stop: int, run: FitRunner = one_after_another
+) -> keras.Model | None:
     """The forecaster to register: each member retrained on `[:train_stop]`, and averaged when there are several.
 
     A member whose retraining diverges (a NaN loss) is left out, its run FAILED with the reason; if
@@ -242,6 +244,6 @@ def fit_final(fits: Fits, members: list[tuple[Candidate, int]], train_stop: int,
     return models[0] if len(models) == 1 else average_model(models)
 
 
-def member_count(model) -> int:
+def member_count(model: keras.Model) -> int:
     """How many models the registered `model` averages: its `member_<i>` submodels (`average_model`), or 1."""
     return sum(1 for layer in model.layers if layer.name.startswith("member_")) or 1

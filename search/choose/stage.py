@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from search.choose.selection import FitRunner, one_after_another
 from search.plan.planning import Plan, RunLabels
 from search.record.tracking import Tracker
+
+if TYPE_CHECKING:
+    import keras
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,6 @@ class AfterSearch:
     model_name: str | None = None
     run: FitRunner = one_after_another
 
-    def load_searched(self, trial_id: str):
+    def load_searched(self, trial_id: str) -> keras.Model:
         """The model trial `trial_id` trained in the search, as Keras Tuner saved it."""
         return self.tuner.load_model(self.tuner.oracle.get_trial(trial_id))

@@ -12,6 +12,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,14 @@ from search.record.summary import Evaluation
 from search.record.tracking import Tracker
 from search.scoring.evaluation import Scores, baseline_table, score, step_maes
 from search.scoring.intervals import interval_report
+
+if TYPE_CHECKING:
+    import keras
+    from keras_tuner.engine.trial import Trial
+    from omegaconf import DictConfig
+
+    from data.split import Layout
+    from search.fit.hypermodel import WindowedHyperModel
 
 
 @dataclass
@@ -72,14 +81,14 @@ def choose_and_train(stage: AfterSearch, completed: list) -> Chosen:
     if hypermodel.panel and str(settings.ensemble_of) == "configurations" and len(candidates) > 1:
         from search.choose.panel_members import panel_members
 
-        def load(trial_id: str):
+        def load(trial_id: str) -> keras.Model:
             return searched if trial_id == winner.trial_id else tuner.load_model(tuner.oracle.get_trial(trial_id))
 
         members = panel_members(load, hypermodel, candidates, settings.ensemble)
     if settings.blend and not hypermodel.panel:  # a blend weighs one series' forecasts
         clock = time.monotonic()
 
-        def load_searched(trial_id: str):
+        def load_searched(trial_id: str) -> keras.Model:
             return searched if trial_id == winner.trial_id else tuner.load_model(tuner.oracle.get_trial(trial_id))
 
         evidence = str(settings.blend_evidence)
@@ -169,7 +178,7 @@ class Forecasts:
     val_blend: np.ndarray | None = None  # a blend's cross-fitted validation forecasts (weights not chosen on them)
 
     @classmethod
-    def of(cls, chosen: Chosen, series: np.ndarray, layout) -> Forecasts:
+    def of(cls, chosen: Chosen, series: np.ndarray, layout: Layout) -> Forecasts:
         h = layout.horizon
         x, actual = window_view(series, chosen.searched.input_shape[1], layout.score_start, layout.length, h)
         searched = batched_forecast(chosen.searched, x)
@@ -196,7 +205,7 @@ class Forecasts:
         return np.concatenate([self.searched[self.val_rows], self.final[self.test_rows]])
 
 
-def _scores(forecasts: Forecasts, series: np.ndarray, layout, data, ets_baseline: bool) -> Scores:
+def _scores(forecasts: Forecasts, series: np.ndarray, layout: Layout, data: DictConfig, ets_baseline: bool) -> Scores:
     """Validation MAE of the searched model, test MAE of the final one (and of the searched one, if they differ);
     each step's MAE over a horizon."""
     val, test, y = forecasts.val_rows, forecasts.test_rows, forecasts.actual
@@ -216,7 +225,9 @@ def _scores(forecasts: Forecasts, series: np.ndarray, layout, data, ets_baseline
     return score(series, layout, val_mae, test_mae, unrefit_mae, table.maes, table.ets_skipped, per_step, data.season_length)
 
 
-def _intervals(settings, seed: int, forecasts: Forecasts, chosen: Chosen, hypermodel, tracker: Tracker) -> tuple[dict, dict]:
+def _intervals(
+    settings: DictConfig, seed: int, forecasts: Forecasts, chosen: Chosen, hypermodel: WindowedHyperModel, tracker: Tracker
+) -> tuple[dict, dict]:
     """`search.intervals`: `(report, drawn)`, `drawn` being `{level: (low, high)}` aligned with `forecasts`' rows.
 
     `conformal` widens the point forecasts (the searched winner's on validation, the registered model's on the
@@ -293,20 +304,28 @@ def _note(scores: Scores) -> str:
     rows += [(name, maes.get("val_mae"), maes.get("test_mae")) for name, maes in scores.baselines.items()]
     rows.sort(key=lambda row: (row[2] is None, row[2] or 0.0))
 
-    def cell(value):
+    def cell(value: float | None) -> str:
         return "-" if value is None else f"{value:.4g}"
 
     table = "\n".join(f"| {name} | {cell(val)} | {cell(test)} |" for name, val, test in rows)
     return f"**Verdict:** {scores.verdict}\n\n| forecaster | validation MAE | test MAE |\n|---|---:|---:|\n{table}\n"
 
 
-def _scored_on(series: np.ndarray, layout) -> str:
+def _scored_on(series: np.ndarray, layout: Layout) -> str:
     """Which points a val_mae was scored on (the series' fingerprint and the range): versions compare only on the same."""
     fingerprint = hashlib.sha1(np.ascontiguousarray(series, dtype=np.float32).tobytes()).hexdigest()[:12]
     return f"series sha1 {fingerprint}, validation points [{layout.score_start}, {layout.test_start})"
 
 
-def _log_figures(tracker: Tracker, series: np.ndarray, layout, forecasts: Forecasts, completed, scores, drawn: dict) -> None:
+def _log_figures(
+    tracker: Tracker,
+    series: np.ndarray,
+    layout: Layout,
+    forecasts: Forecasts,
+    completed: list[Trial],
+    scores: Scores,
+    drawn: dict,
+) -> None:
     """forecast_best.png (the test boundary labelled, naive's MAE beside the winner's, the intervals shaded;
     h-step paths from a few origins over a horizon), vs_baselines.png, search_progress.png."""
     parent = tracker.parent_id

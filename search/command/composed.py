@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 CONF_DIR = Path(__file__).resolve().parent.parent.parent / "conf"
 
@@ -20,7 +24,7 @@ def git_commit() -> str:
 REQUIRED_HINTS = {"data.path": "the CSV file to read", "data.column": "the name of the column to forecast"}
 
 
-def missing_setting(cfg, data_choice: str) -> str | None:
+def missing_setting(cfg: DictConfig, data_choice: str) -> str | None:
     """A required key left unset (`???`, e.g. `data=csv` without `data.column`): what to add, before it fails deep inside."""
     from omegaconf import OmegaConf
 

@@ -17,7 +17,7 @@ class HeldStderr:
     """Hydra's composition errors come as several lines on stderr and exit code 1: hold stderr until the
     config is composed, and turn such an error into the one line (and exit code 2) other bad input gets."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.real, self.held = sys.stderr, io.StringIO()
 
     def hold(self) -> None:

@@ -17,6 +17,7 @@ import sys
 import traceback
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from data.errors import UserError
 from search.core import interrupts
@@ -30,6 +31,9 @@ from search.plan.planning import RunLabels
 from search.plan.run_dir import unlock_run_dir
 from search.record.parent_record import load_parent_id
 from search.record.summary import WorkerReport, load_finished, write_summary
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 DISK_FULL = "the disk is full"
 
@@ -46,7 +50,7 @@ def leave_after_full_disk(code: int, error: str | None) -> None:
         os._exit(code)
 
 
-def run_job(cfg, run_dir: Path, labels: RunLabels, parallel_jobs: int = 1) -> tuple[int, str | None]:
+def run_job(cfg: DictConfig, run_dir: Path, labels: RunLabels, parallel_jobs: int = 1) -> tuple[int, str | None]:
     """Run one search (or `mode=lr_find`) and print its outcome; returns the exit code and the error, if any.
 
     `parallel_jobs`: multirun jobs running side by side with this one (they share the cores with `search.workers`).
@@ -96,7 +100,9 @@ def run_job(cfg, run_dir: Path, labels: RunLabels, parallel_jobs: int = 1) -> tu
     return 0, None
 
 
-def run_multirun_job(cfg, run_dir: Path, labels: RunLabels, job_number: int, overrides: list[str], parallel_jobs: int = 1) -> int:
+def run_multirun_job(
+    cfg: DictConfig, run_dir: Path, labels: RunLabels, job_number: int, overrides: list[str], parallel_jobs: int = 1
+) -> int:
     """One job of a multirun (`-m`): skipped if a resumed sweep already finished it, on GPU `job_number mod N` if any.
 
     A job that never started is run from the start by a resumed sweep (`search.resume=true` on the
@@ -119,7 +125,7 @@ def run_multirun_job(cfg, run_dir: Path, labels: RunLabels, job_number: int, ove
     return run_in_fresh_process(cfg, run_dir, replace(labels, gpu=device), overrides, device, parallel_jobs)
 
 
-def run_sweep_job(cfg, run_dir: Path, labels: RunLabels, overrides: list[str], parallel_jobs: int = 1) -> int:
+def run_sweep_job(cfg: DictConfig, run_dir: Path, labels: RunLabels, overrides: list[str], parallel_jobs: int = 1) -> int:
     """One job of a multirun: a failure is written to the job's `summary.json` (`error`, `exit_code`), not raised."""
     code, error = run_job(cfg, run_dir, labels, parallel_jobs)
     if code and code != EXIT_INTERRUPTED:
@@ -134,7 +140,7 @@ def run_sweep_job(cfg, run_dir: Path, labels: RunLabels, overrides: list[str], p
 
 
 def run_in_fresh_process(
-    cfg, run_dir: Path, labels: RunLabels, overrides: list[str], device: str | None, parallel_jobs: int = 1
+    cfg: DictConfig, run_dir: Path, labels: RunLabels, overrides: list[str], device: str | None, parallel_jobs: int = 1
 ) -> int:
     """Run the job in a new interpreter that sees only GPU `device` (None: devices left alone); returns its exit code.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import OmegaConf
 
@@ -31,10 +32,13 @@ from search.record.tracking import Tracker, connect
 from search.tune import distributed
 from search.tune.settings import Settings
 
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
 INTERRUPTED = "interrupted (SIGINT/SIGTERM); resume with search.resume=true"
 
 
-def identity(cfg, labels: RunLabels) -> dict[str, str]:
+def identity(cfg: DictConfig, labels: RunLabels) -> dict[str, str]:
     """What a run dir's search is a search of: a resume must name the same space, data, tuner and horizon (its
     trials' models have one output per step)."""
     return {"space": labels.space, "data": labels.data, "tuner": str(cfg.tuner.name), "data.horizon": str(cfg.data.horizon)}
@@ -46,7 +50,9 @@ def run_name(labels: RunLabels) -> str:
     return f"{name} job {labels.sweep_job}" if labels.sweep_job is not None else name
 
 
-def open_parent(tracker: Tracker, cfg, run_dir: Path, labels: RunLabels, plan: Plan, role: distributed.Role | None = None) -> str:
+def open_parent(
+    tracker: Tracker, cfg: DictConfig, run_dir: Path, labels: RunLabels, plan: Plan, role: distributed.Role | None = None
+) -> str:
     """Start the parent run, keep its id in the run dir and log the config (or, with `search.resume`, reattach to it).
 
     Called with interrupts held (`Tracker.closing`): a new run is never left without its id on disk or its config.
@@ -96,7 +102,7 @@ SETTINGS = (
 )
 
 
-def search_settings(cfg, plan: Plan) -> dict[str, str]:
+def search_settings(cfg: DictConfig, plan: Plan) -> dict[str, str]:
     """What the search was asked to do, as the parent run's params: the tuner and its budget, how the winner is
     chosen, the workers, and each hyperparameter's range (`space.<name>`); the winner's values come at the end
     under the names the trials use (`window_size`, ...), so the parent and its trials share columns in MLflow."""
@@ -108,7 +114,9 @@ def search_settings(cfg, plan: Plan) -> dict[str, str]:
     return params
 
 
-def run_search(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels, parallel_jobs: int = 1) -> Summary | WorkerReport | dict:
+def run_search(
+    cfg: DictConfig, run_dir: Path, launch_dir: Path, labels: RunLabels, parallel_jobs: int = 1
+) -> Summary | WorkerReport | dict:
     """Run the whole search; returns its summary. The parent run ends FINISHED, FAILED or KILLED.
 
     A resume of a search that had finished returns that search's `summary.json` (a dict) and changes nothing.
@@ -161,7 +169,9 @@ def report_finished(tracker: Tracker, summary: dict) -> dict:
     return summary
 
 
-def run_worker(cfg, plan: Plan, run_dir: Path, launch_dir: Path, labels: RunLabels, role: distributed.Role) -> WorkerReport:
+def run_worker(
+    cfg: DictConfig, plan: Plan, run_dir: Path, launch_dir: Path, labels: RunLabels, role: distributed.Role
+) -> WorkerReport:
     """A distributed worker: train the chief's trials, each logged as a child of the chief's parent run.
 
     The parent run is the chief's to end; a worker leaves it alone, whatever happens here.
@@ -176,7 +186,7 @@ def run_worker(cfg, plan: Plan, run_dir: Path, launch_dir: Path, labels: RunLabe
     return WorkerReport(tuner_id=role.tuner_id, trials_run=trials_run, mlflow_parent_run_id=parent)
 
 
-def run_lr_find(cfg, run_dir: Path, launch_dir: Path, labels: RunLabels) -> dict:
+def run_lr_find(cfg: DictConfig, run_dir: Path, launch_dir: Path, labels: RunLabels) -> dict:
     """`mode=lr_find`: only the learning-rate range test, as its own MLflow run; returns its result."""
     plan = make_plan(Request.of(cfg))
     prepare_run_dir(run_dir, resume=False)

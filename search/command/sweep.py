@@ -13,8 +13,12 @@ import csv
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 COLUMNS = (
     "job",
@@ -82,7 +86,7 @@ def collect(sweep_dir: Path) -> list[dict]:
 def table(rows: list[dict]) -> str:
     """The printed table: job, overrides, best val_mae, test_mae, naive test MAE, status."""
 
-    def fmt(value) -> str:
+    def fmt(value: float | None) -> str:
         return "-" if value is None else f"{value:.4f}"
 
     lines = [("job", "overrides", "best val_mae", "test_mae", "naive test", "status")]
@@ -123,7 +127,7 @@ def write(sweep_dir: Path, rows: list[dict]) -> None:
 class SweepSummary(Callback):
     """Prepares the tracking store before a multirun and summarises its jobs after it."""
 
-    def on_multirun_start(self, config, **kwargs) -> None:
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from search.command.hydra_errors import HELD
 
         HELD.release()  # the sweep's config composed: stderr flows again (launchers may never call `main` here)
@@ -133,7 +137,7 @@ class SweepSummary(Callback):
 
             MlflowClient(tracking_uri=uri).search_experiments(max_results=1)  # creates the tables, once
 
-    def on_multirun_end(self, config, **kwargs) -> None:
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         rows = collect(sweep_dir)
         write(sweep_dir, rows)
@@ -149,7 +153,7 @@ class SweepSummary(Callback):
             sys.exit(2 if codes == {2} else 3)
 
 
-def _tracking_uri(config) -> str:
+def _tracking_uri(config: DictConfig) -> str:
     from search.record.tracking import resolve_uri
 
     return resolve_uri(config.tracking.uri, Path.cwd())

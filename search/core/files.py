@@ -11,9 +11,12 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from search.core import interrupts
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -60,7 +63,7 @@ def disk_full(err: BaseException) -> str | None:
     return None
 
 
-def save_child_config(cfg, path: Path, experiment: str | None = None) -> Path:
+def save_child_config(cfg: DictConfig, path: Path, experiment: str | None = None) -> Path:
     """The resolved config for a fresh interpreter (a worker, a GPU-pinned multirun job), with no password in it.
 
     The child gets a tracking URI from its environment instead (`MLFLOW_TRACKING_URI`); `experiment`, if given,

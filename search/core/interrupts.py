@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 _state = {"depth": 0, "pending": None, "requested": None}
 
 
-def _handler(signum, frame):
+def _handler(signum: int, frame: FrameType | None) -> None:
     name = signal.Signals(signum).name
     if _state["requested"]:  # already stopping: the stop in progress is the answer
         return
@@ -51,7 +53,7 @@ def install() -> None:
 
 
 @contextmanager
-def installed_for_the_block():
+def installed_for_the_block() -> Iterator[None]:
     """`install` for the block only, then the process's own handlers and a clean state again: a search run from a
     notebook or a script (`search.api.run`) leaves Ctrl-C as it found it. Off the main thread, nothing is
     installed (Python allows signal handlers only there)."""
@@ -69,7 +71,7 @@ def installed_for_the_block():
 
 
 @contextmanager
-def critical():
+def critical() -> Iterator[None]:
     """Hold interrupts until the block has finished writing.
 
     Only the main thread is ever interrupted (Python runs signal handlers there), so on any other

@@ -11,6 +11,12 @@ import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable, Iterator, Sequence
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
 
 TENSORFLOW_START_UP = (
     "All log messages before absl::InitializeLog() is called are written to STDERR",
@@ -33,7 +39,7 @@ MLFLOW_REGISTRATION = ("Successfully registered model '", "Created version '", "
 
 
 class _DropMessages(logging.Filter):
-    def __init__(self, *fragments: str):
+    def __init__(self, *fragments: str) -> None:
         super().__init__()
         self.fragments = fragments
 
@@ -62,7 +68,11 @@ def quiet_known_noise() -> None:
         sys.excepthook = _without_full_disk_cleanup(sys.excepthook, lambda *exc: (exc[1], exc[2]), interrupts=False)
 
 
-def _without_full_disk_cleanup(previous, error_of, interrupts: bool):
+def _without_full_disk_cleanup(
+    previous: Callable[..., object],
+    error_of: Callable[..., tuple[BaseException | None, TracebackType | None]],
+    interrupts: bool,
+) -> Callable[..., None]:
     """A `sys.unraisablehook` / `sys.excepthook` that drops h5py's complaints, while freeing a half-written
     checkpoint, that the disk is full, and (`interrupts`: the unraisable hook only) a Ctrl-C that landed in a finaliser
     (a `WeakKeyDictionary` callback, say); anything else goes to `previous`.
@@ -71,7 +81,7 @@ def _without_full_disk_cleanup(previous, error_of, interrupts: bool):
     hooks; the search already says the disk is full in one line (and how to resume), and these would bury it.
     """
 
-    def hook(*args) -> None:
+    def hook(*args: Any) -> None:  # the arguments `previous` takes: one UnraisableHookArgs, or (type, value, traceback)
         error, traceback = error_of(*args)
         text = str(error)
         frames = []
@@ -89,7 +99,7 @@ def _without_full_disk_cleanup(previous, error_of, interrupts: bool):
 
 
 @contextlib.contextmanager
-def filtered_fd2(fragments: tuple[str, ...]):
+def filtered_fd2(fragments: tuple[str, ...]) -> Iterator[None]:
     """Everything written to file descriptor 2 (C and C++ libraries, and Python's `sys.stderr`) inside the block, kept
     aside and written back to stderr afterwards without the lines holding one of `fragments`. An error a library
     reports while loading still reaches the user, after the block."""
@@ -120,7 +130,7 @@ def filtered_fd2(fragments: tuple[str, ...]):
 class _LinesWithout(io.TextIOBase):
     """A text stream passing whole lines on to `target`, except those holding one of `fragments`."""
 
-    def __init__(self, target, fragments: tuple[str, ...]):
+    def __init__(self, target: TextIO, fragments: tuple[str, ...]) -> None:
         self.target, self.fragments, self.pending = target, fragments, ""
 
     def write(self, text: str) -> int:
@@ -141,7 +151,7 @@ class _LinesWithout(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def stderr_without(fragments: tuple[str, ...]):
+def stderr_without(fragments: tuple[str, ...]) -> Iterator[None]:
     """Python's `sys.stderr` inside the block without the lines holding one of `fragments` (e.g. MLflow's registration
     lines, which it prints rather than logs); every other line passes."""
     stream = _LinesWithout(sys.stderr, fragments)
@@ -159,7 +169,7 @@ def _any_in(line: str, fragments: tuple[str, ...]) -> bool:
 class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
     """Loads `tensorflow`, the first time anything imports it, inside `filtered_fd2(TENSORFLOW_START_UP)`."""
 
-    def find_spec(self, fullname, path, target=None):
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> ModuleSpec | None:
         if fullname != "tensorflow":
             return None
         sys.meta_path.remove(self)
@@ -168,7 +178,7 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
             return spec
         exec_module = spec.loader.exec_module
 
-        def quiet_exec_module(module) -> None:
+        def quiet_exec_module(module: ModuleType) -> None:
             with filtered_fd2(TENSORFLOW_START_UP):
                 exec_module(module)
 

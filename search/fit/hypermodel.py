@@ -4,6 +4,7 @@ windows that trial's `window_size`, `split_time` and `batch_size` call for."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import keras
 import keras_tuner
@@ -23,7 +24,7 @@ class StopOnNaN(keras.callbacks.Callback):
     """Fail the trial the moment the loss stops being finite, instead of training on; and stop at the next batch
     after an interrupt that a library swallowed (`interrupts.check`)."""
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         interrupts.check()
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
@@ -34,11 +35,11 @@ class StepMAE(keras.callbacks.Callback):
     """Per-step validation MAE of a multi-step model (`data.horizon` > 1), added to each epoch's logs as
     `val_mae_h1 .. val_mae_h<h>` (Keras' `val_mae` is their mean): one forward pass over the scored windows."""
 
-    def __init__(self, windows: np.ndarray, labels: np.ndarray):
+    def __init__(self, windows: np.ndarray, labels: np.ndarray) -> None:
         super().__init__()
         self.windows, self.labels = np.ascontiguousarray(windows, dtype=np.float32), np.asarray(labels, dtype=np.float64)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:
             return
         chunks = range(0, len(self.windows), FORECAST_CHUNK)  # a long validation split in pieces of bounded memory
@@ -73,7 +74,7 @@ class WindowedHyperModel(keras_tuner.HyperModel):
         patience: int,
         seed: int,
         season_length: int = 0,
-    ):
+    ) -> None:
         super().__init__(name="windowed")
         self.series, self.layout, self.specs = series, layout, specs
         self.shuffle_buffer, self.patience, self.seed = shuffle_buffer, patience, seed
@@ -82,7 +83,7 @@ class WindowedHyperModel(keras_tuner.HyperModel):
     def split_time(self, values: dict) -> int:
         return resolve_split_time(values["split_time"], self.layout.test_start)
 
-    def build(self, hp):
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         return self.model_for(declare(hp, self.specs))
 
     def framing(self, values: dict, train_stop: int | None = None) -> Framing:
@@ -111,7 +112,7 @@ class WindowedHyperModel(keras_tuner.HyperModel):
             profile_std=profile_std,
         )
 
-    def model_for(self, values: dict, train_stop: int | None = None, output_blocks: int = 1):
+    def model_for(self, values: dict, train_stop: int | None = None, output_blocks: int = 1) -> keras.Model:
         """The compiled model for one configuration (trial values, or the LR range test's reference); `output_blocks`
         forecasts of the horizon side by side, each restored like one (a quantile head: `search.choose.quantile_head`)."""
         architecture = {name: values[name] for name in BUILDER_ARGUMENTS[values["model"]] if name in values}
@@ -150,7 +151,14 @@ class WindowedHyperModel(keras_tuner.HyperModel):
             label_copies=label_copies,
         )
 
-    def fit(self, hp, model, *args, callbacks=None, **kwargs):
+    def fit(
+        self,
+        hp: keras_tuner.HyperParameters,
+        model: keras.Model,
+        *args: Any,
+        callbacks: list[keras.callbacks.Callback] | None = None,
+        **kwargs: Any,
+    ) -> keras.callbacks.History:
         """Train on windows of `[:split_time]`, validate on the points every trial is scored on."""
         values = declare(hp, self.specs)
         valid = self.validation_windows(values)

@@ -11,11 +11,12 @@ measures the effect.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 
 @contextmanager
-def startup_objects_frozen():
+def startup_objects_frozen() -> Iterator[None]:
     """Leave the objects that exist now out of the collector's scans while the trials run.
 
     Unfrozen on the way out, so a process that runs several searches (a joblib sweep worker) can

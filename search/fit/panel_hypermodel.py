@@ -34,7 +34,7 @@ class PanelHyperModel(WindowedHyperModel):
         seed: int,
         season_length: int = 0,
         windows_per_series: int = 0,
-    ):
+    ) -> None:
         super().__init__(scaled.values, layout, specs, shuffle_buffer, patience, seed, season_length)
         self.scaled, self.windows_per_series = scaled, windows_per_series
         self.first_points = scaled.panel.starts()

@@ -11,6 +11,10 @@ trial says where the search is.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
 def hyperband_schedule(max_epochs: int, factor: int, iterations: int = 1) -> list[int]:
@@ -31,7 +35,7 @@ def hyperband_schedule(max_epochs: int, factor: int, iterations: int = 1) -> lis
     return schedule
 
 
-def trial_schedule(tuner) -> list[int]:
+def trial_schedule(tuner: DictConfig) -> list[int]:
     """The epochs of each trial of the config's `tuner`, in order."""
     if str(tuner.name) == "hyperband":
         return hyperband_schedule(tuner.max_epochs, tuner.factor, tuner.hyperband_iterations)
@@ -41,7 +45,7 @@ def trial_schedule(tuner) -> list[int]:
 class Progress:
     """How far a search is along its schedule and, from the pace of the trials this process saw end, the time left."""
 
-    def __init__(self, schedule: list[int], started: float):
+    def __init__(self, schedule: list[int], started: float) -> None:
         self.schedule, self.started = schedule, started
         self.done_before: int | None = None  # trials already done when this process began (a resumed search)
         self.cumulative = [0]

@@ -23,11 +23,11 @@ AUTO_MAX_WORKERS = 8
 trials each; more than 4 workers were never measured faster (`bench/README.md` §9)."""
 
 
-def is_auto(setting) -> bool:
+def is_auto(setting: object) -> bool:
     return isinstance(setting, str) and setting.strip().lower() == "auto"
 
 
-def resolve_workers(setting, cores: int, parallel_jobs: int = 1) -> int:
+def resolve_workers(setting: int | float | str, cores: int, parallel_jobs: int = 1) -> int:
     """How many trials train at once: `search.workers` (a number, or `auto`), checked against the cores.
 
     `auto` (the default) is one worker per core this job may use (`cores // parallel_jobs`, at most

@@ -14,10 +14,14 @@ cannot fake a decade-long fall). The search range around the suggestion `s` is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from data.errors import UserError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
 def geometric_schedule(start: float, end: float, steps: int) -> np.ndarray:
@@ -119,7 +123,7 @@ def suggest(
     )
 
 
-def check_settings(settings) -> None:
+def check_settings(settings: DictConfig) -> None:
     """Check the `lr_find` config; raises `UserError` naming the bad field."""
     if not 0 < settings.start < settings.end:
         raise UserError(f"lr_find.start={settings.start:g} and lr_find.end={settings.end:g} need 0 < start < end")

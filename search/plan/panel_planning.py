@@ -8,6 +8,8 @@ so `space.split_time` is set to that column (the series are too short to leave a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from data.errors import UserError
@@ -16,16 +18,19 @@ from data.panel_scores import panel_scales
 from data.split import Layout
 from search.plan.space import effective_kind
 
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
 PANEL_SOURCES = ("panel", "synthetic_panel")
 UNSUPPORTED_SCALINGS = ("profile",)
 """Scalings a panel search leaves out: `profile` matches each window to one series' seasonal profile."""
 
 
-def is_panel(data) -> bool:
+def is_panel(data: DictConfig) -> bool:
     return data.get("source") in PANEL_SOURCES
 
 
-def panel_plan(specs: dict, data, mode: str) -> tuple[dict, ScaledPanel, Layout, str | None]:
+def panel_plan(specs: dict, data: DictConfig, mode: str) -> tuple[dict, ScaledPanel, Layout, str | None]:
     """The space fitted to a panel, the scaled panel, its layout and a note; raises `UserError` naming the key."""
     if mode != "search":
         raise UserError(f"mode={mode} runs on one series; a panel (data={data.name}) is searched with mode=search")

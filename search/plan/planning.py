@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from omegaconf import OmegaConf
@@ -27,6 +27,9 @@ from search.plan.lr_range import check_settings
 from search.plan.panel_planning import is_panel, padded_note, panel_plan
 from search.plan.space import auto_learning_rate, candidates, in_points, input_lengths, narrowed_to_season, validate_space
 from search.scoring.intervals import calibration_limit
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class Request:
     mode: str
 
     @classmethod
-    def of(cls, cfg) -> Request:
+    def of(cls, cfg: DictConfig) -> Request:
         """Split a composed config (the command's, or a child process's own) into what planning reads."""
         return cls(cfg.space, cfg.data, cfg.tuner, cfg.search, cfg.lr_find, cfg.seed, cfg.mode)
 
@@ -179,7 +182,7 @@ def _check_budget(request: Request) -> None:
             raise UserError(f"search.{field}={value} must be >= {low}")
 
 
-def _workers(search, mode: str, parallel_jobs: int) -> tuple[int, int]:
+def _workers(search: DictConfig, mode: str, parallel_jobs: int) -> tuple[int, int]:
     """`search.workers` resolved against the cores and the multirun jobs beside this one; and the cores."""
     cores = available_cores()
     distributed = search.distributed.role is not None or bool(os.environ.get("KERASTUNER_TUNER_ID"))
@@ -214,7 +217,7 @@ def span_field(specs: dict[str, dict], season_length: int, span: int) -> str:
     return "space.seasons"
 
 
-def searched_space(space, data) -> tuple[dict[str, dict], str | None]:
+def searched_space(space: DictConfig, data: DictConfig) -> tuple[dict[str, dict], str | None]:
     """The space a search draws from (`space`, the config's): validated, `per: horizon` / `per: season` bounds in
     points, and fitted to the data's season (what a series without one cannot use dropped); with a note on what was
     dropped."""
@@ -287,7 +290,7 @@ def _profile_reason(history: np.ndarray, season_length: int, horizon: int) -> di
     }
 
 
-def backtest_folds(search, layout: Layout) -> tuple[int, str | None]:
+def backtest_folds(search: DictConfig, layout: Layout) -> tuple[int, str | None]:
     """The backtest's fold count (0: no backtest), and a note when it was skipped or its folds lowered.
 
     `search.select.backtest=auto` skips it when its ranking cannot change the registered model: an ensemble of
@@ -324,7 +327,7 @@ def folds_that_fit(folds: int, top_k: int, layout: Layout) -> tuple[int, str | N
     )
 
 
-def _check_scoring(search, layout: Layout, origins: int | None = None, what: str = "scored validation") -> None:
+def _check_scoring(search: DictConfig, layout: Layout, origins: int | None = None, what: str = "scored validation") -> None:
     """The conformal intervals (`search.intervals`) need enough calibration origins: the layout's scored validation
     origins, or `origins` (a panel's: every series' validation origins together)."""
     if search.intervals_method != "conformal" and not search.intervals:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from data.errors import UserError
 from models.framing import SCALINGS, SEASONAL_SCALINGS, input_length
 from models.names import BUILDER_ARGUMENTS, LOSSES, OPTIMIZERS
+
+if TYPE_CHECKING:
+    from keras_tuner import HyperParameters
 
 KINDS = ("int", "float", "choice", "bool", "fixed")
 DATA_NAMES = ("window_size", "split_time", "batch_size")
@@ -210,7 +213,7 @@ def reference_values(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return values
 
 
-def _middle(spec: Mapping[str, Any]):
+def _middle(spec: Mapping[str, Any]) -> Any:
     kind = effective_kind(spec)
     if kind == "fixed":
         return spec["value"]
@@ -241,7 +244,7 @@ def candidates(spec: Mapping[str, Any]) -> list:
     return [spec["min"], spec["max"]]
 
 
-def declare(hp, specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def declare(hp: HyperParameters, specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Declare every spec on a `keras_tuner.HyperParameters` and return this trial's values by name."""
     values = dict(DEFAULTS)
     for name, spec in specs.items():
@@ -249,7 +252,7 @@ def declare(hp, specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return values
 
 
-def _declare_one(hp, name: str, spec: Mapping[str, Any]):
+def _declare_one(hp: HyperParameters, name: str, spec: Mapping[str, Any]) -> Any:
     kind, default = effective_kind(spec), spec.get("default")
     if kind == "fixed":
         return hp.Fixed(name, spec["value"])

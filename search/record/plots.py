@@ -7,11 +7,24 @@ the next trial trains.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 from matplotlib.figure import Figure
 
+if TYPE_CHECKING:
+    from data.panel import Panel
+    from data.split import Layout
 
-def forecast_figure(time: np.ndarray, actual: np.ndarray, forecast: np.ndarray, title: str, bands=()):
+
+def forecast_figure(
+    time: np.ndarray,
+    actual: np.ndarray,
+    forecast: np.ndarray,
+    title: str,
+    bands: Sequence[tuple[str, np.ndarray, np.ndarray]] = (),
+) -> Figure:
     """Forecast against actual values over the given time indices (the course's plot_series); `bands`:
     `(label, low, high)` intervals over the same times, shaded, widest first."""
     figure = Figure(figsize=(9, 4))
@@ -27,7 +40,14 @@ def forecast_figure(time: np.ndarray, actual: np.ndarray, forecast: np.ndarray, 
     return figure
 
 
-def paths_figure(time: np.ndarray, actual: np.ndarray, origins, paths: np.ndarray, title: str, bands=()):
+def paths_figure(
+    time: np.ndarray,
+    actual: np.ndarray,
+    origins: Sequence[int],
+    paths: np.ndarray,
+    title: str,
+    bands: Sequence[tuple[str, Sequence[np.ndarray], Sequence[np.ndarray]]] = (),
+) -> Figure:
     """Multi-step forecasts: the actual values over `time`, and from each origin `t` in `origins` its path
     `paths[i]` over `t .. t + h - 1` (a dot marks where it starts); `bands`: `(label, lows, highs)`, the
     interval of each path (one row per origin), shaded, widest first."""
@@ -58,7 +78,9 @@ def spread_origins(origins: range, count: int, horizon: int) -> list[int]:
     return sorted({int(round(t)) for t in chosen})
 
 
-def progress_figure(scores: list[float], objective: str = "val_mae", naive: float | None = None, trial_ids=None):
+def progress_figure(
+    scores: list[float], objective: str = "val_mae", naive: float | None = None, trial_ids: Sequence[str] | None = None
+) -> Figure:
     """Each completed trial's score and the best so far, by trial id (the ids of the child runs); the naive
     forecast's level for reference; a log axis when one trial diverged."""
     figure = Figure(figsize=(7, 4))
@@ -77,7 +99,7 @@ def progress_figure(scores: list[float], objective: str = "val_mae", naive: floa
     return figure
 
 
-def vs_baselines_figure(winner: dict, baselines: dict):
+def vs_baselines_figure(winner: dict, baselines: dict) -> Figure:
     """Validation and test MAE of the winner beside every baseline (`{name: {val_mae, test_mae}}`), lowest first."""
     rows = sorted(
         {"winner": winner, **baselines}.items(), key=lambda item: (item[1].get("test_mae") is None, item[1].get("test_mae") or 0)
@@ -108,7 +130,7 @@ def vs_baselines_figure(winner: dict, baselines: dict):
     return figure
 
 
-def lr_figure(learning_rates: np.ndarray, losses: np.ndarray, suggestion):
+def lr_figure(learning_rates: np.ndarray, losses: np.ndarray, suggestion: Any) -> Figure:  # a search.plan.lr_range.Suggestion
     """The course's loss-vs-LR plot (`semilogx`), smoothed, with the suggestion and the search range marked."""
     figure = Figure(figsize=(8, 4.5))
     axes = figure.subplots()
@@ -136,7 +158,16 @@ PATHS_PER_SPLIT = 4
 """Multi-step paths drawn on forecast_best.png from each of validation and test."""
 
 
-def forecast_best_figure(series, layout, actual, shown, rows: tuple, models: tuple, title: str, bands: list):
+def forecast_best_figure(
+    series: np.ndarray,
+    layout: Layout,
+    actual: np.ndarray,
+    shown: np.ndarray,
+    rows: tuple,
+    models: tuple,
+    title: str,
+    bands: list,
+) -> Figure:
     """forecast_best.png: the winner's forecasts over the scored points (`shown`, one step ahead; or, over a horizon,
     `PATHS_PER_SPLIT` h-step paths from spread origins of each split, from `models` = (searched, registered)
     forecasts), the intervals (`bands`: `(label, low, high)` aligned with the rows) shaded, and the test boundary
@@ -180,8 +211,8 @@ def forecast_best_figure(series, layout, actual, shown, rows: tuple, models: tup
 
 
 def panel_figure(
-    panel,
-    layout,
+    panel: Panel,
+    layout: Layout,
     picked: list[int],
     rows: np.ndarray,
     forecasts: dict,
@@ -189,7 +220,7 @@ def panel_figure(
     origin: int,
     title: str = "",
     band: tuple | None = None,
-):
+) -> Figure:
     """One panel per picked series (the best, the median and the worst by the winner's MASE): its last points and,
     from `origin`, each forecaster's path (`forecasts`: name -> `(origins, horizon)` in `rows` order), and `band`
     (`(label, low, high)`, arrays as the forecasts) shaded."""

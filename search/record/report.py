@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from keras_tuner.engine.trial import Trial
 
 _STDOUT_LOCK = threading.Lock()
 
@@ -28,7 +31,7 @@ def _short(value: Any) -> str:
 
 
 def progress_line(
-    trial, names: list[str], best: float | None, seconds: float, worker: str | None = None, budget: str = ""
+    trial: Trial, names: list[str], best: float | None, seconds: float, worker: str | None = None, budget: str = ""
 ) -> str:
     """`trial 0007 b1 r0 ep 3-9 window_size=30 ... val_mae=5.12 best=4.98 12.3s [8/44 trials, ~3m10s left]` (or FAILED
     with the reason); `trial 0007 [w2] ...` when worker `w2` of several trained it; `budget`: where the search is
@@ -183,11 +186,11 @@ def _per_step_rows(per_step: dict) -> list[tuple[str, str]]:
     return [(f"{split} MAE by step", f"h1 .. h{steps}")] + rows
 
 
-def _fmt(value) -> str:
+def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _pct(value) -> str:
+def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:+.1%}"
 
 

@@ -8,6 +8,7 @@ store under `store_creation_lock` and through `create_sqlite_store_whole`.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def create_sqlite_store_whole(uri: str) -> None:
 
 
 @contextmanager
-def store_creation_lock(uri: str):
+def store_creation_lock(uri: str) -> Iterator[None]:
     """Hold `<sqlite file>.lock` while MLflow opens a sqlite store: processes that open one fresh file at once
     (parallel sweep jobs, a chief and its workers) would otherwise race on creating its tables and all fail."""
     import fcntl

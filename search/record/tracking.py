@@ -17,9 +17,9 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from data.errors import UserError, first_line
 from data.sources import series_source
@@ -27,6 +27,15 @@ from search.core import interrupts
 from search.core.quiet import MLFLOW_REGISTRATION, stderr_without
 from search.core.secrets import redact
 from search.record.sqlite_store import create_sqlite_store_whole, sqlite_path, store_creation_lock
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+    from matplotlib.figure import Figure
+    from mlflow.entities import Experiment, Run, RunInfo
+    from mlflow.models import ModelSignature
+    from mlflow.tracking import MlflowClient
+    from omegaconf import DictConfig
 
 SOURCE_NAME = "python -m search"
 
@@ -68,16 +77,16 @@ class UninterruptedClient:
     runs as KILLED included, then waits out MLflow's 20 s busy timeout and fails "database is locked".
     """
 
-    def __init__(self, client):
+    def __init__(self, client: MlflowClient) -> None:
         self._client = client
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)
         if not callable(attribute):
             return attribute
 
         @functools.wraps(attribute)
-        def call(*args, **kwargs):
+        def call(*args: Any, **kwargs: Any) -> Any:
             with interrupts.critical():
                 return attribute(*args, **kwargs)
 
@@ -107,7 +116,7 @@ class Tracker:
     common_tags: Mapping[str, str] = {}  # on every run this tracker creates (`source_tags`)
     dataset = None  # the searched series as an MLflow dataset, logged as an input of the parent run and each trial
 
-    def __init__(self, uri: str, experiment: str, artifact_location: str | None = None):
+    def __init__(self, uri: str, experiment: str, artifact_location: str | None = None) -> None:
         import mlflow
         from mlflow.tracking import MlflowClient
 
@@ -128,7 +137,7 @@ class Tracker:
         self._logging_thread: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
 
-    def _probe(self, experiment: str):
+    def _probe(self, experiment: str) -> Experiment | None:
         """Reach the store (once, quickly) and look the experiment up; a store that cannot be reached is a `UserError`."""
         try:
             with _no_retries():
@@ -153,7 +162,7 @@ class Tracker:
             return found.experiment_id
 
     @contextmanager
-    def _first_write(self):
+    def _first_write(self) -> Iterator[None]:
         """A search's first write to the store: a store that refuses it (read-only) is one line, before any training.
 
         (MLflow's own log of the database error is held back for the whole process: see `__init__`.)
@@ -171,7 +180,7 @@ class Tracker:
             ) from None
 
     @property
-    def registry_client(self):
+    def registry_client(self) -> UninterruptedClient:
         """The client for the Model Registry (`search.choose.registry`): versions, their tags, aliases."""
         return self._client
 
@@ -291,7 +300,7 @@ class Tracker:
     def status(self, run_id: str) -> str:
         return self._client.get_run(run_id).info.status
 
-    def latest_run(self, filter_string: str, by: str):
+    def latest_run(self, filter_string: str, by: str) -> RunInfo | None:
         """The RunInfo of this experiment's run matching `filter_string` with the latest `by` time (start_time,
         end_time), or None."""
         runs = self._client.search_runs(
@@ -299,7 +308,9 @@ class Tracker:
         )
         return runs[0].info if runs else None
 
-    def log_model_to_parent(self, model, signature, requirements: list[str], registered_name: str) -> str:
+    def log_model_to_parent(
+        self, model: keras.Model, signature: ModelSignature, requirements: list[str], registered_name: str
+    ) -> str:
         """Log `model` as the parent run's `model` artifact and register it as a new version of `registered_name`;
         returns the version. The parent stays RUNNING (MLflow's fluent run would end it)."""
         import mlflow
@@ -311,7 +322,7 @@ class Tracker:
         return str(info.registered_model_version)
 
     @contextmanager
-    def _logging_on_parent(self):
+    def _logging_on_parent(self) -> Iterator[None]:
         """MLflow's fluent run on the parent (a model logs through it), kept from being interrupted, without MLflow's
         registration lines; the parent stays RUNNING after it (the fluent run would end it)."""
         import mlflow
@@ -321,7 +332,13 @@ class Tracker:
         self._client.update_run(self.parent_id, status="RUNNING")
 
     def log_pyfunc_to_parent(
-        self, python_model: Path, artifacts: dict, config: dict, signature, requirements: list[str], registered_name: str
+        self,
+        python_model: Path,
+        artifacts: dict,
+        config: dict,
+        signature: ModelSignature,
+        requirements: list[str],
+        registered_name: str,
     ) -> str:
         """Log a pyfunc model from code (`python_model`, a file; `artifacts` by name; `config` its model_config) as the
         parent run's `model` artifact, registered as a new version of `registered_name`; returns the version."""
@@ -370,22 +387,24 @@ class Tracker:
         self.log_params(run_id, params)
         return run_id
 
-    def stage_run(self, stage: str, key: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None):
+    def stage_run(
+        self, stage: str, key: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None
+    ) -> AbstractContextManager[str]:
         """`start_stage_run` as a block (`closing`): the fit's run ends FINISHED, FAILED or KILLED with it."""
         return self.closing(functools.partial(self.start_stage_run, stage, key, params, tags))
 
-    def trial_runs(self, trial_id: str):
+    def trial_runs(self, trial_id: str) -> list[Run]:
         """Child runs of this search already logged for `trial_id` (from an interrupted attempt)."""
         return self._client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.mlflow.parentRunId = '{self.parent_id}' and tags.trial_id = '{trial_id}'",
         )
 
-    def runs_tagged(self, tag: str, value: str):
+    def runs_tagged(self, tag: str, value: str) -> list[Run]:
         """This experiment's runs whose tag `tag` is `value`."""
         return self._client.search_runs([self.experiment_id], filter_string=f"tags.{tag} = '{value}'", max_results=1000)
 
-    def running_children(self):
+    def running_children(self) -> list[Run]:
         """This search's child runs still marked RUNNING (after a crash: nothing of this process is running)."""
         return self._client.search_runs(
             [self.experiment_id],
@@ -412,7 +431,7 @@ class Tracker:
             with interrupts.critical():
                 monitor.finish()
 
-    def use_dataset(self, series, name: str, source: str) -> None:
+    def use_dataset(self, series: np.ndarray, name: str, source: str) -> None:
         """The searched series, to be logged as a dataset input (name, digest, source) of the parent run and each trial."""
         import mlflow.data
         from mlflow.data.code_dataset_source import CodeDatasetSource
@@ -465,7 +484,7 @@ class Tracker:
     def log_json(self, run_id: str, payload: Any, name: str) -> None:
         self._client.log_text(run_id, json.dumps(payload, indent=2, default=str), name)
 
-    def log_figure(self, run_id: str, figure, name: str) -> None:
+    def log_figure(self, run_id: str, figure: Figure, name: str) -> None:
         self._client.log_figure(run_id, figure, name)
 
     def in_background(self, task: Callable[[], None]) -> None:
@@ -500,7 +519,7 @@ class Tracker:
 
 
 @contextmanager
-def _no_retries():
+def _no_retries() -> Iterator[None]:
     """Probe a tracking server once, quickly: a server that is down fails now, not after minutes of retries.
 
     The search itself keeps MLflow's retries, so a server restarted mid-search loses nothing.
@@ -517,7 +536,13 @@ def _no_retries():
                 os.environ[name] = value
 
 
-def connect(tracking_cfg, data_cfg, launch_dir: Path, labels, series=None) -> Tracker:
+def connect(
+    tracking_cfg: DictConfig,
+    data_cfg: DictConfig,
+    launch_dir: Path,
+    labels: Any,  # a search.plan.planning.RunLabels (plan sits above record)
+    series: np.ndarray | None = None,
+) -> Tracker:
     """The tracking store and the search's experiment (`<data>-<space>` unless tracking.experiment is set),
     from the settings it owns: `tracking` (uri, experiment, artifact location) and, for the dataset input, `data`.
 

@@ -22,6 +22,8 @@ more than the level's binomial spread suggests.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -35,17 +37,17 @@ def calibration_limit(level: float) -> int:
     return n
 
 
-def level_name(level) -> str:
+def level_name(level: float | str) -> str:
     """`interval_80`: how a level is named in MLflow metrics and tags."""
     return f"interval_{float(level) * 100:g}"
 
 
-def _columns(values) -> np.ndarray:
+def _columns(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     return values.reshape(len(values), -1)
 
 
-def margins(actual, low, high, level: float) -> np.ndarray:
+def margins(actual: np.ndarray, low: np.ndarray, high: np.ndarray, level: float) -> np.ndarray:
     """Each step's conformal margin at `level`: how far the calibration values fell outside `[low, high]`
     (negative inside), its `ceil((n + 1) level)`-th smallest. Shape `(h,)`; `inf` with too few origins."""
     actual = _columns(actual)
@@ -57,18 +59,25 @@ def margins(actual, low, high, level: float) -> np.ndarray:
     return np.sort(scores, axis=0)[rank - 1]
 
 
-def half_widths(actual, forecast, level: float) -> np.ndarray:
+def half_widths(actual: np.ndarray, forecast: np.ndarray, level: float) -> np.ndarray:
     """Each step's half-width at `level` around point forecasts: the `ceil((n + 1) level)`-th smallest absolute error."""
     return margins(actual, forecast, forecast, level)
 
 
-def coverage(actual, low, high) -> np.ndarray:
+def coverage(actual: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """Share of values inside `[low, high]`, per step ahead (shape `(h,)`)."""
     actual = _columns(actual)
     return np.mean((actual >= _columns(low)) & (actual <= _columns(high)), axis=0)
 
 
-def interval_report(levels, val_actual, val_bands: dict, test_actual=None, test_bands: dict | None = None, method="conformal"):
+def interval_report(
+    levels: Iterable[float],
+    val_actual: np.ndarray,
+    val_bands: dict,
+    test_actual: np.ndarray | None = None,
+    test_bands: dict | None = None,
+    method: str = "conformal",
+) -> dict[str, dict[str, Any]]:
     """`{level: figures}` for `summary.json`, the parent run and the closing table.
 
     `val_bands` / `test_bands`: `{level: (low, high)}` on the validation / test origins (the point forecast twice

@@ -13,8 +13,14 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from data.errors import UserError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from search.record.tracking import Tracker
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,7 @@ class Role:
         return self.kind == "worker"
 
 
-def role_of(distributed_cfg) -> Role | None:
+def role_of(distributed_cfg: DictConfig) -> Role | None:
     """The role from `search.distributed`, else from Keras Tuner's variables; None for a one-process search."""
     role = distributed_cfg.role
     if not distributed_cfg.worker_timeout_s > 0:
@@ -59,7 +65,7 @@ def apply(role: Role) -> None:
     os.environ.update(KERASTUNER_TUNER_ID=role.tuner_id, KERASTUNER_ORACLE_IP=ip, KERASTUNER_ORACLE_PORT=port)
 
 
-def find_chief_parent(tracker, oracle: str, timeout_s: float, poll_s: float = 2.0) -> str:
+def find_chief_parent(tracker: Tracker, oracle: str, timeout_s: float, poll_s: float = 2.0) -> str:
     """The running parent run of the chief serving `oracle`, waiting up to `timeout_s` for the chief to start.
 
     A chief whose parent run ends while the worker waits (it failed, was interrupted, or its search

@@ -18,12 +18,18 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
 
 from search.choose.selection import FitJob, FitOutcome, one_after_another
 from search.plan.cores import Assignment
 from search.tune.workers import process_environment
+
+if TYPE_CHECKING:
+    from search.plan.planning import RunLabels
 
 READY = "fit-ready"  # a fit process's first protocol line: it can take a job
 RESULT = "fit-result "  # then one line per job: its outcome as JSON
@@ -42,7 +48,7 @@ class FitProcessDied(Exception):
 class FitProcess:
     """One fit process: jobs as JSON lines on its stdin, outcomes as lines on its stdout, the rest in its log."""
 
-    def __init__(self, worker_id: str, command: list[str], env: dict[str, str], log_path: Path):
+    def __init__(self, worker_id: str, command: list[str], env: dict[str, str], log_path: Path) -> None:
         self.worker_id, self.log_path = worker_id, log_path
         self.is_ready = False  # it said it can take jobs
         self.stopping = False  # it is being ended (an interrupt, the end of the stages)
@@ -104,7 +110,7 @@ class FitProcess:
 class FitPool:
     """Fit processes started on the first `run` with more than one job, ended by `close` (a `with` block)."""
 
-    def __init__(self, command: list[str], assignment: Assignment, run_dir: Path, env: dict[str, str]):
+    def __init__(self, command: list[str], assignment: Assignment, run_dir: Path, env: dict[str, str]) -> None:
         self.command, self.assignment, self.env = command, assignment, env
         self.log_dir = run_dir / "fits"
         self.processes: list[FitProcess] = []
@@ -112,7 +118,7 @@ class FitPool:
     def __enter__(self) -> FitPool:
         return self
 
-    def __exit__(self, kind, error, trace) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
         self.close(interrupted=kind is not None)
 
     def _start(self) -> None:
@@ -122,7 +128,7 @@ class FitPool:
             worker_id = self.assignment.worker_ids[index]
             self.processes.append(FitProcess(worker_id, self.command, env, self.log_dir / f"{worker_id}.log"))
 
-    def run(self, jobs: list[FitJob], one) -> list[FitOutcome]:
+    def run(self, jobs: list[FitJob], one: Callable[[FitJob], FitOutcome]) -> list[FitOutcome]:
         """Every job's outcome, in the jobs' order: `one` trains here (in this thread), the fit processes beside it."""
         if len(jobs) < 2 or len(self.assignment.worker_ids) < 2:
             return one_after_another(jobs, one)
@@ -196,7 +202,7 @@ class FitPool:
         self.processes = []
 
 
-def fit_process_command(config_path: Path, run_dir: Path, labels, parent_id: str) -> list[str]:
+def fit_process_command(config_path: Path, run_dir: Path, labels: RunLabels, parent_id: str) -> list[str]:
     """The command line of a fit process (`search.tune.fit_process`)."""
     arguments = [str(config_path), str(run_dir), json.dumps(asdict(labels)), parent_id]
     return [sys.executable, "-m", "search.tune.fit_process", *arguments]

@@ -8,11 +8,17 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from search.tune.worker_process import child_main, planned_and_attached
 
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
-def _serve(cfg, run_dir: Path, labels, parent_id: str) -> int:
+    from search.plan.planning import RunLabels
+
+
+def _serve(cfg: DictConfig, run_dir: Path, labels: RunLabels, parent_id: str) -> int:
     from search.choose.selection import FitJob, Fits, Refitter
     from search.tune.fit_pool import READY, RESULT
     from search.tune.settings import Settings

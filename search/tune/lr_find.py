@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -25,13 +26,18 @@ from search.plan.space import reference_values
 from search.record.plots import lr_figure
 from search.record.tracking import Tracker
 
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from search.plan.planning import Plan
+
 RESULT_FILE = "lr_find.json"
 
 
 class RangeRecorder(keras.callbacks.Callback):
     """Records each step's learning rate and loss; stops once the loss is not finite or has clearly diverged."""
 
-    def __init__(self, smoothing: float, stop_factor: float):
+    def __init__(self, smoothing: float, stop_factor: float) -> None:
         super().__init__()
         self.smoothing, self.stop_factor = smoothing, stop_factor
         self.learning_rates: list[float] = []
@@ -39,7 +45,7 @@ class RangeRecorder(keras.callbacks.Callback):
         self.stopped_because: str | None = None
         self._average, self._lowest = 0.0, float("inf")
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         loss = float((logs or {}).get("loss", float("nan")))
         self.learning_rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
         self.losses.append(loss)
@@ -55,7 +61,7 @@ class RangeRecorder(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def sweep(hypermodel: WindowedHyperModel, values: dict, settings) -> RangeRecorder:
+def sweep(hypermodel: WindowedHyperModel, values: dict, settings: DictConfig) -> RangeRecorder:
     """Train `values`' model once with the learning rate following `settings` (`lr_find` config); returns the record."""
     rates = geometric_schedule(settings.start, settings.end, settings.steps)
     model = hypermodel.model_for({**values, "learning_rate": float(rates[0])})
@@ -75,7 +81,14 @@ def sweep(hypermodel: WindowedHyperModel, values: dict, settings) -> RangeRecord
 
 
 def find_learning_rate(
-    settings, seed: int, data, plan, tracker: Tracker, run_dir: Path, labels: RunLabels, parent_id: str | None = None
+    settings: DictConfig,
+    seed: int,
+    data: DictConfig,
+    plan: Plan,
+    tracker: Tracker,
+    run_dir: Path,
+    labels: RunLabels,
+    parent_id: str | None = None,
 ) -> dict:
     """Run the range test as its own MLflow run (nested under `parent_id` if given); returns the result.
 
@@ -112,7 +125,9 @@ def find_learning_rate(
     return result
 
 
-def _write_and_log(tracker: Tracker, run_id: str, run_dir: Path, rates, losses, found: Suggestion, result: dict) -> None:
+def _write_and_log(
+    tracker: Tracker, run_id: str, run_dir: Path, rates: np.ndarray, losses: np.ndarray, found: Suggestion, result: dict
+) -> None:
     """The curve as CSV and per-step metrics, the plot as PNG, the reading as JSON: on disk and in the run."""
     smoothed = np.full(len(losses), np.nan)
     smoothed[: len(found.smoothed)] = found.smoothed

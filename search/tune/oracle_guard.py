@@ -25,10 +25,17 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from data.errors import UserError
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+    from keras_tuner import Oracle
+    from keras_tuner.engine.trial import Trial
+    from keras_tuner.src.distribute.oracle_client import OracleClient
 
 TOKEN_ENV = "SEARCH_ORACLE_TOKEN"
 TLS_CERT_ENV = "SEARCH_ORACLE_TLS_CERT"
@@ -59,7 +66,7 @@ class TokenCheck(grpc.ServerInterceptor):
     """Passes a call on to the oracle only if its metadata holds the token; refuses it otherwise, reporting each
     refused address once."""
 
-    def __init__(self, token: str):
+    def __init__(self, token: str) -> None:
         self._token = token.encode()
         self._reported: set[str] = set()
         self._lock = threading.Lock()
@@ -67,7 +74,11 @@ class TokenCheck(grpc.ServerInterceptor):
         self.last_seen: dict[str, float] = {}  # worker id -> monotonic time of its last call
         self.evicted: set[str] = set()  # workers presumed dead: their trials went to others
 
-    def intercept_service(self, continuation, handler_call_details):
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
         metadata = dict(handler_call_details.invocation_metadata or ())
         given, worker = metadata.get(METADATA_KEY, ""), str(metadata.get(WORKER_KEY, ""))
         method = handler_call_details.method.rsplit("/", 1)[-1]
@@ -80,7 +91,7 @@ class TokenCheck(grpc.ServerInterceptor):
                     self.last_seen[worker] = time.monotonic()
             return continuation(handler_call_details)
 
-        def refuse(request, context):
+        def refuse(request: Message, context: grpc.ServicerContext) -> None:
             self._report(context.peer(), method)
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "this oracle needs its search's token")
 
@@ -106,7 +117,7 @@ class TokenCheck(grpc.ServerInterceptor):
         print(warning, file=sys.stderr, flush=True)
 
 
-def _evicted(request, context):
+def _evicted(request: Message, context: grpc.ServicerContext) -> None:
     context.abort(
         grpc.StatusCode.FAILED_PRECONDITION,
         "the chief gave this worker's trial to another after it sent nothing for search.distributed.worker_timeout_s: "
@@ -114,7 +125,7 @@ def _evicted(request, context):
     )
 
 
-def serve_oracle(oracle, address: str, token: str, tls: bool = True) -> tuple[grpc.Server, object, int]:
+def serve_oracle(oracle: Oracle, address: str, token: str, tls: bool = True) -> tuple[grpc.Server, object, int]:
     """Keras Tuner's oracle service for `oracle` on `address` ("ip:port"; port 0 picks one), behind `TokenCheck` and,
     with `tls` and `SEARCH_ORACLE_TLS_CERT` and `..._KEY` set, TLS. Returns the started server, its servicer and the
     port."""
@@ -140,12 +151,12 @@ def serve_oracle(oracle, address: str, token: str, tls: bool = True) -> tuple[gr
 
 
 def serve_until_done(
-    oracle,
+    oracle: Oracle,
     address: str,
     token: str,
     worker_timeout_s: float,
-    on_reclaimed: Callable[[str, object], None],
-    stop_early: Callable[[object], bool],
+    on_reclaimed: Callable[[str, Trial | None], None],
+    stop_early: Callable[[Oracle], bool],
     poll_s: float = 1.0,
 ) -> bool:
     """A distributed chief's oracle loop (Keras Tuner's `oracle_chief.start_server`, guarded): serve until the oracle
@@ -176,13 +187,13 @@ def serve_until_done(
         server.stop(grace=5).wait()
 
 
-def reclaim(oracle, worker_id: str):
+def reclaim(oracle: Oracle, worker_id: str) -> Trial | None:
     """Take `worker_id` off the oracle's workers and put the trial it held (returned; None if none) at the head of
     the oracle's retry queue, which Keras Tuner serves before drawing new trials. Under the oracle's lock."""
     from keras_tuner.src.engine.oracle import synchronized
 
     @synchronized
-    def take_back(oracle):
+    def take_back(oracle: Oracle) -> Trial | None:
         oracle.tuner_ids.discard(worker_id)
         trial = oracle.ongoing_trials.pop(worker_id, None)
         if trial is not None:
@@ -201,10 +212,15 @@ class _CallDetails(
 
 
 class _WithToken(grpc.UnaryUnaryClientInterceptor):
-    def __init__(self, token: str, worker_id: str | None):
+    def __init__(self, token: str, worker_id: str | None) -> None:
         self._token, self._worker_id = token, worker_id
 
-    def intercept_unary_unary(self, continuation, client_call_details, request):
+    def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Message], grpc.Future],
+        client_call_details: grpc.ClientCallDetails,
+        request: Message,
+    ) -> grpc.Future:  # a `grpc.Call` too
         details = client_call_details
         metadata = [*(details.metadata or ()), (METADATA_KEY, self._token)]
         if self._worker_id:
@@ -233,7 +249,7 @@ def oracle_channel(address: str, token: str, worker_id: str | None = None) -> gr
     return grpc.intercept_channel(channel, _WithToken(token, worker_id))
 
 
-def guard_client(oracle_client, address: str, token: str, worker_id: str, heartbeat_s: float | None = None) -> None:
+def guard_client(oracle_client: OracleClient, address: str, token: str, worker_id: str, heartbeat_s: float | None = None) -> None:
     """Point Keras Tuner's `OracleClient` (a worker's oracle) at `oracle_channel`: its calls then carry the token and
     the worker's id. With `heartbeat_s`, a daemon thread also asks for the space every `heartbeat_s` seconds, so the
     chief hears from a worker deep in a long epoch; when the process dies, it stops."""
@@ -258,7 +274,7 @@ def guard_client(oracle_client, address: str, token: str, worker_id: str, heartb
         threading.Thread(target=beat, name="oracle-heartbeat", daemon=True).start()
 
 
-def _server_credentials():
+def _server_credentials() -> grpc.ServerCredentials | None:
     cert, key = os.environ.get(TLS_CERT_ENV), os.environ.get(TLS_KEY_ENV)
     if not cert and not key:
         return None
@@ -274,15 +290,15 @@ def _read(variable: str, path: str) -> bytes:
         raise UserError(f"{variable}={path}: cannot be read ({err.strerror})") from None
 
 
-def shared_across_threads(oracle) -> None:
+def shared_across_threads(oracle: Oracle) -> None:
     """Make `oracle` safe for two threads: Keras Tuner's `synchronized` lock is left held when the method it guards
     raises (the consecutive-failures `RuntimeError` of `end_trial`), which would block the other thread for good;
     and `get_best_trials` iterates the trials unguarded while the other thread may add one."""
     import keras_tuner
     from keras_tuner.src.engine import oracle as oracle_module
 
-    def releasing(method):
-        def call(*args, **kwargs):
+    def releasing(method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
             try:
                 return method(*args, **kwargs)
             except BaseException:

@@ -6,7 +6,10 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class Settings:
     child_config: Callable[[Path, str | None], Path]
 
     @classmethod
-    def of(cls, cfg) -> Settings:
+    def of(cls, cfg: DictConfig) -> Settings:
         """Split a composed config (the command layer's, or a child process's own) into its parts."""
         from search.core.files import save_child_config
 

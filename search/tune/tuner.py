@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import keras
 import keras_tuner
@@ -31,13 +32,22 @@ from search.record.report import progress_line, say
 from search.record.tracking import Tracker
 from search.tune.oracle_guard import guard_client, required_token, serve_until_done
 
+if TYPE_CHECKING:
+    from keras_tuner.engine.trial import Trial
+    from keras_tuner.src.distribute.oracle_client import OracleClient
+    from matplotlib.figure import Figure
+    from omegaconf import DictConfig
+
+    from search.fit.hypermodel import WindowedHyperModel
+    from search.fit.panel_hypermodel import PanelHyperModel
+
 TUNER_TAGS = {"tuner/bracket": "bracket", "tuner/round": "round", "tuner/trial_id": "continues"}
 METRIC_NAMES = {"loss": "train_loss", "mae": "train_mae"}
 """Keras' names for the training metrics, as logged: `loss` is also a hyperparameter (the loss function's name),
 and MLflow's runs table would show both under one heading."""
 
 
-def _save_json_whole(path, obj):
+def _save_json_whole(path: str | Path, obj: Any) -> str:
     """Keras Tuner's `utils.save_json`, written atomically: a kill or a full disk mid-write leaves the previous
     `oracle.json` / `trial.json` whole, so a resume can read it (Keras Tuner writes them in place)."""
     text = json.dumps(obj)
@@ -54,22 +64,22 @@ class EpochLogger(keras.callbacks.Callback):
     Keras Tuner deep-copies callbacks; this one is shared instead, so the tracker sees what it logged.
     """
 
-    def __init__(self, tracker: Tracker, run_id: str):
+    def __init__(self, tracker: Tracker, run_id: str) -> None:
         super().__init__()
         self.tracker, self.run_id = tracker, run_id
         self.history: dict[str, list[float]] = {}
         self.fit_seconds = 0.0
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: dict[int, Any]) -> EpochLogger:
         return self
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._fit_started = time.perf_counter()
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch_started = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = {name: float(value) for name, value in (logs or {}).items()}
         logs["epoch_seconds"] = time.perf_counter() - self._epoch_started
         for name, value in logs.items():
@@ -80,7 +90,7 @@ class EpochLogger(keras.callbacks.Callback):
         metrics.update({METRIC_NAMES.get(name, name): value for name, value in logs.items()})
         self.tracker.in_background(functools.partial(self.tracker.log_metrics, self.run_id, metrics, step=epoch))
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self.fit_seconds = time.perf_counter() - self._fit_started
 
 
@@ -89,7 +99,7 @@ class DiskFull(keras_tuner.errors.FatalError):
     the trial stays unfinished in its oracle, and a resume runs it again (`search.command.jobs` says what to do)."""
 
 
-def _trial_figure(hypermodel, model, trial_id: str, scores: list[float]):
+def _trial_figure(hypermodel: WindowedHyperModel, model: keras.Model, trial_id: str, scores: list[float]) -> Figure:
     """A trial's forecast of the scored validation points (h-step paths from a few origins over a horizon),
     titled with its MAE, its best epoch's and the naive forecast's."""
     from data.baselines import naive
@@ -113,7 +123,7 @@ def _trial_figure(hypermodel, model, trial_id: str, scores: list[float]):
     return paths_figure(time, hypermodel.series[time], shown, [predicted[t - origins.start] for t in shown], title)
 
 
-def _panel_trial_figure(hypermodel, model, trial_id: str):
+def _panel_trial_figure(hypermodel: PanelHyperModel, model: keras.Model, trial_id: str) -> Figure:
     """A panel trial's validation forecasts of its best, median and worst series (in each series' scaled units)."""
     import dataclasses
 
@@ -147,7 +157,7 @@ class TrackingMixin:
         search (Keras Tuner's id `tuner0`)."""
         return None if self.tuner_id == "tuner0" else self.tuner_id
 
-    def search(self, *args, **kwargs):
+    def search(self, *args: Any, **kwargs: Any) -> None:
         """Keras Tuner's search, except on a distributed chief: there the oracle is served behind the search's token
         (`search.tune.oracle_guard`) until every trial has ended, as Keras Tuner's own (unguarded) server would."""
         address = _chief_oracle_address()
@@ -160,7 +170,7 @@ class TrackingMixin:
             raise RuntimeError("too many failed trials in a row")  # as Keras Tuner's oracle says it (`tuning._search`)
         return None
 
-    def _worker_presumed_dead(self, worker_id: str, trial) -> None:
+    def _worker_presumed_dead(self, worker_id: str, trial: Trial | None) -> None:
         """A worker sent nothing for `worker_timeout_s`: its trial went back to the oracle; close the run it left."""
         why = f"its worker {worker_id} sent nothing for {self.worker_timeout_s:g} s (search.distributed.worker_timeout_s)"
         if trial is None:
@@ -175,7 +185,7 @@ class TrackingMixin:
         except Exception as err:  # noqa: BLE001 - the store unreachable now: closed at the end (`close_stale_runs`)
             say(f"warning: the run worker {worker_id} left could not be closed now ({type(err).__name__}); it will be at the end")
 
-    def run_trial(self, trial, *args, **kwargs):
+    def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> list[keras.callbacks.History]:
         values = trial.hyperparameters.values
         tags = {tag: str(values[key]) for key, tag in TUNER_TAGS.items() if key in values}
         if self.worker_id:
@@ -199,7 +209,7 @@ class TrackingMixin:
         self._finish_trial(trial, run_id, logger, timing)
         return results
 
-    def _finish_trial(self, trial, run_id: str, logger: EpochLogger, timing: dict) -> None:
+    def _finish_trial(self, trial: Trial, run_id: str, logger: EpochLogger, timing: dict) -> None:
         """Final score, timing, history, forecast plot and model of a trial that trained to the end.
 
         All of it happens on the tracker's logging thread while the next trial trains: the trained
@@ -236,10 +246,10 @@ class TrackingMixin:
         scores = logger.history.get("val_mae")
         self._keep_for_continuation(trial, model, min(scores) if scores else None)  # the trial's score, as the oracle's
 
-    def _keep_for_continuation(self, trial, model, score: float | None) -> None:
+    def _keep_for_continuation(self, trial: Trial, model: keras.Model, score: float | None) -> None:
         """Tuners that continue trials (Hyperband) keep the trained model for that."""
 
-    def _run_and_update_trial(self, trial, *args, **kwargs):
+    def _run_and_update_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> None:
         """A full disk (or tracking store) stops the search instead of failing the trial: Keras Tuner records any
         other error as a failed trial, which a resume never retries, while this trial did nothing wrong."""
         try:
@@ -249,7 +259,7 @@ class TrackingMixin:
                 raise DiskFull(f"{type(err).__name__}: {err}") from err
             raise
 
-    def _try_build(self, hp):
+    def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         """Keras Tuner's build step with one full garbage collection instead of two: its own `gc.collect()` follows
         Keras' `clear_session()`, which collects too; a full collection costs a good part of a short trial."""
         clear_session = keras.backend.clear_session
@@ -259,7 +269,7 @@ class TrackingMixin:
         finally:
             keras.backend.clear_session = clear_session
 
-    def on_trial_end(self, trial):
+    def on_trial_end(self, trial: Trial) -> None:
         with interrupts.critical():
             super().on_trial_end(trial)
         release_traced_graphs()
@@ -289,9 +299,9 @@ class TrainedModels:
     every candidate is kept (`bench/README.md` §9).
     """
 
-    def __init__(self, tracker: Tracker, max_epochs: int, factor: int):
+    def __init__(self, tracker: Tracker, max_epochs: int, factor: int) -> None:
         self.tracker, self.max_epochs, self.factor = tracker, max_epochs, factor
-        self._models: dict[str, object] = {}
+        self._models: dict[str, keras.Model] = {}
         self._rounds: dict[tuple, list[tuple[float, str]]] = collections.defaultdict(list)  # (score, id) of each round
 
     def continued(self, bracket: int, round_: int) -> int:
@@ -300,7 +310,7 @@ class TrainedModels:
         last_round_size = math.ceil(1 + math.log(self.max_epochs, self.factor)) / (bracket + 1)
         return math.ceil(last_round_size * self.factor ** (bracket - round_ - 1))
 
-    def keep(self, trial_id: str, model, group: tuple, score: float) -> None:
+    def keep(self, trial_id: str, model: keras.Model, group: tuple, score: float) -> None:
         """Keep `model` if its score is among the best its (bracket, round) sends on; drop one that fell out."""
         seen = self._rounds[group]
         seen.append((score, trial_id))
@@ -309,7 +319,7 @@ class TrainedModels:
         for _, dropped in seen[self.continued(*group) :]:  # a fixed number: a model out of it never comes back in
             self._models.pop(dropped, None)
 
-    def take(self, trial_id: str | None):
+    def take(self, trial_id: str | None) -> keras.Model | None:
         """The model `trial_id` left, or None; the caller loads its weights, then calls `restart_optimizer`."""
         model = self._models.pop(trial_id, None) if trial_id else None
         if model is not None:
@@ -320,7 +330,7 @@ class TrainedModels:
         return len(self._models)
 
 
-def restart_optimizer(model) -> bool:
+def restart_optimizer(model: keras.Model) -> bool:
     """Put the model's optimizer at step 0 with its slots as initialised, as a new model's starts; False if it cannot.
 
     Loading a checkpoint restores the optimizer's state too once the optimizer is built (a fresh model's
@@ -341,7 +351,7 @@ class TrackedHyperband(TrackingMixin, keras_tuner.Hyperband):
 
     trained_models: TrainedModels | None = None
 
-    def _build_hypermodel(self, hp):
+    def _build_hypermodel(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         previous = hp.values.get("tuner/trial_id")
         model = self.trained_models.take(previous) if self.trained_models is not None else None
         if model is None:
@@ -349,7 +359,7 @@ class TrackedHyperband(TrackingMixin, keras_tuner.Hyperband):
         model.load_weights(self._get_checkpoint_fname(previous))  # its best epoch, as Keras Tuner loads it
         return model if restart_optimizer(model) else super()._build_hypermodel(hp)
 
-    def _keep_for_continuation(self, trial, model, score: float | None) -> None:
+    def _keep_for_continuation(self, trial: Trial, model: keras.Model, score: float | None) -> None:
         values = trial.hyperparameters.values
         bracket, round_ = values.get("tuner/bracket", 0), values.get("tuner/round", 0)
         if self.trained_models is not None and score is not None and round_ < bracket:  # a last round is never continued
@@ -368,16 +378,16 @@ TUNERS = {"hyperband": TrackedHyperband, "random": TrackedRandomSearch, "bayesia
 
 
 def make_tuner(
-    tuner_cfg,
-    tracking_cfg,
+    tuner_cfg: DictConfig,
+    tracking_cfg: DictConfig,
     seed: int,
-    hypermodel,
+    hypermodel: WindowedHyperModel,
     tracker: Tracker,
     specs: dict,
     run_dir: Path,
     resume: bool,
     worker_timeout_s: float = 120.0,
-):
+) -> TrackedHyperband | TrackedRandomSearch | TrackedBayesianOptimization:
     """The tuner `tuner_cfg` (the config's `tuner`) names, tracked by `tracker` as `tracking_cfg` says (what each
     trial logs); its project in `run_dir/tuner`, its oracle seeded with `seed`.
 
@@ -424,7 +434,7 @@ HEARTBEAT_S = 10.0
 chief's `search.distributed.worker_timeout_s` may be set shorter than the worker's."""
 
 
-def failed_in_a_row(oracle) -> bool:
+def failed_in_a_row(oracle: keras_tuner.Oracle) -> bool:
     """Whether `max_consecutive_failed_trials` trials failed in a row anywhere in the oracle's history: the rule by
     which Keras Tuner raises (`Oracle._check_consecutive_failures`), so its RuntimeError means that and nothing else."""
     in_a_row = 0
@@ -445,7 +455,7 @@ def _chief_oracle_address() -> str | None:
     return _oracle_address() if has_oracle and os.environ.get("KERASTUNER_TUNER_ID") == "chief" else None
 
 
-def _pin_seed(oracle, seed: int) -> None:
+def _pin_seed(oracle: keras_tuner.Oracle, seed: int) -> None:
     """Keras Tuner's oracle takes `seed or random.randint(1, 10000)`: `seed=0` would draw other trials on every run.
     Its seed is set again here, with what it seeded at construction (a reloaded oracle keeps the seed it saved)."""
     if oracle.seed == seed:
@@ -456,13 +466,13 @@ def _pin_seed(oracle, seed: int) -> None:
         oracle.gpr = oracle._make_gpr()
 
 
-def _guard_create_trial(oracle, idle_wait_s: float) -> None:
+def _guard_create_trial(oracle: keras_tuner.Oracle | OracleClient, idle_wait_s: float) -> None:
     """Keras Tuner writes its oracle state in place when it hands out a trial: hold interrupts meanwhile. A worker
     (`idle_wait_s` > 0) whose chief has no trial to hand out yet (Hyperband waiting for a round to finish) waits
     that long before it asks again: Keras Tuner's loop asks again at once, keeping a core busy."""
     create_trial = oracle.create_trial
 
-    def guarded_create_trial(*args, **kwargs):
+    def guarded_create_trial(*args: Any, **kwargs: Any) -> Trial:
         with interrupts.critical():
             trial = create_trial(*args, **kwargs)
         if idle_wait_s and trial.status == "IDLE":

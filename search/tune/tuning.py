@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 
@@ -22,6 +23,17 @@ from search.record.tracking import Tracker
 from search.tune import distributed
 from search.tune.settings import Settings
 from search.tune.tuner import failed_in_a_row, make_tuner
+
+if TYPE_CHECKING:
+    import threading
+
+    import keras_tuner
+    from keras_tuner.engine.trial import Trial
+    from mlflow.entities import Run
+    from omegaconf import DictConfig
+
+    from data.split import Layout
+    from search.tune.fit_pool import FitPool
 
 
 def prepare_backend(deterministic: bool, seed: int) -> None:
@@ -111,7 +123,9 @@ def work_for_chief(settings: Settings, plan: Plan, tracker: Tracker, run_dir: Pa
     return tuner.trials_run
 
 
-def _search(tuner, settings: Settings, tracker: Tracker, plan: Plan, run_dir: Path, labels: RunLabels) -> str | None:
+def _search(
+    tuner: keras_tuner.Tuner, settings: Settings, tracker: Tracker, plan: Plan, run_dir: Path, labels: RunLabels
+) -> str | None:
     """Run the tuner to the end (with `search.workers` > 1: serve its oracle to that many worker processes);
     returns why it stopped early (too many failed trials in a row, a worker that kept dying), or None."""
     try:
@@ -128,7 +142,9 @@ def _search(tuner, settings: Settings, tracker: Tracker, plan: Plan, run_dir: Pa
     return None
 
 
-def _search_with_workers(tuner, settings: Settings, tracker: Tracker, plan: Plan, run_dir: Path, labels: RunLabels) -> str | None:
+def _search_with_workers(
+    tuner: keras_tuner.Tuner, settings: Settings, tracker: Tracker, plan: Plan, run_dir: Path, labels: RunLabels
+) -> str | None:
     """This process serves the oracle and trains as worker `w1`; `plan.workers - 1` fresh processes train
     beside it (`search.workers`)."""
     from search.plan.cores import assign
@@ -143,16 +159,16 @@ def _search_with_workers(tuner, settings: Settings, tracker: Tracker, plan: Plan
     tuner.oracle.verbose = 0  # Keras Tuner's own trial display: the workers print one line a trial instead
     tuner.save()
 
-    def train_here(stop) -> None:
+    def train_here(stop: threading.Event) -> None:
         train_beside_workers(tuner, settings.tuner.max_epochs, assignment.worker_ids[0], stop)
 
-    def why_stopped(oracle) -> str | None:
+    def why_stopped(oracle: keras_tuner.Oracle) -> str | None:
         return _failures_message(settings.tuner) if failed_in_a_row(oracle) else None
 
     return serve(tuner.oracle, pool, why_stopped, train_here)
 
 
-def _fit_pool(settings: Settings, plan: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels):
+def _fit_pool(settings: Settings, plan: Plan, tracker: Tracker, run_dir: Path, labels: RunLabels) -> FitPool:
     """Where the fits after the search run: with `search.workers` > 1, here and in `workers - 1` fit processes (a
     distributed chief's workers are on other machines: its fits run here alone)."""
     from search.plan.cores import assign
@@ -167,7 +183,7 @@ def _fit_pool(settings: Settings, plan: Plan, tracker: Tracker, run_dir: Path, l
     return FitPool(command, assignment, run_dir, {"MLFLOW_TRACKING_URI": tracker.uri})
 
 
-def _failures_message(tuner_settings) -> str:
+def _failures_message(tuner_settings: DictConfig) -> str:
     return (
         f"stopped after tuner.max_consecutive_failed_trials={tuner_settings.max_consecutive_failed_trials} "
         "failed trials in a row; see the FAILED child runs"
@@ -193,12 +209,12 @@ def wait_for_workers_runs(tracker: Tracker, timeout_s: float = 60.0, settle_s: f
         time.sleep(poll_s)
 
 
-def _ended_elsewhere(tracker: Tracker, run) -> bool:
+def _ended_elsewhere(tracker: Tracker, run: Run) -> bool:
     trial_id = run.data.tags.get("trial_id")
     return trial_id is None or any(r.info.status != "RUNNING" for r in tracker.trial_runs(trial_id))
 
 
-def close_stale_runs(tracker: Tracker, oracle) -> None:
+def close_stale_runs(tracker: Tracker, oracle: keras_tuner.Oracle) -> None:
     """Close the child runs a killed process left RUNNING (`kill -9`, a power cut): nothing of this one still runs.
 
     A trial the oracle recorded as completed, whose run was not closed in time, is FINISHED with the
@@ -265,7 +281,7 @@ def _narrow_learning_rate(settings: Settings, plan: Plan, tracker: Tracker, run_
     return {key: result[key] for key in ("suggested_learning_rate", "range", "rule", "mlflow_run_id")}
 
 
-def _panel_scored_on(layout, count: int) -> str:
+def _panel_scored_on(layout: Layout, count: int) -> str:
     return (
         f"each of {count} series: validation the {layout.score_points} points before its test tail, test its last "
         f"{layout.test_size} points (right-aligned columns [{layout.score_start}, {layout.test_start}) and "
@@ -274,7 +290,15 @@ def _panel_scored_on(layout, count: int) -> str:
     )
 
 
-def _summary(settings: Settings, tracker: Tracker, run_dir: Path, labels: RunLabels, plan: Plan, trials, completed) -> Summary:
+def _summary(
+    settings: Settings,
+    tracker: Tracker,
+    run_dir: Path,
+    labels: RunLabels,
+    plan: Plan,
+    trials: list[Trial],
+    completed: list[Trial],
+) -> Summary:
     layout = plan.layout
     failed = [t for t in trials if t.status in ("FAILED", "INVALID")]
     return Summary(

@@ -9,9 +9,16 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from data.errors import UserError
 from search.tune.workers import CHIEF_PID
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from search.plan.planning import Plan, RunLabels
+    from search.record.tracking import Tracker
 
 
 def die_with_chief() -> None:
@@ -30,7 +37,9 @@ def die_with_chief() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def child_main(work: Callable, config_path: str, run_dir: str, labels: str, parent_id: str) -> None:
+def child_main(
+    work: Callable[[DictConfig, Path, RunLabels, str], int], config_path: str, run_dir: str, labels: str, parent_id: str
+) -> None:
     """A child process of the chief (a worker, a fit process) from start to exit code: it dies with the chief, reads
     the chief's config (as one process of its workers) and backend, then `work(cfg, run_dir, labels, parent_id)`.
     Bad input exits 2 (the chief says why), an interrupt 130, a bug 3 with its traceback in the process's log."""
@@ -64,7 +73,7 @@ def child_main(work: Callable, config_path: str, run_dir: str, labels: str, pare
     sys.exit(code)
 
 
-def planned_and_attached(cfg, labels, parent_id: str):
+def planned_and_attached(cfg: DictConfig, labels: RunLabels, parent_id: str) -> tuple[Plan, Tracker]:
     """The chief's search planned again here, and a tracker logging under the chief's parent run."""
     from search.plan.planning import Request, make_plan
     from search.record.tracking import connect
@@ -75,7 +84,7 @@ def planned_and_attached(cfg, labels, parent_id: str):
     return plan, tracker
 
 
-def _work(cfg, run_dir: Path, labels, parent_id: str) -> int:
+def _work(cfg: DictConfig, run_dir: Path, labels: RunLabels, parent_id: str) -> int:
     """A worker's side: train what the chief's oracle hands out, each trial a child of the chief's parent run."""
     from dataclasses import replace
 

@@ -28,11 +28,19 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from data.errors import UserError
 from search.plan.cores import Assignment
 from search.record.report import say
 from search.tune.oracle_guard import TLS_CA_ENV, TOKEN_ENV, new_token, serve_oracle, shared_across_threads
+
+if TYPE_CHECKING:
+    import keras_tuner
+    from keras_tuner.engine.trial import Trial
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+    from search.plan.planning import RunLabels
 
 POLL_S = 0.2  # how often the chief looks at its workers and the oracle
 CHIEF_IDLE_WAIT_S = 0.05  # how long the chief waits to ask its own oracle again while Hyperband waits for a round
@@ -83,7 +91,7 @@ class WorkerPool:
     """The chief's worker processes (every worker of `assignment` but the first, which is the chief itself): start,
     watch (restarting crashes), stop."""
 
-    def __init__(self, command: list[str], assignment: Assignment, run_dir: Path, env: dict[str, str]):
+    def __init__(self, command: list[str], assignment: Assignment, run_dir: Path, env: dict[str, str]) -> None:
         self.command, self.assignment, self.env = command, assignment, env
         self.log_dir = run_dir / "workers"
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +172,7 @@ def last_error(log_path: Path) -> str:
     return (errors or lines or ["(empty log)"])[-1]
 
 
-def _relay(stream, log_path: Path) -> None:
+def _relay(stream: IO[str], log_path: Path) -> None:
     """Copy a worker's stdout into its log; its progress lines also to the chief's stdout, as they come."""
     with log_path.open("a") as log:
         for line in stream:
@@ -174,7 +182,12 @@ def _relay(stream, log_path: Path) -> None:
                 say(line)
 
 
-def serve(oracle, pool: WorkerPool, stopped_by_failures, train: Callable[[threading.Event], None]) -> str | None:
+def serve(
+    oracle: keras_tuner.Oracle,
+    pool: WorkerPool,
+    stopped_by_failures: Callable[[keras_tuner.Oracle], str | None],
+    train: Callable[[threading.Event], None],
+) -> str | None:
     """Serve `oracle` to the pool's workers and `train` here (the chief's own trials) until the search is done;
     returns why it stopped early, or None.
 
@@ -216,7 +229,14 @@ def serve(oracle, pool: WorkerPool, stopped_by_failures, train: Callable[[thread
         server.stop(grace=5).wait()
 
 
-def _watch(oracle, pool: WorkerPool, servicer, exit_chief, stopped_by_failures, stop: threading.Event) -> str | None:
+def _watch(
+    oracle: keras_tuner.Oracle,
+    pool: WorkerPool,
+    servicer: OracleServicer,
+    exit_chief: Callable[[keras_tuner.Oracle], bool],
+    stopped_by_failures: Callable[[keras_tuner.Oracle], str | None],
+    stop: threading.Event,
+) -> str | None:
     while not stop.wait(POLL_S):
         for worker in pool.exited():
             code = worker.last_code
@@ -237,7 +257,7 @@ def _watch(oracle, pool: WorkerPool, servicer, exit_chief, stopped_by_failures, 
     return None
 
 
-def train_beside_workers(tuner, epochs: int, worker_id: str, stop: threading.Event) -> None:
+def train_beside_workers(tuner: keras_tuner.Tuner, epochs: int, worker_id: str, stop: threading.Event) -> None:
     """The chief's own trials, as worker `worker_id`, until the oracle has none left for it or `stop` is set.
 
     The oracle serves the other workers meanwhile, on the gRPC thread: Keras Tuner synchronizes the methods that
@@ -251,7 +271,7 @@ def train_beside_workers(tuner, epochs: int, worker_id: str, stop: threading.Eve
     shared_across_threads(oracle)
     create_trial = oracle.create_trial
 
-    def own_create_trial(tuner_id):
+    def own_create_trial(tuner_id: str) -> Trial:
         if tuner_id != worker_id:  # a worker's request, through the gRPC servicer
             return create_trial(tuner_id)
         if stop.is_set():
@@ -271,7 +291,7 @@ def train_beside_workers(tuner, epochs: int, worker_id: str, stop: threading.Eve
         oracle.create_trial = create_trial
 
 
-def worker_command(config_path: Path, run_dir: Path, labels, parent_id: str) -> list[str]:
+def worker_command(config_path: Path, run_dir: Path, labels: RunLabels, parent_id: str) -> list[str]:
     """The command line of a worker (the worker id is appended per worker)."""
     return [
         sys.executable,
