@@ -75,3 +75,18 @@ def test_gpu_check_runs_tiny_and_writes_its_table(tmp_path):
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[3] == "yes" and int(cells[4]) > 0 and float(cells[8]) > 0  # ended, trials, a test MAE
     assert (tmp_path / "gpu_check.json").is_file() and "===== stage 1" in (tmp_path / "logs.txt").read_text()
+
+
+def test_the_nhits_peer_scales_each_series_as_the_served_panel_model_does():
+    """bench/nhits_peer.py runs in a venv without this project's dependencies, so it carries its own copy of the
+    MASE scale; the peer's MASE is comparable with ours only while the copy matches `series_scale`."""
+    import numpy as np
+
+    from bench.nhits_peer import mase_scale
+    from models.panel_pyfunc import series_scale
+
+    draws = np.random.default_rng(0)
+    histories = [draws.normal(100, 10, n) for n in (1, 2, 12, 13, 60)] + [np.full(20, 5.0), np.zeros(8)]
+    for history in histories:
+        for season in (0, 1, 12):
+            assert mase_scale(history, season) == series_scale(history, season)
