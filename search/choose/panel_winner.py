@@ -100,15 +100,13 @@ def evaluate_panel_winner(stage: AfterSearch, completed: list) -> Evaluation:
         f"mean test MASE {scores.mase.get('test') or float('nan'):.4g}. A pyfunc: give it a long DataFrame (unique_id, ds, "
         f"y) with each series' whole history (its last {int(chosen.final.input_shape[1])} values are read, all of them "
         f"set its scale), get unique_id, ds, forecast for the next {horizon} steps"
-        + "".join(
-            f", forecast-lo-{float(level) * 100:g} and forecast-hi-{float(level) * 100:g} (test coverage "
-            f"{figures['coverage']:.1%})"
-            if figures.get("coverage") is not None
-            else f", forecast-lo/hi-{float(level) * 100:g}"
-            for level, figures in scores.intervals.items()
-        )
-        + "."
     )
+    for level, figures in scores.intervals.items():
+        percent = f"{float(level) * 100:g}"
+        covered = figures.get("coverage")
+        description += f", forecast-lo-{percent} and forecast-hi-{percent}"
+        description += f" (test coverage {covered:.1%})" if covered is not None else ""
+    description += "."
 
     def log_version() -> str:
         return _log_panel_model(tracker, chosen.final, panel, data.season_length, horizon, name, scores.intervals)

@@ -66,7 +66,7 @@ def choose_and_train(stage: AfterSearch, completed: list) -> Chosen:
     `ensemble`, `ensemble_of`); fits seeded from the stage's seed, run by `stage.run` (one after another here, or
     shared with fit processes: `search.tune.fit_pool`)."""
     settings, hypermodel, tracker, run = stage.settings, stage.hypermodel, stage.tracker, stage.run
-    layout, folds, seed, tuner = stage.plan.layout, stage.plan.folds, stage.seed, stage.tuner
+    layout, folds, seed = stage.plan.layout, stage.plan.folds, stage.seed
     candidates = best_candidates(completed, settings.select.top_k)
     fits = Fits(Refitter(hypermodel, seed), tracker)
     winner, seconds, clock = candidates[0], {}, time.monotonic()
@@ -74,23 +74,20 @@ def choose_and_train(stage: AfterSearch, completed: list) -> Chosen:
         print(f"backtest: {len(candidates)} best configurations x {folds} folds", flush=True)
         winner = backtest(fits, candidates, fold_blocks(layout.score_start, layout.test_start, folds), run)
         seconds["backtest"] = round(time.monotonic() - clock, 1)
-    searched = tuner.load_model(tuner.oracle.get_trial(winner.trial_id))
+    searched = stage.load_searched(winner.trial_id)
     final = searched
+
+    def load_searched(trial_id: str) -> keras.Model:  # the winner's model is loaded already
+        return searched if trial_id == winner.trial_id else stage.load_searched(trial_id)
+
     ranked = sorted(candidates, key=lambda c: c.backtest_mae if c.backtest_mae is not None else c.search_val_mae)
     members = ensemble_members(winner, ranked, settings.ensemble, settings.ensemble_of)
     if hypermodel.panel and str(settings.ensemble_of) == "configurations" and len(candidates) > 1:
         from search.choose.panel_members import panel_members
 
-        def load(trial_id: str) -> keras.Model:
-            return searched if trial_id == winner.trial_id else tuner.load_model(tuner.oracle.get_trial(trial_id))
-
-        members = panel_members(load, hypermodel, candidates, settings.ensemble)
+        members = panel_members(load_searched, hypermodel, candidates, settings.ensemble)
     if settings.blend and not hypermodel.panel:  # a blend weighs one series' forecasts
         clock = time.monotonic()
-
-        def load_searched(trial_id: str) -> keras.Model:
-            return searched if trial_id == winner.trial_id else tuner.load_model(tuner.oracle.get_trial(trial_id))
-
         evidence = str(settings.blend_evidence)
         builder = BlendCandidates(
             hypermodel, stage.data, fits, run, load_searched, settings.ets_baseline, evidence != "validation"
