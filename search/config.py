@@ -216,6 +216,7 @@ class DistributedConfig:
     worker_id: Optional[str] = None  # a worker's tuner id; null: worker-<host>-<pid>
     attach_timeout_s: int = 300  # how long a worker waits for the chief's MLflow parent run
     worker_timeout_s: float = 120.0  # a worker silent this long (heartbeat: every fifth of it) loses its trial to another
+    max_reclaims_per_trial: int = 2  # a trial whose workers went silent more often than this is ended FAILED
 
 
 @dataclass

@@ -1,11 +1,13 @@
 """The chief's oracle refuses every call without the search's token: nobody else reads or steers the search."""
 
+import collections
+
 import grpc
 import keras_tuner
 import pytest
 from keras_tuner.src import protos
 
-from search.tune.oracle_guard import oracle_channel, serve_oracle
+from search.tune.oracle_guard import oracle_channel, reclaim, serve_oracle
 
 
 def _oracle(folder):
@@ -107,3 +109,19 @@ def test_with_a_certificate_the_oracle_speaks_tls_only(tmp_path, monkeypatch):
         assert _stub(oracle_channel(address, "right")).GetSpace(service.GetSpaceRequest(), timeout=10).hyperparameters
     finally:
         server.stop(grace=None).wait()
+
+
+def test_a_trial_that_outlives_too_many_workers_is_ended_failed_and_the_search_goes_on(tmp_path):
+    """A silent worker's trial goes to the next worker that asks, at most `max_reclaims_per_trial` times: a trial that
+    kills every worker it lands on (out of memory) then ends FAILED, and the next worker is handed a new trial."""
+    oracle, reclaims = _oracle(tmp_path), collections.Counter()
+    first = oracle.create_trial("w0")
+    for silent, next_worker in (("w0", "w1"), ("w1", "w2")):  # twice handed on: the same trial
+        assert reclaim(oracle, silent, reclaims, max_reclaims_per_trial=2).trial_id == first.trial_id
+        assert oracle.create_trial(next_worker).trial_id == first.trial_id
+    ended = reclaim(oracle, "w2", reclaims, max_reclaims_per_trial=2)
+    assert ended.trial_id == first.trial_id and oracle.trials[first.trial_id].status == "FAILED"
+    assert "3 workers went silent" in oracle.trials[first.trial_id].message
+    assert first.trial_id in oracle.end_order and not oracle.ongoing_trials and not oracle._retry_queue
+    assert oracle.create_trial("w3").trial_id != first.trial_id
+    assert reclaim(oracle, "w9", reclaims) is None  # a worker that held nothing

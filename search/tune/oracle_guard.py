@@ -158,6 +158,7 @@ def serve_until_done(
     on_reclaimed: Callable[[str, Trial | None], None],
     stop_early: Callable[[Oracle], bool],
     poll_s: float = 1.0,
+    max_reclaims_per_trial: int = 2,
 ) -> bool:
     """A distributed chief's oracle loop (Keras Tuner's `oracle_chief.start_server`, guarded): serve until the oracle
     has no trial left to hand out and every worker has said goodbye.
@@ -165,7 +166,9 @@ def serve_until_done(
     A worker that sends nothing (its heartbeat included: `guard_client`) for `worker_timeout_s` is presumed dead: its
     trial goes back to the oracle for the next worker that asks (`reclaim`), `on_reclaimed(worker_id, trial)` is
     called, and its later calls are refused. Keras Tuner would wait for it for ever: a worker restarted after a crash
-    has a new id (host and pid) and is never handed the trial the dead one held.
+    has a new id (host and pid) and is never handed the trial the dead one held. A trial whose workers went silent
+    more than `max_reclaims_per_trial` times (one that kills every worker it lands on: out of memory, a crash in
+    native code) is ended FAILED instead of handed on again, so it cannot stall the search for ever.
 
     Returns False when `stop_early(oracle)` said to stop (too many failed trials in a row), True when done."""
     from keras_tuner.src.distribute.oracle_chief import exit_chief
@@ -173,13 +176,14 @@ def serve_until_done(
     shared_across_threads(oracle)  # the gRPC thread's failure must not leave the oracle's lock held
     server, servicer, _ = serve_oracle(oracle, address, token)
     check, started = servicer.token_check, time.monotonic()
+    reclaims: collections.Counter[str] = collections.Counter()  # trial id -> times its worker went silent
     try:
         while not (servicer.stop_triggered and exit_chief(oracle)):
             time.sleep(poll_s)
             if stop_early(oracle):
                 return False
             silent = [w for w in list(oracle.tuner_ids) if check.evict_if_silent(w, worker_timeout_s, started)]
-            reclaimed = [(worker, reclaim(oracle, worker)) for worker in silent]
+            reclaimed = [(worker, reclaim(oracle, worker, reclaims, max_reclaims_per_trial)) for worker in silent]
             for worker, trial in reclaimed:
                 on_reclaimed(worker, trial)
         return True
@@ -187,18 +191,40 @@ def serve_until_done(
         server.stop(grace=5).wait()
 
 
-def reclaim(oracle: Oracle, worker_id: str) -> Trial | None:
+def reclaim(
+    oracle: Oracle, worker_id: str, reclaims: collections.Counter[str] | None = None, max_reclaims_per_trial: int = 2
+) -> Trial | None:
     """Take `worker_id` off the oracle's workers and put the trial it held (returned; None if none) at the head of
-    the oracle's retry queue, which Keras Tuner serves before drawing new trials. Under the oracle's lock."""
+    the oracle's retry queue, which Keras Tuner serves before drawing new trials. Under the oracle's lock.
+
+    `reclaims` counts, per trial id, the workers that went silent on it; past `max_reclaims_per_trial` the trial is
+    ended FAILED instead (its `message` says why), as a trial that raised would be: the search goes on without it,
+    and `tuner.max_consecutive_failed_trials` counts it."""
     from keras_tuner.src.engine.oracle import synchronized
+
+    reclaims = collections.Counter() if reclaims is None else reclaims
 
     @synchronized
     def take_back(oracle: Oracle) -> Trial | None:
         oracle.tuner_ids.discard(worker_id)
-        trial = oracle.ongoing_trials.pop(worker_id, None)
-        if trial is not None:
+        trial = oracle.ongoing_trials.get(worker_id)
+        if trial is None:
+            return None
+        reclaims[trial.trial_id] += 1
+        if reclaims[trial.trial_id] <= max_reclaims_per_trial:
+            del oracle.ongoing_trials[worker_id]
             oracle._retry_queue.append(trial.trial_id)
             oracle.save()
+            return trial
+        trial.status = "FAILED"
+        trial.message = (
+            f"{reclaims[trial.trial_id]} workers went silent on this trial "
+            f"(search.distributed.max_reclaims_per_trial={max_reclaims_per_trial})"
+        )
+        try:
+            oracle.end_trial(trial)  # (the same thread holds the lock: not taken twice)
+        except RuntimeError:  # too many failed trials in a row: the chief's loop stops the search (`stop_early`)
+            oracle.ongoing_trials.pop(worker_id, None)
         return trial
 
     return take_back(oracle)

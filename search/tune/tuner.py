@@ -150,6 +150,7 @@ class TrackingMixin:
     log_trial_plots: bool = True
     trials_run: int = 0  # trained to the end by this process (a distributed worker reports it)
     worker_timeout_s: float = 120.0  # a distributed chief: silence after which a worker is presumed dead
+    max_reclaims_per_trial: int = 2  # a distributed chief: dead workers a trial may outlive before it is ended FAILED
 
     @property
     def worker_id(self) -> str | None:
@@ -166,7 +167,16 @@ class TrackingMixin:
         self.oracle.verbose = kwargs.get("verbose", self.oracle.verbose)
         self.save()
         token = required_token("chief")
-        if not serve_until_done(self.oracle, address, token, self.worker_timeout_s, self._worker_presumed_dead, failed_in_a_row):
+        served = serve_until_done(
+            self.oracle,
+            address,
+            token,
+            self.worker_timeout_s,
+            self._worker_presumed_dead,
+            failed_in_a_row,
+            max_reclaims_per_trial=self.max_reclaims_per_trial,
+        )
+        if not served:
             raise RuntimeError("too many failed trials in a row")  # as Keras Tuner's oracle says it (`tuning._search`)
         return None
 
@@ -176,11 +186,14 @@ class TrackingMixin:
         if trial is None:
             say(f"worker {worker_id}: {why.removeprefix(f'its worker {worker_id} ')}; it held no trial")
             return
-        say(f"worker {worker_id}: {why.removeprefix(f'its worker {worker_id} ')}; trial {trial.trial_id} goes to another")
+        failed = trial.status == "FAILED"  # its workers went silent too often (`oracle_guard.reclaim`)
+        outcome = f"it failed: {trial.message}" if failed else "goes to another"
+        say(f"worker {worker_id}: {why.removeprefix(f'its worker {worker_id} ')}; trial {trial.trial_id} {outcome}")
+        fate = f"the trial failed: {trial.message}" if failed else "the trial went to another worker"
         try:  # its own run only: the next worker may already have opened one for the trial
             for run in self.tracker.trial_runs(trial.trial_id):
                 if run.info.status == "RUNNING" and run.data.tags.get("worker") == worker_id:
-                    self.tracker.set_tags(run.info.run_id, {"killed_reason": f"{why}: the trial went to another worker"})
+                    self.tracker.set_tags(run.info.run_id, {"killed_reason": f"{why}: {fate}"})
                     self.tracker.end(run.info.run_id, "KILLED")
         except Exception as err:  # noqa: BLE001 - the store unreachable now: closed at the end (`close_stale_runs`)
             say(f"warning: the run worker {worker_id} left could not be closed now ({type(err).__name__}); it will be at the end")
@@ -387,13 +400,15 @@ def make_tuner(
     run_dir: Path,
     resume: bool,
     worker_timeout_s: float = 120.0,
+    max_reclaims_per_trial: int = 2,
 ) -> TrackedHyperband | TrackedRandomSearch | TrackedBayesianOptimization:
     """The tuner `tuner_cfg` (the config's `tuner`) names, tracked by `tracker` as `tracking_cfg` says (what each
     trial logs); its project in `run_dir/tuner`, its oracle seeded with `seed`.
 
     `resume` reloads the project instead of starting over. `worker_timeout_s` (`search.distributed.worker_timeout_s`):
-    a distributed chief gives the trial of a worker silent that long to another; a worker sends a heartbeat five times
-    as often.
+    a distributed chief gives the trial of a worker silent that long to another (at most `max_reclaims_per_trial`
+    times a trial, `search.distributed.max_reclaims_per_trial`: then it is ended FAILED); a worker sends a heartbeat
+    five times as often.
     """
     common = dict(
         hypermodel=hypermodel,
@@ -420,7 +435,7 @@ def make_tuner(
     tuner.log_trial_models, tuner.log_trial_plots = tracking_cfg.log_trial_models, tracking_cfg.log_trial_plots
     if tuner_cfg.name == "hyperband" and tuner_cfg.reuse_models:
         tuner.trained_models = TrainedModels(tracker, tuner_cfg.max_epochs, tuner_cfg.factor)
-    tuner.worker_timeout_s = worker_timeout_s
+    tuner.worker_timeout_s, tuner.max_reclaims_per_trial = worker_timeout_s, max_reclaims_per_trial
     tuner.progress = Progress(trial_schedule(tuner_cfg), time.perf_counter())
     if tuner._is_worker():  # its oracle is a client of the chief's: every call carries the search's token
         heartbeat_s = min(worker_timeout_s / 5, HEARTBEAT_S)

@@ -63,6 +63,7 @@ def search_and_evaluate(
         run_dir,
         resume=settings.search.resume,
         worker_timeout_s=settings.search.distributed.worker_timeout_s,
+        max_reclaims_per_trial=settings.search.distributed.max_reclaims_per_trial,
     )
     search_started = time.monotonic()
     error = _search(tuner, settings, tracker, plan, run_dir, labels)
