@@ -26,8 +26,8 @@ from search.command.composed import CONF_DIR, data_choice_error, git_commit, mis
 from search.command.jobs import leave_after_full_disk, run_job, run_multirun_job  # noqa: E402
 from search.config import register_configs  # noqa: E402
 from search.core import interrupts  # noqa: E402
-from search.core.exits import EXIT_INTERRUPTED, EXIT_USAGE  # noqa: E402
-from search.core.files import write_atomic  # noqa: E402
+from search.core.exits import EXIT_INTERRUPTED, EXIT_SEARCH_FAILED, EXIT_USAGE  # noqa: E402
+from search.core.files import disk_full, full_disk_line, write_atomic  # noqa: E402
 from search.core.secrets import redact  # noqa: E402
 from search.plan.planning import RunLabels  # noqa: E402
 
@@ -126,6 +126,12 @@ def cli() -> None:
     hydra_errors.HELD.hold()
     try:
         main()
+    except OSError as err:  # raised out of a multirun's launcher (`SweepSummary.on_multirun_start` lets it through)
+        where = disk_full(err)
+        if where is None:
+            raise
+        print(f"error: {full_disk_line(where)}", file=sys.stderr)
+        sys.exit(EXIT_SEARCH_FAILED)
     except SystemExit as exit_:
         error = hydra_errors.HELD.error_line() if exit_.code == 1 else None
         if error is not None:

@@ -1,5 +1,6 @@
 """A long search survives what goes wrong: failed trials, Ctrl-C or SIGTERM then resume, reruns."""
 
+import contextlib
 import json
 import os
 import signal
@@ -338,17 +339,26 @@ def test_a_run_dir_is_resumed_only_by_its_own_search_whole_and_by_one_process(tm
     assert client.get_run(summary["mlflow_parent_run_id"]).info.status == "FINISHED"  # nothing above touched it
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """An 8 MB tmpfs (needs the right to mount, as root in a container): skipped where it cannot be mounted."""
-
+@contextlib.contextmanager
+def _tmpfs(tmp_path, size):
+    """A tmpfs of `size` (e.g. "8m") under `tmp_path` (needs the right to mount, as root in a container): the test is
+    skipped where it cannot be mounted."""
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()[:100]}): no full disk to test on")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """An 8 MB tmpfs."""
+    with _tmpfs(tmp_path, "8m") as mount_point:
+        yield mount_point
 
 
 @pytest.mark.slow
@@ -411,6 +421,40 @@ def test_a_sweep_whose_disk_fills_ends_as_a_search_does_and_resumes_every_job(sm
         _, children = runs_of(store, summary["mlflow_parent_run_id"])
         finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
         assert len(finished) == len(set(finished)) == summary["trials"]["completed"] > 0
+
+
+@pytest.mark.slow
+def test_a_sweep_of_side_by_side_jobs_whose_disk_fills_ends_with_one_kind_of_line_and_resumes(tmp_path):
+    """Three jobs, two at a time (the joblib launcher), on a disk with 1.2 MB free: each job the full disk stops says
+    so in the single search's line, and so does the sweep where the launcher itself could not save a job's config
+    (Hydra's traceback before); exit 3. Once space is freed, `-m ... search.resume=true` finishes all three: every
+    trial once under its job's parent, nothing RUNNING."""
+    with _tmpfs(tmp_path, "16m") as disk:
+        filler = disk / "filler"
+        filler.write_bytes(bytes(14_800_000))
+        store = f"sqlite:///{disk / 'mlflow.db'}"
+        small_dnn = ["space.window_size.max=20", "space.dense_units.max=16", "space.optimizer.values=[adam]"]
+        side_by_side = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={disk / 'sweep'}"]
+        args = ["-m", "+space=dnn", *TINY, *small_dnn, "tuner.max_epochs=4", "seed=1,2,3", *side_by_side]
+        result = run_cli(args, store, tmp_path)
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+        assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr[-3000:]
+        assert errors and all(line.startswith("error: the disk is full (") for line in errors), result.stderr[-3000:]
+        assert all(line.endswith("then add search.resume=true to the same command") for line in errors)
+
+        filler.unlink()
+        resumed = run_cli([*args, "search.resume=true"], store, tmp_path)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        rows = json.loads((disk / "sweep" / "sweep_summary.json").read_text())
+        assert len(rows) == 3 and all(row.get("error") is None for row in rows), rows
+        client = MlflowClient(store)
+        for job in ("0", "1", "2"):
+            summary = json.loads((disk / "sweep" / job / "summary.json").read_text())
+            runs = client.search_runs([summary["mlflow_experiment_id"]], max_results=1000)
+            assert not [run for run in runs if run.info.status == "RUNNING"]
+            _, children = runs_of(store, summary["mlflow_parent_run_id"])
+            finished = [c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"]
+            assert len(finished) == len(set(finished)) == summary["trials"]["completed"] > 0
 
 
 def first_trials_at_seed_0(directory: str, store: str) -> dict:

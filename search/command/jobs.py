@@ -23,7 +23,7 @@ from data.errors import UserError
 from search.core import interrupts
 from search.core.devices import gpu_for_job, job_environment, visible_gpus
 from search.core.exits import EXIT_INTERRUPTED, EXIT_SEARCH_FAILED, EXIT_USAGE
-from search.core.files import disk_full
+from search.core.files import DISK_FULL, disk_full, full_disk_line
 from search.core.quiet import quiet_start_up
 from search.core.secrets import redact
 from search.fit import backends
@@ -34,8 +34,6 @@ from search.record.summary import WorkerReport, load_finished, write_summary
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
-
-DISK_FULL = "the disk is full"
 
 
 def leave_after_full_disk(code: int, error: str | None) -> None:
@@ -80,10 +78,7 @@ def run_job(cfg: DictConfig, run_dir: Path, labels: RunLabels, parallel_jobs: in
     except Exception as err:  # a bug, not bad input: keep the traceback, but not Hydra's exit code 1
         full = disk_full(err)
         if full:
-            message = (
-                f"{DISK_FULL} ({full}; run dir {run_dir}): free space there and where the tracking store is, "
-                "then add search.resume=true to the same command"
-            )
+            message = full_disk_line(full, run_dir)
             print(f"error: {message}", file=sys.stderr)
             return EXIT_SEARCH_FAILED, message
         traceback.print_exc()

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
+
+from search.core.exits import EXIT_SEARCH_FAILED
+from search.core.files import disk_full, full_disk_line
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -131,6 +135,10 @@ class SweepSummary(Callback):
         from search.command.hydra_errors import HELD
 
         HELD.release()  # the sweep's config composed: stderr flows again (launchers may never call `main` here)
+        # A launcher that fails itself (joblib's workers cannot save a job's config on a full disk) raises out of
+        # Hydra's multirun; without this Hydra prints the traceback and exits 1 before `search.__main__.cli` can
+        # turn it into the one line a single search prints (`full_disk_line`).
+        os.environ.setdefault("HYDRA_FULL_ERROR", "1")
         uri = _tracking_uri(config)
         if uri.startswith("sqlite:"):
             from mlflow.tracking import MlflowClient
@@ -140,7 +148,13 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         rows = collect(sweep_dir)
-        write(sweep_dir, rows)
+        try:
+            write(sweep_dir, rows)
+        except OSError as err:
+            if not disk_full(err):
+                raise
+            print(f"error: {full_disk_line(disk_full(err), sweep_dir, 'sweep dir')}", file=sys.stderr)
+            sys.exit(EXIT_SEARCH_FAILED)
         print(f"\nsweep {sweep_dir}: {len(rows)} jobs (sweep_summary.json, sweep_summary.csv; MLflow tag sweep_id)")
         print(table(rows))
         line = verdicts(rows)

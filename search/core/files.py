@@ -43,6 +43,19 @@ def write_json(path: Path, payload: Any) -> None:
     write_atomic(path, json.dumps(payload, indent=2, default=str))
 
 
+DISK_FULL = "the disk is full"
+
+
+def full_disk_line(where: str, directory: Path | None = None, kind: str = "run dir") -> str:
+    """What a search (or a sweep) that stopped on a full disk says: where it ran full (`disk_full`), its directory if
+    known, and how to go on. One wording everywhere, so that a sweep's job and a single search end alike."""
+    place = f"{where}; {kind} {directory}" if directory is not None else where
+    return (
+        f"{DISK_FULL} ({place}): free space there and where the tracking store is, "
+        "then add search.resume=true to the same command"
+    )
+
+
 def disk_full(err: BaseException) -> str | None:
     """Where the disk ran full, if that is what `err` (or an error it came from) says; else None.
 

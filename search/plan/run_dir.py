@@ -3,6 +3,7 @@ on purpose (`search.resume`), with state files a resume can read. Checked before
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -24,6 +25,8 @@ def prepare_run_dir(run_dir: Path, resume: bool, identity: dict[str, str] | None
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
+        if err.errno == errno.ENOSPC:  # not a bad directory: the job's "the disk is full" line says what to do
+            raise
         raise UserError(f"hydra.run.dir={str(run_dir)!r} cannot be written ({err.strerror}); choose another directory") from None
     lock_run_dir(run_dir)
     if (run_dir / "tuner").exists() and not resume:
