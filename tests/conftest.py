@@ -133,7 +133,7 @@ def cli_env(tracking_uri: str | None) -> dict:
 
 
 ORACLE_TOKEN = {"SEARCH_ORACLE_TOKEN": "a-token-the-tests-chiefs-and-workers-share"}
-"""What a distributed chief and its workers must share (`search.tune.oracle_guard`)."""
+"""What a distributed chief and its workers must share (`search.processes.oracle_guard`)."""
 
 
 def run_cli(args: list[str], tracking_uri: str | None, cwd: Path, timeout: int = 600, extra_env: dict | None = None):

@@ -6,7 +6,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # search/'s layers, lowest first: a module imports only from its own layer or the ones before it.
-LAYERS = ["config", "core", "scoring", "record", "plan", "fit", "choose", "tune", "command", "api", "__main__"]
+LAYERS = ["config", "core", "scoring", "record", "plan", "fit", "choose", "processes", "tune", "command", "api", "__main__"]
 
 
 def modules() -> dict[str, Path]:

@@ -30,7 +30,7 @@ def test_save_json_is_read_by_module_attribute_where_oracle_state_is_written():
 
 
 def test_the_oracle_lock_tables_and_synchronized_exist():
-    """search/tune/oracle_guard.py (`shared_across_threads`, `reclaim`) releases a lock `synchronized` left held, and
+    """search/processes/oracle_guard.py (`shared_across_threads`, `reclaim`) releases a lock `synchronized` left held, and
     takes a dead worker's trial back under it."""
     from keras_tuner.src.engine import oracle as oracle_module
 
@@ -66,8 +66,8 @@ def test_an_oracle_has_the_fields_the_search_sets_and_reads(tmp_path):
     ],
 )
 def test_the_distributed_parts_the_workers_and_the_guard_use_exist(module, names):
-    """search/tune/workers.py serves the oracle to local workers with `OracleServicer` and stops it with
-    `exit_chief`; search/tune/oracle_guard.py wraps the servicer and the client (`OracleClient`) with a token."""
+    """search/processes/workers.py serves the oracle to local workers with `OracleServicer` and stops it with
+    `exit_chief`; search/processes/oracle_guard.py wraps the servicer and the client (`OracleClient`) with a token."""
     import importlib
 
     imported = importlib.import_module(module)

@@ -7,7 +7,7 @@ import keras_tuner
 import pytest
 from keras_tuner.src import protos
 
-from search.tune.oracle_guard import oracle_channel, reclaim, serve_oracle
+from search.processes.oracle_guard import oracle_channel, reclaim, serve_oracle
 
 
 def _oracle(folder):

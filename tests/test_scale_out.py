@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from bench.tiny import SMALL_DNN
 from search.core.devices import gpu_for_job, visible_gpus
-from search.tune.distributed import role_of
+from search.processes.distributed import role_of
 from tests.conftest import (
     ORACLE_TOKEN,
     ROOT,

@@ -14,8 +14,8 @@ from mlflow.tracking import MlflowClient
 
 from data.errors import UserError
 from search.plan.cores import Assignment, assign, resolve_workers, threads_per_worker
+from search.processes.workers import _relay, worker_environment
 from search.record.report import say
-from search.tune.workers import _relay, worker_environment
 from tests.conftest import TINY, cli_env, parent_and_children, run_cli, start_cli
 
 SMALL_DNN = ["+space=dnn", *TINY, "space.window_size.max=20", "space.dense_units.max=16", "space.dense_layers.max=1"]
@@ -109,7 +109,7 @@ def test_two_workers_log_every_trial_once_under_one_parent(tmp_path, store):
 
 
 def _pids_of_worker(run_dir, worker_id: str) -> list[int]:
-    pattern = f"search.tune.worker_process {run_dir}/workers/config.yaml .* {worker_id}$"
+    pattern = f"search.command.worker_process {run_dir}/workers/config.yaml .* {worker_id}$"
     listed = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
     return [int(pid) for pid in listed.split()]
 
@@ -215,7 +215,7 @@ def test_an_oracle_error_in_one_thread_does_not_block_the_other(tmp_path):
     import keras_tuner
     from keras_tuner.src.engine.trial import TrialStatus
 
-    from search.tune.workers import shared_across_threads
+    from search.processes.workers import shared_across_threads
 
     oracle = keras_tuner.oracles.RandomSearchOracle(
         objective=keras_tuner.Objective("val_mae", "min"), max_trials=5, max_consecutive_failed_trials=1, seed=0
@@ -278,8 +278,8 @@ def _fit_pool_setup(tmp_path, store):
     from search.choose.selection import FitJob, Fits, Refitter
     from search.core.files import save_child_config
     from search.plan.planning import Request, RunLabels, make_plan
+    from search.processes.fit_pool import fit_process_command
     from search.record.tracking import Tracker
-    from search.tune.fit_pool import fit_process_command
     from search.tune.settings import Settings
     from search.tune.tuning import hypermodel_for
     from tests.test_spaces import compose_config
@@ -313,7 +313,7 @@ def test_fits_after_the_search_are_shared_with_a_fit_process_and_come_back_in_or
     process has finished one of its own, so the pool must have handed it work; every outcome comes back to its job
     (a fold's MAE; a member's model, loaded here, its file removed)."""
     from search.plan.cores import assign
-    from search.tune.fit_pool import FitPool
+    from search.processes.fit_pool import FitPool
 
     tracker, parent, fits, command, job = _fit_pool_setup(tmp_path, store)
     jobs = [job("a", 3, False), job("b", 2, True), job("c", 1, False)]
@@ -339,7 +339,7 @@ def test_a_fit_process_killed_mid_fit_hands_its_fit_back(tmp_path, store, capfd)
     """kill -9 of the fit process while it trains (the OOM killer's way): its fit is trained here instead, and every
     job still gets its outcome; the killed fit's run is closed KILLED, `superseded`, when its fit starts again here."""
     from search.plan.cores import assign
-    from search.tune.fit_pool import FitPool
+    from search.processes.fit_pool import FitPool
 
     tracker, parent, fits, command, job = _fit_pool_setup(tmp_path, store)
     jobs = [job("a", 150, False), job("b", 150, False)]  # this process takes a, the fit process b

@@ -22,7 +22,7 @@ class AfterSearch:
     `settings` is the config's `search` (selection, refit, ensemble, blend, intervals, the ets baseline), `data` the
     config's `data` (the baselines' settings, the data's name); `model_name` is `tracking.registered_model` (None:
     named after the data and the space); `run` runs the fits after the search (one after another here, or shared with
-    fit processes: `search.tune.fit_pool`); `run_dir` holds the files written beside MLflow (a panel's
+    fit processes: `search.processes.fit_pool`); `run_dir` holds the files written beside MLflow (a panel's
     `per_series.csv`)."""
 
     tuner: Any  # a Keras Tuner of `search.tune.tuner`: its oracle's trials and their saved models

@@ -64,7 +64,7 @@ def choose_and_train(stage: AfterSearch, completed: list) -> Chosen:
     """Backtest the best configurations (`search.select`) over the plan's folds (0: no backtest, the search's best is
     the winner), then blend (`search.blend`: `search.choose.blend`) or refit / ensemble the winner (`refit`,
     `ensemble`, `ensemble_of`); fits seeded from the stage's seed, run by `stage.run` (one after another here, or
-    shared with fit processes: `search.tune.fit_pool`)."""
+    shared with fit processes: `search.processes.fit_pool`)."""
     settings, hypermodel, tracker, run = stage.settings, stage.hypermodel, stage.tracker, stage.run
     layout, folds, seed = stage.plan.layout, stage.plan.folds, stage.seed
     candidates = best_candidates(completed, settings.select.top_k)

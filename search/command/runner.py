@@ -20,6 +20,7 @@ from search.core.secrets import redact
 from search.plan.planning import Plan, Request, RunLabels, make_plan
 from search.plan.run_dir import prepare_run_dir
 from search.plan.space import auto_learning_rate, describe, tunable_names
+from search.processes import distributed
 from search.record.parent_record import (
     PENDING_FILE,
     close_unrecorded_parent,
@@ -29,7 +30,6 @@ from search.record.parent_record import (
 )
 from search.record.summary import Summary, WorkerReport, load_finished
 from search.record.tracking import Tracker, connect
-from search.tune import distributed
 from search.tune.settings import Settings
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def run_search(
     role = distributed.role_of(cfg.search.distributed)
     plan = make_plan(Request.of(cfg), parallel_jobs)
     if role:
-        from search.tune.oracle_guard import required_token
+        from search.processes.oracle_guard import required_token
 
         required_token(role.kind)  # before anything starts: the oracle refuses calls without it
         if auto_learning_rate(plan.specs):

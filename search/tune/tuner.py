@@ -27,10 +27,10 @@ from search.core.files import disk_full, write_atomic
 from search.fit.memory import release_traced_graphs
 from search.plan.budget import Progress, trial_schedule
 from search.plan.space import tunable_names
+from search.processes.oracle_guard import guard_client, required_token, serve_until_done
 from search.record.plots import forecast_figure, paths_figure, spread_origins
 from search.record.report import progress_line, say
 from search.record.tracking import Tracker
-from search.tune.oracle_guard import guard_client, required_token, serve_until_done
 
 if TYPE_CHECKING:
     from keras_tuner.engine.trial import Trial
@@ -160,7 +160,7 @@ class TrackingMixin:
 
     def search(self, *args: Any, **kwargs: Any) -> None:
         """Keras Tuner's search, except on a distributed chief: there the oracle is served behind the search's token
-        (`search.tune.oracle_guard`) until every trial has ended, as Keras Tuner's own (unguarded) server would."""
+        (`search.processes.oracle_guard`) until every trial has ended, as Keras Tuner's own (unguarded) server would."""
         address = _chief_oracle_address()
         if address is None:
             return super().search(*args, **kwargs)

@@ -18,9 +18,9 @@ from search.fit.hypermodel import WindowedHyperModel
 from search.fit.memory import startup_objects_frozen
 from search.plan.planning import Plan, RunLabels
 from search.plan.space import auto_learning_rate, with_learning_rate_range
+from search.processes import distributed
 from search.record.summary import Summary
 from search.record.tracking import Tracker
-from search.tune import distributed
 from search.tune.settings import Settings
 from search.tune.tuner import failed_in_a_row, make_tuner
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from data.split import Layout
-    from search.tune.fit_pool import FitPool
+    from search.processes.fit_pool import FitPool
 
 
 def prepare_backend(deterministic: bool, seed: int) -> None:
@@ -149,7 +149,7 @@ def _search_with_workers(
     """This process serves the oracle and trains as worker `w1`; `plan.workers - 1` fresh processes train
     beside it (`search.workers`)."""
     from search.plan.cores import assign
-    from search.tune.workers import WorkerPool, serve, train_beside_workers, worker_command
+    from search.processes.workers import WorkerPool, serve, train_beside_workers, worker_command
 
     assignment = assign(plan.workers, plan.worker_threads)
     tracker.set_tags(tracker.parent_id, {"workers": assignment.describe()})
@@ -173,7 +173,7 @@ def _fit_pool(settings: Settings, plan: Plan, tracker: Tracker, run_dir: Path, l
     """Where the fits after the search run: with `search.workers` > 1, here and in `workers - 1` fit processes (a
     distributed chief's workers are on other machines: its fits run here alone)."""
     from search.plan.cores import assign
-    from search.tune.fit_pool import FitPool, fit_process_command
+    from search.processes.fit_pool import FitPool, fit_process_command
 
     workers = 1 if distributed.role_of(settings.search.distributed) is not None else plan.workers
     assignment = assign(workers, plan.worker_threads)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from search.choose.selection import FitJob, FitOutcome, one_after_another
 from search.plan.cores import Assignment
-from search.tune.workers import process_environment
+from search.processes.workers import process_environment
 
 if TYPE_CHECKING:
     from search.plan.planning import RunLabels
@@ -203,6 +203,6 @@ class FitPool:
 
 
 def fit_process_command(config_path: Path, run_dir: Path, labels: RunLabels, parent_id: str) -> list[str]:
-    """The command line of a fit process (`search.tune.fit_process`)."""
+    """The command line of a fit process (`search.command.fit_process`)."""
     arguments = [str(config_path), str(run_dir), json.dumps(asdict(labels)), parent_id]
-    return [sys.executable, "-m", "search.tune.fit_process", *arguments]
+    return [sys.executable, "-m", "search.command.fit_process", *arguments]

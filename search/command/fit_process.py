@@ -1,4 +1,4 @@
-"""A fit process (`python -m search.tune.fit_process ...`, started by `search.tune.fit_pool`): trains the fits it is
+"""A fit process (`python -m search.command.fit_process ...`, started by `search.processes.fit_pool`): trains the fits it is
 handed on stdin after the search (backtest folds, refit, ensemble members), each a child run of the search's parent
 run, and answers each on stdout; a final member's model comes back as a `.keras` file in `<run dir>/fits`."""
 
@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from search.tune.worker_process import child_main, planned_and_attached
+from search.command.worker_process import child_main, planned_and_attached
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def _serve(cfg: DictConfig, run_dir: Path, labels: RunLabels, parent_id: str) -> int:
     from search.choose.selection import FitJob, Fits, Refitter
-    from search.tune.fit_pool import READY, RESULT
+    from search.processes.fit_pool import READY, RESULT
     from search.tune.settings import Settings
     from search.tune.tuning import hypermodel_for, prepare_backend
 

@@ -32,8 +32,8 @@ from typing import IO, TYPE_CHECKING
 
 from data.errors import UserError
 from search.plan.cores import Assignment
+from search.processes.oracle_guard import TLS_CA_ENV, TOKEN_ENV, new_token, serve_oracle, shared_across_threads
 from search.record.report import say
-from search.tune.oracle_guard import TLS_CA_ENV, TOKEN_ENV, new_token, serve_oracle, shared_across_threads
 
 if TYPE_CHECKING:
     import keras_tuner
@@ -296,7 +296,7 @@ def worker_command(config_path: Path, run_dir: Path, labels: RunLabels, parent_i
     return [
         sys.executable,
         "-m",
-        "search.tune.worker_process",
+        "search.command.worker_process",
         str(config_path),
         str(run_dir),
         json.dumps(asdict(labels)),

@@ -1,4 +1,4 @@
-"""A `search.workers` worker: a fresh interpreter the chief starts (`python -m search.tune.worker_process ...`) that
+"""A `search.workers` worker: a fresh interpreter the chief starts (`python -m search.command.worker_process ...`) that
 trains what the chief's oracle hands it, each trial a child run of the chief's parent run."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from data.errors import UserError
-from search.tune.workers import CHIEF_PID
+from search.processes.workers import CHIEF_PID
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
