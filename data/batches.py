@@ -42,7 +42,7 @@ class WindowBatches(keras.utils.PyDataset):
         self,
         series: np.ndarray,
         starts: range | np.ndarray,
-        window_size: int,
+        input_length: int,
         batch_size: int,
         shuffle_buffer: int,
         seed: int | None,
@@ -55,8 +55,8 @@ class WindowBatches(keras.utils.PyDataset):
             self.starts = np.arange(starts.start, starts.stop, dtype=np.int64)
         else:
             self.starts = np.asarray(starts, dtype=np.int64)
-        self.offsets = np.arange(window_size + horizon, dtype=np.int64)
-        self.window_size, self.batch_size, self.horizon, self.label_copies = window_size, batch_size, horizon, label_copies
+        self.offsets = np.arange(input_length + horizon, dtype=np.int64)
+        self.input_length, self.batch_size, self.horizon, self.label_copies = input_length, batch_size, horizon, label_copies
         self.shuffle_buffer = shuffle_buffer
         self.rng = np.random.default_rng(seed) if shuffle_buffer > 1 else None
         self.order = self._shuffled()
@@ -72,8 +72,8 @@ class WindowBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         first = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         windows = self.values[first[:, np.newaxis] + self.offsets]
-        x = windows[:, : self.window_size]
-        y = windows[:, self.window_size] if self.horizon == 1 else windows[:, self.window_size :]
+        x = windows[:, : self.input_length]
+        y = windows[:, self.input_length] if self.horizon == 1 else windows[:, self.input_length :]
         if self.label_copies > 1:
             y = np.tile(y.reshape(-1, self.horizon), (1, self.label_copies))
         return x, y

@@ -14,17 +14,17 @@ import numpy as np
 def panel_window_starts(
     first_points: np.ndarray,
     length: int,
-    window_size: int,
+    input_length: int,
     label_start: int,
     label_stop: int,
     horizon: int = 1,
     per_series: int = 0,
 ) -> np.ndarray:
-    """Flat start indices (into the `(N, length)` panel flattened) of every window of `window_size` points whose
+    """Flat start indices (into the `(N, length)` panel flattened) of every window of `input_length` points whose
     `horizon` labels lie in columns `[label_start, label_stop)` and whose first point is at or after its row's first
     point (`first_points[i]`). With `per_series` > 0, at most that many windows of each series, the latest ones (the
     nearest the points it will forecast), so memory and epoch time stay bounded with many or long series."""
-    first_label = np.maximum(first_points + window_size, label_start)
+    first_label = np.maximum(first_points + input_length, label_start)
     last_label = label_stop - horizon  # inclusive
     counts = np.maximum(last_label - first_label + 1, 0)
     if per_series > 0:
@@ -32,24 +32,24 @@ def panel_window_starts(
     starts = []
     for row in np.flatnonzero(counts):
         labels = np.arange(last_label - counts[row] + 1, last_label + 1)
-        starts.append(row * length + labels - window_size)
+        starts.append(row * length + labels - input_length)
     return np.concatenate(starts).astype(np.int64) if starts else np.zeros(0, dtype=np.int64)
 
 
 def panel_window_view(
-    values: np.ndarray, window_size: int, label_start: int, label_stop: int, horizon: int = 1
+    values: np.ndarray, input_length: int, label_start: int, label_stop: int, horizon: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Inputs `(m, window_size)`, labels `(m, horizon)`, series (row) and origin column of every origin whose labels
+    """Inputs `(m, input_length)`, labels `(m, horizon)`, series (row) and origin column of every origin whose labels
     lie in `[label_start, label_stop)` and whose window holds no NaN (lies inside its series), rows in order and
     origins in time order within each row."""
     n, length = values.shape
-    origins = np.arange(max(label_start, window_size), max(label_stop - horizon + 1, max(label_start, window_size)))
+    origins = np.arange(max(label_start, input_length), max(label_stop - horizon + 1, max(label_start, input_length)))
     if len(origins) == 0:
-        empty = np.zeros((0, window_size), dtype=values.dtype)
+        empty = np.zeros((0, input_length), dtype=values.dtype)
         return empty, np.zeros((0, horizon), dtype=values.dtype), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    windows = np.lib.stride_tricks.sliding_window_view(values, window_size + horizon, axis=1)
-    taken = windows[:, origins - window_size]  # (n, origins, window + horizon)
-    valid = ~np.isnan(taken[..., :window_size]).any(axis=2)
+    windows = np.lib.stride_tricks.sliding_window_view(values, input_length + horizon, axis=1)
+    taken = windows[:, origins - input_length]  # (n, origins, window + horizon)
+    valid = ~np.isnan(taken[..., :input_length]).any(axis=2)
     rows, positions = np.nonzero(valid)
     picked = taken[rows, positions]
-    return picked[:, :window_size], picked[:, window_size:], rows.astype(np.int64), origins[positions].astype(np.int64)
+    return picked[:, :input_length], picked[:, input_length:], rows.astype(np.int64), origins[positions].astype(np.int64)

@@ -70,14 +70,14 @@ def plan_layout(
     test_size: int,
     split_times: Iterable[float],
     window_sizes: Iterable[int],
-    input_span: int | None = None,
+    longest_input: int | None = None,
     horizon: int = 1,
-    span_field: str = "space.seasons",
+    longest_input_field: str = "space.seasons",
 ) -> Layout:
     """Check that every candidate split and window fits the series, and return the layout.
 
-    `input_span` is the longest raw input a candidate reads, when seasonal context makes it longer
-    than its window, and `span_field` the setting that makes it so (named first in the message, with what
+    `longest_input` is the longest raw input a candidate reads, when seasonal context makes it longer
+    than its window, and `longest_input_field` the setting that makes it so (named first in the message, with what
     to change); `horizon` the values each forecast reaches ahead. Raises `UserError` naming the field to
     change when the series is too short for the space.
     """
@@ -114,9 +114,9 @@ def plan_layout(
             f"data.horizon={horizon} is longer than the {test_start - splits[-1]} validation points after "
             f"space.split_time={splits[-1]}: lower data.horizon or space.split_time"
         )
-    if input_span is not None and input_span + horizon >= splits[0]:
+    if longest_input is not None and longest_input + horizon >= splits[0]:
         raise UserError(
-            f"{span_field}: a trial's input reaches {input_span} points back, which leaves too few training windows "
-            f"before space.split_time={splits[0]}; lower {span_field.split('=')[0]}, or raise space.split_time"
+            f"{longest_input_field}: a trial's input reaches {longest_input} points back, which leaves too few training windows "
+            f"before space.split_time={splits[0]}; lower {longest_input_field.split('=')[0]}, or raise space.split_time"
         )
     return Layout(length=length, test_start=test_start, score_start=splits[-1], horizon=horizon)

@@ -22,24 +22,24 @@ GATHER_CHUNK = 1024
 """Windows gathered per `map` call at least (a whole number of batches)."""
 
 
-def window_starts(label_start: int, label_stop: int, window_size: int, horizon: int = 1) -> range:
+def window_starts(label_start: int, label_stop: int, input_length: int, horizon: int = 1) -> range:
     """Start indices of the windows whose `horizon` labels all fall in `[label_start, label_stop)`."""
-    return range(max(label_start, window_size) - window_size, max(label_stop - window_size - horizon + 1, 0))
+    return range(max(label_start, input_length) - input_length, max(label_stop - input_length - horizon + 1, 0))
 
 
 def window_view(
-    series: np.ndarray, window_size: int, label_start: int, label_stop: int, horizon: int = 1
+    series: np.ndarray, input_length: int, label_start: int, label_stop: int, horizon: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
     """Inputs and labels of every origin whose `horizon` labels lie in `[label_start, label_stop)`, as `(x, y)`.
 
-    `x` is a read-only strided view of shape `(n, window_size)` (no copy of the series); `x[i]` holds the
-    `window_size` values just before the first label of `y[i]`. `y` has shape `(n,)` for one-step
+    `x` is a read-only strided view of shape `(n, input_length)` (no copy of the series); `x[i]` holds the
+    `input_length` values just before the first label of `y[i]`. `y` has shape `(n,)` for one-step
     forecasts and `(n, horizon)` otherwise (also a view).
     """
-    label_start = max(label_start, window_size)
+    label_start = max(label_start, input_length)
     count = max(label_stop - horizon + 1 - label_start, 0)
-    views = np.lib.stride_tricks.sliding_window_view(series, window_size)
-    x = views[label_start - window_size : label_start - window_size + count]
+    views = np.lib.stride_tricks.sliding_window_view(series, input_length)
+    x = views[label_start - input_length : label_start - input_length + count]
     if horizon == 1:
         return x, series[label_start : label_start + count]
     return x, np.lib.stride_tricks.sliding_window_view(series, horizon)[label_start : label_start + count]
@@ -47,7 +47,7 @@ def window_view(
 
 def windowed_dataset(
     series: np.ndarray,
-    window_size: int,
+    input_length: int,
     batch_size: int,
     shuffle_buffer: int,
     label_start: int = 0,
@@ -57,15 +57,15 @@ def windowed_dataset(
     label_copies: int = 1,
     starts: np.ndarray | None = None,
 ):
-    """A `tf.data.Dataset` of `(window, next values)` batches, shapes `(b, window_size)` and `(b,)` (one step
+    """A `tf.data.Dataset` of `(window, next values)` batches, shapes `(b, input_length)` and `(b,)` (one step
     ahead) or `(b, horizon)`; on Keras' JAX and PyTorch backends the same batches as a `data.batches.WindowBatches`.
 
     Args:
         series: float array of shape `(n,)`.
-        window_size: number of past values each example sees.
+        input_length: number of past values each example sees.
         batch_size: examples per batch.
         shuffle_buffer: size of the shuffle buffer; 0 or 1 keeps time order (for validation).
-        label_start: first label index (windows need `window_size` points before it).
+        label_start: first label index (windows need `input_length` points before it).
         label_stop: one past the last label index; defaults to the end of the series.
         seed: shuffle seed, for a reproducible order.
         horizon: values each label holds; a window is kept when all of them lie before `label_stop`.
@@ -78,23 +78,23 @@ def windowed_dataset(
 
     label_stop = len(series) if label_stop is None else label_stop
     if starts is None:
-        starts = window_starts(label_start, label_stop, window_size, horizon)
+        starts = window_starts(label_start, label_stop, input_length, horizon)
     if keras.backend.backend() != "tensorflow":
         from data.batches import WindowBatches
 
-        return WindowBatches(series, starts, window_size, batch_size, shuffle_buffer, seed, horizon, label_copies)
+        return WindowBatches(series, starts, input_length, batch_size, shuffle_buffer, seed, horizon, label_copies)
     import tensorflow as tf
 
     values = tf.constant(np.asarray(series, dtype=np.float32))
-    offsets = tf.range(window_size + horizon, dtype=tf.int64)
+    offsets = tf.range(input_length + horizon, dtype=tf.int64)
 
     def gather(first):
         windows = tf.gather(values, first[:, tf.newaxis] + offsets)
         if label_copies > 1:
-            return windows[:, :window_size], tf.tile(tf.reshape(windows[:, window_size:], (-1, horizon)), (1, label_copies))
+            return windows[:, :input_length], tf.tile(tf.reshape(windows[:, input_length:], (-1, horizon)), (1, label_copies))
         if horizon == 1:
             return windows[:, :-1], windows[:, -1]
-        return windows[:, :window_size], windows[:, window_size:]
+        return windows[:, :input_length], windows[:, input_length:]
 
     if isinstance(starts, range):
         dataset = tf.data.Dataset.range(starts.start, starts.stop)
@@ -111,13 +111,13 @@ def windowed_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def course_windowed_dataset(series: np.ndarray, window_size: int, batch_size: int, shuffle_buffer: int, seed: int | None = None):
+def course_windowed_dataset(series: np.ndarray, input_length: int, batch_size: int, shuffle_buffer: int, seed: int | None = None):
     """The course's original pipeline, kept as the reference for tests and benchmarks."""
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_tensor_slices(np.asarray(series, dtype=np.float32))
-    dataset = dataset.window(window_size + 1, shift=1, drop_remainder=True)
-    dataset = dataset.flat_map(lambda window: window.batch(window_size + 1))
+    dataset = dataset.window(input_length + 1, shift=1, drop_remainder=True)
+    dataset = dataset.flat_map(lambda window: window.batch(input_length + 1))
     if shuffle_buffer > 1:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed)
     dataset = dataset.map(lambda window: (window[:-1], window[-1]))

@@ -10,14 +10,14 @@ from tests.conftest import ROOT
 
 # Scripts that train in their own process and start no search: run one after another in one Python process, as
 # `python -m bench.<name> --tiny` would (TensorFlow imported once, not five times). `memory` first: it measures its own
-# growth; `profile_trials` last: it wraps Keras' methods in timers for the rest of the process.
+# growth; `trial_timings` last: it wraps Keras' methods in timers for the rest of the process.
 IN_ONE_PROCESS = [
     ("memory", "meets the bar"),
     ("windowing", "ratio"),
     ("forecast", "ratio="),
     ("tracking_overhead", "ratio="),
     ("profile_start", "| elnino (12) | 0 | 0.9904 | 0.3811 |"),
-    ("profile_trials", "Model.fit"),
+    ("trial_timings", "Model.fit"),
 ]
 
 EACH_IN_TURN = """

@@ -121,15 +121,15 @@ def make_plan(request: Request, parallel_jobs: int = 1) -> Plan:
     note = "; ".join(filter(None, (note, series_note)))
     if note:
         print(f"note: {note}", flush=True)
-    span = max(input_lengths(specs, data.season_length))
+    longest_input = max(input_lengths(specs, data.season_length))
     layout = plan_layout(
         len(series),
         data.test_size,
         candidates(specs["split_time"]),
         candidates(specs["window_size"]),
-        span,
+        longest_input,
         data.horizon,
-        span_field(specs, data.season_length, span),
+        longest_input_field(specs, data.season_length, longest_input),
     )
     folds, note = backtest_folds(request.search, layout)
     if note:
@@ -201,11 +201,11 @@ def _workers(search: DictConfig, mode: str, parallel_jobs: int) -> tuple[int, in
     return workers, cores
 
 
-def span_field(specs: dict[str, dict], season_length: int, span: int) -> str:
-    """The setting that makes a trial read `span` points back, further than its window, as a message names it
+def longest_input_field(specs: dict[str, dict], season_length: int, longest_input: int) -> str:
+    """The setting that makes a trial read `longest_input` points back, further than its window, as a message names it
     first: the season the user gave (`data.season_length`, with the seasonal context that counts in it), else the
     AR skip's lags."""
-    if span > max(input_lengths(specs, 0)):
+    if longest_input > max(input_lengths(specs, 0)):
         uses = []
         if "seasons" in specs and max(candidates(specs["seasons"])) > 0:
             uses.append("space.seasons")

@@ -1,7 +1,7 @@
 """Where a tracking-overhead search spends its time, call by call and thread by thread.
 
-    python -m bench.profile_trials bare          # or bare_memory, tracked, tracked_lean
-    python -m bench.profile_trials tracked --tiny
+    python -m bench.trial_timings bare          # or bare_memory, tracked, tracked_lean
+    python -m bench.trial_timings tracked --tiny
 
 Runs one variant of `bench.tracking_overhead` in this process with timers wrapped around the
 calls that matter (Keras Tuner's build and its two garbage collections, `Model.fit`, `Model.save`,
