@@ -17,7 +17,7 @@ Three choices, hyperparameters of every space:
   under each of the `season_length` phases, a softmax over them), the window is deseasonalised with the matched
   profile, and each output is a change from the last value beyond the profile's path: a network that outputs
   zero forecasts the last value plus the season's average change, which is what Holt-Winters does with fixed
-  seasonal indices (on `data=elnino` that start scores 0.381 on the test tail, as `ets` does). The phase
+  seasonal indices. The phase
   comes from the input itself, a whole season of changes at least (`PROFILE_MATCH_LIMIT`), so the model still
   maps raw inputs to forecasts; it reads no seasonal context blocks either. Where the season is long and its
   seasons few, the profile is smoothed, keeping its breaks (`models.profile`).
