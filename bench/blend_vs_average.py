@@ -185,7 +185,7 @@ def offered(names: list[str], winner: str) -> list[str]:
     return [n for n in names if n not in searched_others and not n.endswith(" searched models")]
 
 
-STATISTICAL = {"naive", "seasonal_naive", "moving_average", "drift", "ar_changes", "ets"}
+STATISTICAL = {"naive", "seasonal_naive", "moving_average", "drift", "ar_changes", "ets", "theta"}
 
 
 def shrunk(weights, members: list, shrink: float):

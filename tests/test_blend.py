@@ -22,7 +22,7 @@ def test_the_linear_forecasters_are_the_closing_tables_baselines_from_the_window
     0.5% after 300 more points."""
     series, fit_stop, origins = _seasonal(), 400, range(400, 700 - horizon + 1)
     found = {f.name: f for f in linear_forecasts.statistical_forecasters(series, fit_stop, 400, horizon, 12, 6, 5)}
-    assert {"naive", "seasonal_naive", "moving_average", "ar_changes", "ets", "drift"} <= set(found)
+    assert {"naive", "seasonal_naive", "moving_average", "ar_changes", "ets", "theta", "drift"} <= set(found)
     expected = baselines.baseline_forecasts(
         series, origins, 12, 6, autoregression=baselines.ar_changes(series, fit_stop, 5, horizon=horizon), horizon=horizon
     )
@@ -57,6 +57,42 @@ def test_windowed_holt_winters_is_affine_in_its_window_and_close_to_statsmodels(
     x, y = window_view(series, forecaster.length, 400, 700, horizon)
     ours = np.mean(np.abs(y - forecaster.forecast(x)))
     theirs = np.mean(np.abs(y - baselines.exponential_smoothing(series, 400, 12, horizon)[400 : 700 - horizon + 1]))
+    assert ours < 1.1 * theirs
+
+
+@pytest.mark.parametrize("horizon", [1, 6])
+def test_the_theta_baseline_is_statsmodels_theta_at_its_fit_origin_and_reads_only_the_past(horizon):
+    """The closing table's `theta` from the origin it was fitted at is statsmodels' `ThetaModel` forecast (season
+    divided out, half the trend); from a later origin it reads nothing at or after that origin."""
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    series, fit_stop = _seasonal().astype(np.float64), 400
+    for season in (12, 0):
+        ours = baselines.theta(series, fit_stop, season, horizon)
+        theirs = ThetaModel(series[:fit_stop], period=season or 1, deseasonalize=bool(season)).fit().forecast(horizon)
+        np.testing.assert_allclose(np.atleast_1d(ours[fit_stop]), np.asarray(theirs), rtol=1e-5)
+        changed = series.copy()
+        changed[500:] += 100.0
+        np.testing.assert_array_equal(baselines.theta(changed, fit_stop, season, horizon)[450:501], ours[450:501])
+    found = baselines.baseline_forecasts(series, range(400, 700 - horizon + 1), 12, horizon=horizon, theta_method=ours)
+    assert "theta" in found
+
+
+def test_windowed_theta_is_statsmodels_theta_on_its_window_and_affine_in_it():
+    """Without a season, the windowed Theta on a window is statsmodels' Theta fitted on exactly that window (its slope,
+    its smoothing from the first value) given the same alpha; with one, its forecasts are as good as the table's."""
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    series, horizon = _seasonal().astype(np.float64), 4
+    plain = linear_forecasts.theta(series, 100, 0, horizon, available=100)
+    assert plain is not None and plain.length == 100
+    fitted = ThetaModel(series[:100], period=1, deseasonalize=False).fit()
+    np.testing.assert_allclose(plain.forecast(series[None, :100])[0], np.asarray(fitted.forecast(horizon)), rtol=1e-6)
+    seasonal = linear_forecasts.theta(series, 400, 12, horizon, available=400)
+    assert seasonal is not None and seasonal.length % 12 == 0
+    x, y = window_view(series, seasonal.length, 400, 700, horizon)
+    ours = np.mean(np.abs(y - seasonal.forecast(x)))
+    theirs = np.mean(np.abs(y - baselines.theta(series, 400, 12, horizon)[400 : 700 - horizon + 1]))
     assert ours < 1.1 * theirs
 
 

@@ -518,14 +518,24 @@ class Tracker:
             self._client.set_terminated(run_id, status=status)
 
 
+PROBE_SETTINGS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
+"""The first request to a tracking server: a server that is down refuses at once and fails within seconds (two
+retries, 1 s and 2 s apart), not after MLflow's minutes of retries; a busy one (several searches, workers or a sweep
+starting against it together, on a loaded machine) gets 20 s an attempt, as a single 5 s attempt did not."""
+
+
 @contextmanager
 def _no_retries() -> Iterator[None]:
-    """Probe a tracking server once, quickly: a server that is down fails now, not after minutes of retries.
+    """Probe a tracking server with `PROBE_SETTINGS`: a server that is down fails now, not after minutes of retries.
 
     The search itself keeps MLflow's retries, so a server restarted mid-search loses nothing.
     """
-    saved = {name: os.environ.get(name) for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
-    os.environ.update({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"})
+    saved = {name: os.environ.get(name) for name in PROBE_SETTINGS}
+    os.environ.update(PROBE_SETTINGS)
     try:
         yield
     finally:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from data.baselines import ar_changes, baseline_forecasts, exponential_smoothing, naive_scale, scale_name, targets
+from data.baselines import ar_changes, baseline_forecasts, exponential_smoothing, naive_scale, scale_name, targets, theta
 from data.split import Layout
 from search.scoring.intervals import level_name
 
@@ -92,7 +92,7 @@ def baseline_table(
 ) -> BaselineTable:
     """Every baseline scored on the same origins as the winner (`layout.val_origins`, `layout.test_origins`).
 
-    The fitted baselines (`ets`, `ar_changes`) are fitted twice, like a forecaster would: on the points
+    The fitted baselines (`ets`, `theta`, `ar_changes`) are fitted twice, like a forecaster would: on the points
     before the scored validation points for the validation figures, on every point before the test
     tail for the test figures; each forecast uses only the points before its origin.
     """
@@ -107,7 +107,10 @@ def baseline_table(
         if ets and smoothing is None:
             skipped = "statsmodels is not installed, or the series is too short to fit it"
         autoregression = ar_changes(series, points.start, ar_lags, horizon=horizon) if ar_lags > 0 else None
-        forecasts[split] = baseline_forecasts(series, points, season_length, ma_window, smoothing, autoregression, horizon)
+        theta_method = theta(series, points.start, season_length, horizon) if ets else None
+        forecasts[split] = baseline_forecasts(
+            series, points, season_length, ma_window, smoothing, autoregression, horizon, theta_method
+        )
     maes, per_step = {}, {}
     for name in forecasts["val"]:
         maes[name] = {}
