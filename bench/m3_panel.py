@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -79,7 +80,8 @@ def classical(synthetic: bool) -> tuple[dict[str, tuple[float, float]], int, flo
     count, length = panel.values.shape
     test_size = 12 if synthetic else 18
     started = time.monotonic()
-    forecasts, actual, rows, _ = panel_baselines(panel, length - test_size, length, test_size, 12)
+    workers = len(os.sched_getaffinity(0))
+    forecasts, actual, rows, _ = panel_baselines(panel, length - test_size, length, test_size, 12, workers=workers)
     seconds = time.monotonic() - started
     scales = panel_scales(panel, length - test_size, 12)
     table = {}

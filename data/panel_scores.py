@@ -49,15 +49,21 @@ def per_series_mae(forecasts: np.ndarray, actual: np.ndarray, rows: np.ndarray, 
 
 
 def panel_baselines(
-    panel: Panel, label_start: int, label_stop: int, horizon: int, season_length: int = 0, with_ets: bool = True
+    panel: Panel,
+    label_start: int,
+    label_stop: int,
+    horizon: int,
+    season_length: int = 0,
+    with_ets: bool = True,
+    workers: int = 1,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """The classical forecasts from every origin of every series whose labels lie in `[label_start, label_stop)`:
     `naive`, `seasonal_naive` (where a whole season lies before the origin), `drift` (the line from the series'
     first point to the origin), and with `with_ets` `ets` (Holt-Winters, damped additive trend and additive season)
     and `theta` (the Theta method), both fitted by statsmodels on each series' points before `label_start` (a series
-    too short to fit takes seasonal naive's, or naive's, forecast). Returns `(forecasts by name, actual, rows,
-    origins)`, the forecasts `(m, horizon)` in `panel_window_view`'s origin order; an origin qualifies when its
-    series has one point before it."""
+    too short to fit takes seasonal naive's, or naive's, forecast), spread over `workers` processes on a large panel.
+    Returns `(forecasts by name, actual, rows, origins)`, the forecasts `(m, horizon)` in `panel_window_view`'s
+    origin order; an origin qualifies when its series has one point before it."""
     _, actual, rows, origins = panel_window_view(panel.values, 1, label_start, label_stop, horizon)
     values, first = panel.values, panel.starts()
     last = values[rows, origins - 1].astype(np.float64)
@@ -73,56 +79,72 @@ def panel_baselines(
     found["drift"] = last[:, None] + slope[:, None] * steps
     if with_ets:
         fallback = found.get("seasonal_naive", found["naive"])
-        found["ets"] = _ets(panel, rows, origins, label_start, horizon, season_length, fallback)
-        found["theta"] = _theta(panel, rows, origins, label_start, horizon, season_length, fallback)
+        fitted = _fitted_per_series(panel, rows, origins, label_start, horizon, season_length, workers)
+        for name in FITTED:
+            out = np.array(fallback, dtype=np.float64)
+            for picked, forecasts in fitted[name]:
+                out[picked] = forecasts
+            found[name] = out
     return found, actual.astype(np.float64), rows, origins
 
 
-def _theta(panel: Panel, rows, origins, fit_stop: int, horizon: int, season_length: int, fallback: np.ndarray) -> np.ndarray:
-    """The Theta method per series (`data.baselines.theta`: statsmodels' `ThetaModel` fitted on the series' points
-    before `fit_stop`, its level run over the later origins); a series too short to fit keeps `fallback`."""
-    from data.baselines import theta
+FITTED = ("ets", "theta")
+"""The forecasters fitted series by series (statsmodels): Holt-Winters and the Theta method."""
 
-    out = np.array(fallback, dtype=np.float64)
+PARALLEL_FROM = 200
+"""Series from which the per-series fits are spread over processes: below it, starting them costs more than it saves."""
+
+
+def _fitted_per_series(panel: Panel, rows, origins, fit_stop: int, horizon: int, season_length: int, workers: int) -> dict:
+    """`{name: [(positions, forecasts)]}` for each of `FITTED`, fitted on each series' points before `fit_stop`, over
+    `workers` processes (fresh interpreters: the caller may hold TensorFlow's threads) where the panel is large."""
     first = panel.starts()
+    jobs = []
     for row in np.unique(rows):
-        series = panel.values[row, first[row] :]
         local_stop = fit_stop - first[row]
-        if local_stop < 10:
+        if local_stop < 10:  # too short to fit: the fallback stays
             continue
         picked = np.flatnonzero(rows == row)
-        rolled = theta(series[: origins[picked].max() - first[row] + 1], local_stop, season_length, horizon)
-        if rolled is not None:
-            forecasts = np.asarray(rolled, dtype=np.float64)[origins[picked] - first[row]].reshape(len(picked), horizon)
-            if np.all(np.isfinite(forecasts)):
-                out[picked] = forecasts
-    return out
+        local = origins[picked] - first[row]
+        jobs.append((picked, panel.values[row, first[row] : first[row] + local.max() + 1], local_stop, local))
+    arguments = [(series, stop, season_length, horizon, local) for _, series, stop, local in jobs]
+    if workers > 1 and len(jobs) >= PARALLEL_FROM:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            results = list(pool.map(_fit_one, *zip(*arguments, strict=True), chunksize=max(1, len(jobs) // (4 * workers))))
+    else:
+        results = [_fit_one(*job) for job in arguments]
+    fitted: dict = {name: [] for name in FITTED}
+    for (picked, *_), forecasts in zip(jobs, results, strict=True):
+        for name, values in forecasts.items():
+            if values is not None:
+                fitted[name].append((picked, values))
+    return fitted
 
 
-def _ets(panel: Panel, rows, origins, fit_stop: int, horizon: int, season_length: int, fallback: np.ndarray) -> np.ndarray:
-    """Holt-Winters per series, fitted on its points before `fit_stop`: one fit and its `forecast` where the series'
-    only origin is `fit_stop` (a block one horizon long), else the fitted states run over the later origins."""
-    from data.baselines import exponential_smoothing
+def _fit_one(series: np.ndarray, local_stop: int, season_length: int, horizon: int, local: np.ndarray) -> dict:
+    """One series' `FITTED` forecasts `(len(local), horizon)` from its origins `local`, fitted on `series[:local_stop]`
+    (None where a fit fails): Holt-Winters by one fit and its `forecast` where the only origin is `local_stop` (a block
+    one horizon long), else its fitted states run over the later origins; Theta's level run over them."""
+    from data.baselines import exponential_smoothing, theta
 
-    out = np.array(fallback, dtype=np.float64)
-    first = panel.starts()
-    for row in np.unique(rows):
-        series = panel.values[row, first[row] :]
-        local_stop = fit_stop - first[row]
-        if local_stop < 10:
-            continue
-        picked = np.flatnonzero(rows == row)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if len(picked) == 1 and origins[picked[0]] == fit_stop:
-                fitted = _quick_holt_winters(series[:local_stop], season_length)
-                forecasts = None if fitted is None else np.asarray(fitted.forecast(horizon), dtype=np.float64)[None]
-            else:
-                rolled = exponential_smoothing(series, local_stop, season_length, horizon)
-                forecasts = None if rolled is None else rolled[origins[picked] - first[row]].reshape(len(picked), horizon)
-        if forecasts is not None and np.all(np.isfinite(forecasts)):
-            out[picked] = forecasts
-    return out
+    series = np.asarray(series, dtype=np.float64)
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if len(local) == 1 and local[0] == local_stop:
+            quick = _quick_holt_winters(series[:local_stop], season_length)
+            ets = None if quick is None else np.asarray(quick.forecast(horizon), dtype=np.float64)[None]
+        else:
+            rolled = exponential_smoothing(series, local_stop, season_length, horizon)
+            ets = None if rolled is None else np.asarray(rolled, dtype=np.float64)[local].reshape(len(local), horizon)
+        rolled = theta(series, local_stop, season_length, horizon)
+    out["ets"] = ets
+    out["theta"] = None if rolled is None else np.asarray(rolled, dtype=np.float64)[local].reshape(len(local), horizon)
+    return {name: values if values is not None and np.all(np.isfinite(values)) else None for name, values in out.items()}
 
 
 def _quick_holt_winters(history: np.ndarray, season_length: int):

@@ -86,6 +86,23 @@ def test_per_series_scores_are_scale_free():
     assert np.all(scales > 0)
 
 
+def test_the_per_series_fits_spread_over_processes_give_the_same_forecasts(monkeypatch):
+    """ETS and Theta fitted series by series in two spawned processes forecast exactly what one process does, for a
+    one-origin block (the competition's test tail) and for rolled origins; each beats naive on a seasonal panel."""
+    import data.panel_scores
+
+    panel = synthetic_panel(count=12, min_length=60, max_length=90)
+    length = panel.values.shape[1]
+    monkeypatch.setattr(data.panel_scores, "PARALLEL_FROM", 4)
+    for start, stop, horizon in ((length - 12, length, 12), (length - 12, length, 1)):
+        alone = panel_baselines(panel, start, stop, horizon, season_length=12, workers=1)[0]
+        spread, actual, rows, _ = panel_baselines(panel, start, stop, horizon, season_length=12, workers=2)
+        for name in ("ets", "theta"):
+            np.testing.assert_array_equal(spread[name], alone[name])
+            errors = np.abs(spread[name] - actual).mean()
+            assert errors < np.abs(spread["naive"] - actual).mean(), name
+
+
 def test_padded_inputs_reach_every_series_at_the_validation_origin():
     panel = synthetic_panel(count=5, min_length=40, max_length=80)
     scaled = ScaledPanel.of(panel, np.ones(panel.count))

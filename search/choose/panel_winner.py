@@ -25,6 +25,7 @@ from search.choose.registry import register
 from search.choose.selection import member_count
 from search.choose.stage import AfterSearch
 from search.choose.winner import _log_on_parent, choose_and_train
+from search.plan.cores import available_cores
 from search.record.summary import Evaluation
 from search.record.tracking import Tracker
 from search.scoring.evaluation import Scores
@@ -64,7 +65,7 @@ def evaluate_panel_winner(stage: AfterSearch, completed: list) -> Evaluation:
         if not len(points):
             continue
         forecasts, actual, rows, _ = panel_baselines(
-            panel, points.start, points.stop, horizon, data.season_length, settings.ets_baseline
+            panel, points.start, points.stop, horizon, data.season_length, settings.ets_baseline, available_cores()
         )
         models = {"winner": chosen.searched if split == "val" else chosen.final}
         if split == "test" and chosen.final is not chosen.searched:
