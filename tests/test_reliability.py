@@ -435,7 +435,7 @@ def test_a_sweep_of_side_by_side_jobs_whose_disk_fills_ends_with_one_kind_of_lin
         store = f"sqlite:///{disk / 'mlflow.db'}"
         small_dnn = ["space.window_size.max=20", "space.dense_units.max=16", "space.optimizer.values=[adam]"]
         side_by_side = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={disk / 'sweep'}"]
-        args = ["-m", "+space=dnn", *TINY, *small_dnn, "tuner.max_epochs=4", "seed=1,2,3", *side_by_side]
+        args = ["-m", "+space=dnn", *TINY, *small_dnn, "seed=1,2,3", *side_by_side]
         result = run_cli(args, store, tmp_path)
         errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
         assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr[-3000:]

@@ -3,8 +3,8 @@
 Bad input ends with one line on stderr and exit code 2; an interrupt (Ctrl-C or SIGTERM) ends the
 runs as KILLED and exits 130; a search that ran but could not finish (every trial failed, a bug)
 exits 3. In a multirun a failed job is written down instead (`summary.json` with `error` and
-`exit_code`), so the sweep goes on; a job pinned to a GPU, or on another Keras backend than this process already
-imported, runs in a freshly spawned interpreter.
+`exit_code`), so the sweep goes on; a job pinned to a GPU, on another Keras backend than this process already
+imported, or beside other jobs (the joblib launcher), runs in a freshly spawned interpreter.
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ def run_job(cfg: DictConfig, run_dir: Path, labels: RunLabels, parallel_jobs: in
 def run_multirun_job(
     cfg: DictConfig, run_dir: Path, labels: RunLabels, job_number: int, overrides: list[str], parallel_jobs: int = 1
 ) -> int:
-    """One job of a multirun (`-m`): skipped if a resumed sweep already finished it, on GPU `job_number mod N` if any.
+    """One job of a multirun (`-m`): skipped if a resumed sweep already finished it, on GPU `job_number mod N` if any,
+    in a fresh interpreter when pinned to a GPU, on another backend, or beside other jobs (`parallel_jobs` > 1).
 
     A job that never started is run from the start by a resumed sweep (`search.resume=true` on the
     whole sweep). Returns the job's exit code; only an interrupt stops the sweep.
@@ -115,13 +116,19 @@ def run_multirun_job(
     if cfg.search.resume and never_started:
         cfg.search.resume = False
     device = gpu_for_job(job_number, cfg.search.gpus, visible_gpus())
-    if device is None and not backends.needs_fresh_process(cfg.get("backend")):
+    if device is None and not backends.needs_fresh_process(cfg.get("backend")) and parallel_jobs == 1:
         return run_sweep_job(cfg, run_dir, labels, overrides, parallel_jobs)
+    # Jobs side by side (joblib) run in fresh interpreters too: the launcher's worker runs job after job, and one job
+    # that crashes it (h5py frees a checkpoint a full disk cut short: SIGSEGV) would end every job beside it.
     return run_in_fresh_process(cfg, run_dir, replace(labels, gpu=device), overrides, device, parallel_jobs)
 
 
-def run_sweep_job(cfg: DictConfig, run_dir: Path, labels: RunLabels, overrides: list[str], parallel_jobs: int = 1) -> int:
-    """One job of a multirun: a failure is written to the job's `summary.json` (`error`, `exit_code`), not raised."""
+def run_sweep_job(
+    cfg: DictConfig, run_dir: Path, labels: RunLabels, overrides: list[str], parallel_jobs: int = 1, own_process: bool = False
+) -> int:
+    """One job of a multirun: a failure is written to the job's `summary.json` (`error`, `exit_code`), not raised.
+
+    `own_process`: this interpreter runs this job alone (`run_in_fresh_process`), so a full disk ends it at once."""
     code, error = run_job(cfg, run_dir, labels, parallel_jobs)
     if code and code != EXIT_INTERRUPTED:
         try:
@@ -129,8 +136,8 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, labels: RunLabels, overrides: 
         except OSError:
             if not (error or "").startswith(DISK_FULL):
                 raise  # (on a full disk the job's line has said so)
-        if parallel_jobs == 1:  # a full disk ends the sweep as it ends a search: Hydra could not even save the next
-            leave_after_full_disk(code, error)  # job's config; `-m` again with search.resume=true continues every job
+        if parallel_jobs == 1 or own_process:  # a full disk ends the sweep as it ends a search: Hydra could not even
+            leave_after_full_disk(code, error)  # save the next job's config; `-m` again with search.resume=true continues
     return code
 
 
@@ -177,7 +184,8 @@ def _job_process(config_path: str, run_dir: str, labels: str, overrides: str, pa
 
     interrupts.install()
     cfg = OmegaConf.load(config_path)
-    sys.exit(run_sweep_job(cfg, Path(run_dir), RunLabels(**json.loads(labels)), json.loads(overrides), int(parallel_jobs)))
+    job_labels, job_overrides = RunLabels(**json.loads(labels)), json.loads(overrides)
+    sys.exit(run_sweep_job(cfg, Path(run_dir), job_labels, job_overrides, int(parallel_jobs), own_process=True))
 
 
 def _record_failed_job(run_dir: Path, code: int, error: str | None, overrides: list[str]) -> str:
