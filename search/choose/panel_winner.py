@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from data.panel import Panel
     from data.split import Layout
 
-COMPARED = ("seasonal_naive", "ets")
+COMPARED = ("seasonal_naive", "ets", "theta")
 """The forecasters the report counts the winner's wins against, series by series."""
 
 
