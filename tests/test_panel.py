@@ -131,7 +131,8 @@ def test_a_panel_search_scores_every_series_and_registers_a_long_dataframe_forec
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((folder / "run" / "summary.json").read_text())
     assert summary["series"] == 40
-    assert set(summary["panel"]) >= {"winner", "naive", "seasonal_naive", "ets"}
+    assert set(summary["panel"]) >= {"winner", "naive", "seasonal_naive", "ets", "theta"}
+    assert 0.0 <= summary["panel"]["winner"]["beats_theta"] <= 1.0
     assert summary["mase"]["test"] == pytest.approx(summary["panel"]["winner"]["test_mean"])
     assert 0.0 <= summary["panel"]["winner"]["beats_seasonal_naive"] <= 1.0
     assert "MASE over series" in result.stdout and "winner beats" in result.stdout
