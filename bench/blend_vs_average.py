@@ -5,6 +5,7 @@
     python -m bench.blend_vs_average --csv sales.csv:units:7 --seeds 42 1     # a CSV series: path:column:season
     python -m bench.blend_vs_average --data co2 --seeds 42 1 --dump /tmp/dumps     # keep each run's forecasts
     python -m bench.blend_vs_average --rescore /tmp/dumps                       # score them with today's selection
+    python -m bench.blend_vs_average --rescore /tmp/dumps --add-missing         # ... with candidates added since
     python -m bench.blend_vs_average --tiny                                  # CI: seconds
 
 Each run is the default command (`python -m search +space=conv_lstm data=<data> seed=<seed>`, any `--set`
@@ -201,7 +202,40 @@ def shrunk(weights, members: list, shrink: float):
     return out
 
 
-def rescore(dump_dir: Path, shrinks: tuple[float, ...] = ()) -> None:
+def with_missing_classical(dump: dict) -> dict:
+    """`dump` with the classical candidates today's checkout offers and the dump lacks (e.g. `theta`, added after it
+    was written), computed as the product (validation: fitted before the validation points) and `test_forecasts`
+    (test: fitted before the test tail) compute them, each reading at most the validation start's history. Only for
+    a named data set (`data=<name>`), whose series the config gives back; a CSV's dump is returned as it is."""
+    import re
+
+    import numpy as np
+    from hydra import compose, initialize_config_dir
+
+    from data.linear_forecasts import statistical_forecasters
+    from data.sources import load_series
+    from data.windows import window_view
+    from search.config import register_configs
+
+    summary, conf = dump["summary"], Path(__file__).resolve().parents[1] / "conf"
+    if summary["data"] in ("csv", "panel") or not (conf / "data" / f"{summary['data']}.yaml").is_file():
+        return dump  # a file's series: the dump does not say which
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["+space=conv_lstm", f"data={summary['data']}"])
+    (score_start, test_start), (_, stop) = (map(int, pair) for pair in re.findall(r"\[(\d+), (\d+)\)", summary["scored_on"]))
+    series, data, h = load_series(cfg.data), cfg.data, int(summary.get("horizon") or 1)
+    for split, fit_stop, end in (("val", score_start, test_start), ("test", test_start, stop)):
+        found = statistical_forecasters(series, fit_stop, score_start, h, data.season_length, data.ma_window, data.ar_lags)
+        for forecaster in found:
+            if forecaster.name not in dump[split]["members"]:
+                x, y = window_view(series, forecaster.length, fit_stop, end, h)
+                assert np.allclose(np.asarray(y).ravel(), np.asarray(dump[split]["actual"]).ravel(), atol=1e-3)
+                dump[split]["members"][forecaster.name] = forecaster.forecast(x).tolist()
+    return dump
+
+
+def rescore(dump_dir: Path, shrinks: tuple[float, ...] = (), add_missing: bool = False) -> None:
     """Each dump of `--dump` scored with today's selection (`search.choose.blend.choose_blend` on the candidates it
     offers), once for each `search.blend_evidence` its forecasts allow (`earlier` and `both` need a search run with
     `search.blend_evidence=earlier` or `both`): the blend's test MAE beside the equal-weight average of refits, the
@@ -212,13 +246,13 @@ def rescore(dump_dir: Path, shrinks: tuple[float, ...] = ()) -> None:
         if evidence != "validation" and not any("earlier" in json.loads(p.read_text())["val"] for p in paths):
             return
         print(f"-- weights chosen on: {evidence}")
-        rescore_with(paths, evidence)
+        rescore_with(paths, evidence, add_missing=add_missing)
         for shrink in shrinks if evidence == "validation" else ():
             print(f"-- weights chosen on: validation, shrunk by {shrink} toward the best classical forecaster")
-            rescore_with(paths, evidence, shrink)
+            rescore_with(paths, evidence, shrink, add_missing)
 
 
-def rescore_with(paths: list[Path], evidence: str, shrink: float = 0.0) -> None:
+def rescore_with(paths: list[Path], evidence: str, shrink: float = 0.0, add_missing: bool = False) -> None:
     import numpy as np
 
     from search.choose.blend import Member, choose_blend
@@ -226,6 +260,7 @@ def rescore_with(paths: list[Path], evidence: str, shrink: float = 0.0) -> None:
     by_series: dict[str, list[dict]] = {}
     for path in paths:
         dump = json.loads(path.read_text())
+        dump = with_missing_classical(dump) if add_missing else dump
         summary, val, test = dump["summary"], dump["val"], dump["test"]
         actual, test_actual = np.asarray(val["actual"]), np.asarray(test["actual"])
         names = [n for n in offered(list(val["members"]), summary["best_trial_id"]) if n in test["members"]]
@@ -288,9 +323,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dump", type=Path, help="write each run's validation and test forecasts here (JSON)")
     parser.add_argument("--rescore", type=Path, help="score the dumps in this folder with today's selection; no search")
     parser.add_argument("--shrink", type=float, nargs="*", default=[], help="--rescore: also with these shrinkages (λ)")
+    parser.add_argument(
+        "--add-missing", action="store_true", help="--rescore: add the classical candidates a dump lacks (named data sets)"
+    )
     args = parser.parse_args(argv)
     if args.rescore:
-        rescore(args.rescore, tuple(args.shrink))
+        rescore(args.rescore, tuple(args.shrink), args.add_missing)
         return
     space = TINY_SPACE if args.tiny else "conv_lstm"
     extra = [*TINY, *args.set] if args.tiny else list(args.set)
