@@ -150,6 +150,8 @@ def fit_theta(series: np.ndarray, fit_stop: int, season_length: int) -> ThetaFit
     if fit_stop < 10:
         return None
     history = np.asarray(series[:fit_stop], dtype=np.float64)
+    if np.ptp(history) == 0:  # statsmodels drops a constant trend column and fits a slope to nothing
+        return None
     seasonal = season_length >= 2 and fit_stop >= 2 * season_length + 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter from the optimiser
@@ -161,7 +163,7 @@ def fit_theta(series: np.ndarray, fit_stop: int, season_length: int) -> ThetaFit
             return None
     alpha, b0 = float(fitted.params["alpha"]), float(fitted.params["b0"])
     indices = np.zeros(0)
-    if model.deseasonalize:  # statsmodels' test may have found no season
+    if getattr(model, "_has_seasonality", model.deseasonalize):  # what its 90 % test found, not what was asked
         phases = (fit_stop + np.arange(season_length)) % season_length
         indices = np.empty(season_length)
         indices[phases] = np.asarray(components["seasonal"], dtype=np.float64)

@@ -126,12 +126,19 @@ def cli() -> None:
     hydra_errors.HELD.hold()
     try:
         main()
-    except OSError as err:  # raised out of a multirun's launcher (`SweepSummary.on_multirun_start` lets it through)
+    except Exception as err:  # raised out of a multirun (`SweepSummary.on_multirun_start` lets Hydra re-raise)
+        from hydra.errors import HydraException
+        from omegaconf.errors import OmegaConfBaseException
+
         where = disk_full(err)
-        if where is None:
-            raise
-        print(f"error: {full_disk_line(where)}", file=sys.stderr)
-        sys.exit(EXIT_SEARCH_FAILED)
+        if where is not None:  # the launcher could not save a job's config
+            print(f"error: {full_disk_line(where)}", file=sys.stderr)
+            sys.exit(EXIT_SEARCH_FAILED)
+        if isinstance(err, HydraException | OmegaConfBaseException):  # a sweep's job that cannot be composed
+            cause = f"\n{err.__cause__}" if err.__cause__ is not None else ""
+            print(f"error: {hydra_errors.one_line(f'{err}{cause}')}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+        raise
     except SystemExit as exit_:
         error = hydra_errors.HELD.error_line() if exit_.code == 1 else None
         if error is not None:

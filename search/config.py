@@ -250,7 +250,7 @@ class SearchConfig:
     refit: bool = True  # retrain on every point before the test tail (blend: a candidate, kept where it earns it)
     ensemble: int = 5  # the networks offered: k configurations (blend: weighed; else k > 1 averages them); 1: the winner
     ensemble_of: EnsembleOf = EnsembleOf.configurations  # the k best of the backtest | seeds: k seeds of the winner
-    ets_baseline: bool = True  # Holt-Winters exponential smoothing as a baseline (statsmodels)
+    ets_baseline: bool = True  # the statsmodels baselines (and blend members): Holt-Winters (ets) and Theta
     intervals: List[float] = field(default_factory=list)  # conformal interval levels, e.g. [0.8, 0.95] ([]: none)
     intervals_method: IntervalMethod = IntervalMethod.conformal  # around the forecast | cqr: a quantile head's bands
 

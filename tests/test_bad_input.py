@@ -162,6 +162,17 @@ def test_composition_errors_are_one_line_and_exit_2(tmp_path, override, field):
     assert not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.parametrize("sweep,field", [("seed=abc,1", "seed=abc"), ("data=typo,synthetic", "data/typo")])
+def test_a_sweep_job_that_cannot_be_composed_is_one_line_and_exit_2(tmp_path, sweep, field):
+    """A multirun composes each job's config when it launches it (after the sweep started): a bad value there is the
+    same one line and exit code 2, no traceback."""
+    args = ["-m", "+space=linear", sweep, f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    result = run_cli(args, f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and field in lines[0], result.stderr
+
+
 @pytest.mark.parametrize("given,missing", [(["data.path=x.csv"], "data.column"), (["data.column=v"], "data.path")])
 def test_a_csv_without_its_path_or_column_is_one_line_naming_it(tmp_path, given, missing):
     result = run_cli(["+space=conv_lstm", "data=csv", *given, f"hydra.run.dir={tmp_path / 'run'}"], None, tmp_path, timeout=120)

@@ -94,6 +94,10 @@ def test_windowed_theta_is_statsmodels_theta_on_its_window_and_affine_in_it():
     ours = np.mean(np.abs(y - seasonal.forecast(x)))
     theirs = np.mean(np.abs(y - baselines.theta(series, 400, 12, horizon)[400 : 700 - horizon + 1]))
     assert ours < 1.1 * theirs
+    noise = 50 + np.random.default_rng(3).normal(0, 1, 400)  # statsmodels' test finds no season: none is taken out
+    assert baselines.fit_theta(noise, 400, 12).seasonal.size == 0
+    assert linear_forecasts.theta(noise, 400, 12, horizon, available=400).length == linear_forecasts.ETS_SPAN_NO_SEASON
+    assert baselines.fit_theta(np.full(100, 5.0), 100, 12) is None  # no trend to fit in a constant history
 
 
 def test_greedy_weights_pick_the_better_member_and_split_opposite_biases():

@@ -7,7 +7,7 @@ import keras_tuner
 import pytest
 from keras_tuner.src import protos
 
-from search.processes.oracle_guard import oracle_channel, reclaim, serve_oracle
+from search.processes.oracle_guard import oracle_channel, reclaim, serve_oracle, shared_across_threads
 
 
 def _oracle(folder):
@@ -125,3 +125,19 @@ def test_a_trial_that_outlives_too_many_workers_is_ended_failed_and_the_search_g
     assert first.trial_id in oracle.end_order and not oracle.ongoing_trials and not oracle._retry_queue
     assert oracle.create_trial("w3").trial_id != first.trial_id
     assert reclaim(oracle, "w9", reclaims) is None  # a worker that held nothing
+
+
+def test_a_trial_ended_failed_by_reclaim_may_stop_the_search_and_leaves_the_oracle_usable(tmp_path):
+    """Ending a reclaimed trial FAILED can hit `max_consecutive_failed_trials` (Keras Tuner raises in `end_trial`): the
+    trial is still recorded FAILED, let go of, and the oracle's lock is free for the gRPC thread, as the chief's loop
+    serves it (`shared_across_threads`)."""
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    oracle = _oracle(tmp_path)
+    oracle.max_consecutive_failed_trials = 1
+    shared_across_threads(oracle)
+    trial = oracle.create_trial("w0")
+    ended = reclaim(oracle, "w0", collections.Counter(), max_reclaims_per_trial=0)
+    assert ended.trial_id == trial.trial_id and oracle.trials[trial.trial_id].status == "FAILED"
+    assert not oracle.ongoing_trials and not oracle_module.LOCKS[oracle].locked()
+    assert oracle_module.THREADS[oracle] is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import subprocess
 import sys
 import traceback
@@ -165,10 +166,15 @@ def run_in_fresh_process(
         process.terminate()  # SIGTERM: the job ends its runs KILLED
         process.wait(60)
         return EXIT_INTERRUPTED
-    code = EXIT_INTERRUPTED if code < 0 else code
+    killed_by = None
+    if code in (-signal.SIGINT, -signal.SIGTERM):
+        code = EXIT_INTERRUPTED
+    elif code < 0:  # a crash or the kernel's OOM killer: this job failed, the sweep (and the jobs beside it) go on
+        killed_by, code = f"the job's process was killed by {signal.Signals(-code).name}", EXIT_SEARCH_FAILED
+        print(f"error: {killed_by} (run dir {run_dir})", file=sys.stderr, flush=True)
     if code and code != EXIT_INTERRUPTED:
         try:
-            error = _record_failed_job(run_dir, code, None, overrides)  # keeps the job's own message if it wrote one
+            error = _record_failed_job(run_dir, code, killed_by, overrides)  # keeps the job's own message if it wrote one
         except OSError as err:
             if err.errno != errno.ENOSPC:
                 raise

@@ -205,29 +205,37 @@ def reclaim(
     reclaims = collections.Counter() if reclaims is None else reclaims
 
     @synchronized
-    def take_back(oracle: Oracle) -> Trial | None:
+    def take_back(oracle: Oracle) -> tuple[Trial | None, bool]:
         oracle.tuner_ids.discard(worker_id)
         trial = oracle.ongoing_trials.get(worker_id)
         if trial is None:
-            return None
+            return None, False
         reclaims[trial.trial_id] += 1
-        if reclaims[trial.trial_id] <= max_reclaims_per_trial:
-            del oracle.ongoing_trials[worker_id]
-            oracle._retry_queue.append(trial.trial_id)
-            oracle.save()
-            return trial
+        if reclaims[trial.trial_id] > max_reclaims_per_trial:
+            return trial, True  # ended below, outside this lock: `end_trial` takes it itself
+        del oracle.ongoing_trials[worker_id]
+        oracle._retry_queue.append(trial.trial_id)
+        oracle.save()
+        return trial, False
+
+    @synchronized
+    def drop(oracle: Oracle, trial: Trial) -> None:
+        oracle.ongoing_trials.pop(worker_id, None)
+        oracle._save_trial(trial)
+        oracle.save()
+
+    trial, give_up = take_back(oracle)
+    if give_up:
         trial.status = "FAILED"
         trial.message = (
             f"{reclaims[trial.trial_id]} workers went silent on this trial "
             f"(search.distributed.max_reclaims_per_trial={max_reclaims_per_trial})"
         )
         try:
-            oracle.end_trial(trial)  # (the same thread holds the lock: not taken twice)
+            oracle.end_trial(trial)
         except RuntimeError:  # too many failed trials in a row: the chief's loop stops the search (`stop_early`)
-            oracle.ongoing_trials.pop(worker_id, None)
-        return trial
-
-    return take_back(oracle)
+            drop(oracle, trial)  # (Keras Tuner raised before it saved the trial and let go of it)
+    return trial
 
 
 class _CallDetails(

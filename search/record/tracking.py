@@ -138,7 +138,8 @@ class Tracker:
         self._pending: list[Future] = []
 
     def _probe(self, experiment: str) -> Experiment | None:
-        """Reach the store (once, quickly) and look the experiment up; a store that cannot be reached is a `UserError`."""
+        """Reach the store (`PROBE_SETTINGS`: quickly) and look the experiment up; a store that cannot be reached is a
+        `UserError`."""
         try:
             with _no_retries():
                 return self._client.get_experiment_by_name(experiment)
@@ -523,8 +524,8 @@ PROBE_SETTINGS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
 }
-"""The first request to a tracking server: a server that is down refuses at once and fails within seconds (two
-retries, 1 s and 2 s apart), not after MLflow's minutes of retries; a busy one (several searches, workers or a sweep
+"""The first request to a tracking server: a server that is down refuses at once and fails within a few seconds (two
+retries with a short backoff), not after MLflow's minutes of retries; a busy one (several searches, workers or a sweep
 starting against it together, on a loaded machine) gets 20 s an attempt, as a single 5 s attempt did not."""
 
 
