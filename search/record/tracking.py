@@ -141,7 +141,7 @@ class Tracker:
         """Reach the store (`PROBE_SETTINGS`: quickly) and look the experiment up; a store that cannot be reached is a
         `UserError`."""
         try:
-            with _no_retries():
+            with _probing():
                 return self._client.get_experiment_by_name(experiment)
         except Exception as err:  # noqa: BLE001 - any failure to reach the store means the same to the user
             raise UserError(
@@ -530,7 +530,7 @@ starting against it together, on a loaded machine) gets 20 s an attempt, as a si
 
 
 @contextmanager
-def _no_retries() -> Iterator[None]:
+def _probing() -> Iterator[None]:
     """Probe a tracking server with `PROBE_SETTINGS`: a server that is down fails now, not after minutes of retries.
 
     The search itself keeps MLflow's retries, so a server restarted mid-search loses nothing.
