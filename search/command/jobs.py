@@ -171,7 +171,11 @@ def run_in_fresh_process(
         code = EXIT_INTERRUPTED
     elif code < 0:  # a crash or the kernel's OOM killer: this job failed, the sweep (and the jobs beside it) go on
         killed_by, code = f"the job's process was killed by {signal.Signals(-code).name}", EXIT_SEARCH_FAILED
-        print(f"error: {killed_by} (run dir {run_dir})", file=sys.stderr, flush=True)
+        if nearly_full(run_dir):  # h5py crashes on a checkpoint the full disk cut short
+            killed_by = full_disk_line(f"{killed_by} as it wrote", run_dir)
+        else:
+            killed_by += f" (run dir {run_dir})"
+        print(f"error: {killed_by}", file=sys.stderr, flush=True)
     if code and code != EXIT_INTERRUPTED:
         try:
             error = _record_failed_job(run_dir, code, killed_by, overrides)  # keeps the job's own message if it wrote one
@@ -182,6 +186,16 @@ def run_in_fresh_process(
         if parallel_jobs == 1:
             leave_after_full_disk(code, error)  # a full disk ends the sweep, as in `run_sweep_job`
     return code
+
+
+def nearly_full(path: Path) -> bool:
+    """Whether the disk holding `path` has less than a mebibyte free (where a search's next write fails)."""
+    import shutil
+
+    try:
+        return shutil.disk_usage(path if path.exists() else path.parent).free < 2**20
+    except OSError:
+        return False
 
 
 def _job_process(config_path: str, run_dir: str, labels: str, overrides: str, parallel_jobs: str) -> None:
