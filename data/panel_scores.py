@@ -8,6 +8,7 @@ last season in-sample, whatever the series' level; the panel's score is the mean
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -91,6 +92,10 @@ def panel_baselines(
 FITTED = ("ets", "theta")
 """The forecasters fitted series by series (statsmodels): Holt-Winters and the Theta method."""
 
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""The environment of the fit processes: with a BLAS thread per core in each, two processes on two cores ran the M3
+fits 2.4x slower than one process (55 s against 23 s); with one thread each, 1.6x faster (14 s)."""
+
 PARALLEL_FROM = 200
 """Series from which the per-series fits are spread over processes: below it, starting them costs more than it saves."""
 
@@ -113,8 +118,18 @@ def _fitted_per_series(panel: Panel, rows, origins, fit_stop: int, horizon: int,
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = list(pool.map(_fit_one, *zip(*arguments, strict=True), chunksize=max(1, len(jobs) // (4 * workers))))
+        saved = {name: os.environ.get(name) for name in ONE_THREAD}
+        os.environ.update(ONE_THREAD)  # the children's BLAS: one thread each, or they fight over the cores
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                chunks = max(1, len(jobs) // (4 * workers))
+                results = list(pool.map(_fit_one, *zip(*arguments, strict=True), chunksize=chunks))
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
     else:
         results = [_fit_one(*job) for job in arguments]
     fitted: dict = {name: [] for name in FITTED}
