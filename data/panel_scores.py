@@ -116,20 +116,13 @@ def _fitted_per_series(panel: Panel, rows, origins, fit_stop: int, horizon: int,
     if workers > 1 and len(jobs) >= PARALLEL_FROM:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+        from unittest import mock  # (the standard library's way to set environment variables for a block)
 
         context = multiprocessing.get_context("spawn")
-        saved = {name: os.environ.get(name) for name in ONE_THREAD}
-        os.environ.update(ONE_THREAD)  # the children's BLAS: one thread each, or they fight over the cores
-        try:
+        with mock.patch.dict(os.environ, ONE_THREAD):  # the children's BLAS: one thread each, or they fight for the cores
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                 chunks = max(1, len(jobs) // (4 * workers))
                 results = list(pool.map(_fit_one, *zip(*arguments, strict=True), chunksize=chunks))
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
     else:
         results = [_fit_one(*job) for job in arguments]
     fitted: dict = {name: [] for name in FITTED}

@@ -535,16 +535,10 @@ def _probing() -> Iterator[None]:
 
     The search itself keeps MLflow's retries, so a server restarted mid-search loses nothing.
     """
-    saved = {name: os.environ.get(name) for name in PROBE_SETTINGS}
-    os.environ.update(PROBE_SETTINGS)
-    try:
+    from unittest import mock  # (the standard library's way to set environment variables for a block)
+
+    with mock.patch.dict(os.environ, PROBE_SETTINGS):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def connect(
