@@ -156,19 +156,25 @@ def ets(series: np.ndarray, fit_stop: int, season_length: int, horizon: int, ava
     if fitted is None:
         return None
     p = fitted.params
-    seasonal = fitted.model.seasonal is not None and ETS_MIN_SEASONS * season_length <= available
-    m = season_length if seasonal else 0
-    if m:
-        length = m * min(available // m, max(ETS_MIN_SEASONS, -(-ETS_SPAN // m)))
-    else:
-        length = min(available, ETS_SPAN_NO_SEASON)
+    m, length = _smoothing_window(season_length if fitted.model.seasonal is not None else 0, available)
     if length < 3:
         return None
     gamma = p["smoothing_seasonal"] if m else 0.0
-    forecaster = holt_winters(p["smoothing_level"], p["smoothing_trend"], gamma, p["damping_trend"], m, length, horizon)
-    if not (np.all(np.isfinite(forecaster.kernel)) and np.all(np.isfinite(forecaster.bias))):
-        return None
-    return forecaster
+    return _finite(holt_winters(p["smoothing_level"], p["smoothing_trend"], gamma, p["damping_trend"], m, length, horizon))
+
+
+def _smoothing_window(season_length: int, available: int) -> tuple[int, int]:
+    """The season (0: none) and the window length a smoothing forecaster reads from `available` values: whole seasons
+    up to `ETS_SPAN` values, `ETS_MIN_SEASONS` at least (else no season), or `ETS_SPAN_NO_SEASON` values."""
+    m = season_length if season_length and ETS_MIN_SEASONS * season_length <= available else 0
+    if m:
+        return m, m * min(available // m, max(ETS_MIN_SEASONS, -(-ETS_SPAN // m)))
+    return 0, min(available, ETS_SPAN_NO_SEASON)
+
+
+def _finite(forecaster: LinearForecaster) -> LinearForecaster | None:
+    """`forecaster`, or None where its fitted parameters made its map overflow."""
+    return forecaster if np.all(np.isfinite(forecaster.kernel)) and np.all(np.isfinite(forecaster.bias)) else None
 
 
 def windowed_theta(alpha: float, season_length: int, length: int, horizon: int) -> LinearForecaster:
@@ -208,14 +214,10 @@ def theta(series: np.ndarray, fit_stop: int, season_length: int, horizon: int, a
     fitted = fit_theta(series, fit_stop, season_length)
     if fitted is None:
         return None
-    m = season_length if len(fitted.seasonal) and ETS_MIN_SEASONS * season_length <= available else 0
-    length = m * min(available // m, max(ETS_MIN_SEASONS, -(-ETS_SPAN // m))) if m else min(available, ETS_SPAN_NO_SEASON)
+    m, length = _smoothing_window(season_length if len(fitted.seasonal) else 0, available)
     if length < 3:
         return None
-    forecaster = windowed_theta(fitted.alpha, m, length, horizon)
-    if not (np.all(np.isfinite(forecaster.kernel)) and np.all(np.isfinite(forecaster.bias))):
-        return None
-    return forecaster
+    return _finite(windowed_theta(fitted.alpha, m, length, horizon))
 
 
 def statistical_forecasters(
